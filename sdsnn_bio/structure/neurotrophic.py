@@ -1,0 +1,108 @@
+"""Neurotrophic adaptive pruning rate (spec section 2.4).
+
+Neurons compete for the neurotrophic factor supplied by their target layer:
+the more surviving presynaptic units per surviving target unit, the larger
+the increase of the pruning rate, and the increase fades with time so the
+structure becomes stable.
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["hidden_rate_update", "last_rate_update"]
+
+
+def hidden_rate_update(
+    rho: float,
+    period: int,
+    alive_here: float,
+    alive_target: float,
+    start: int = 37,
+    tau: float = 5.0,
+) -> float:
+    """Pruning-rate update of a hidden layer whose target is also prunable (spec 2.4).
+
+    ``rho(e+1) = rho(e) + exp(-(e - start) / tau) * (N_l - P_l) / (N_{l+1} - P_{l+1})``.
+    ``alive_target`` is the target layer's alive count as it stands when
+    layer l is updated (its previous-period value, since l+1 is pruned after l).
+
+    Parameters
+    ----------
+    rho : float
+        Current rate rho_l(e) in percent.
+    period : int
+        Period index e.
+    alive_here : float
+        Alive units of this layer after this period's pruning, N_l - P_l(e).
+    alive_target : float
+        Alive units of the target layer, N_{l+1} - P_{l+1}.
+    start : int, optional
+        First pruning period 2N+1, default 37.
+    tau : float, optional
+        Decay constant, default 5.
+
+    Returns
+    -------
+    float
+        rho_l(e+1).
+
+    Raises
+    ------
+    ValueError
+        If ``alive_target <= 0`` (the ratio is undefined when the target
+        layer has no alive unit).
+    """
+    if not alive_target > 0:
+        raise ValueError(
+            f"alive_target must be > 0 (alive units of the target layer), got {alive_target}; "
+            "the neurotrophic ratio is undefined when the target layer is fully pruned"
+        )
+    return float(rho + math.exp(-(period - start) / tau) * alive_here / alive_target)
+
+
+def last_rate_update(
+    rho: float,
+    period: int,
+    alive_here: float,
+    n_classes: int,
+    a: float = 1.0,
+    c: float = 0.00075,
+    switch: int = 60,
+    start: int = 37,
+) -> float:
+    """Pruning-rate update of the last pruned layer, whose target is the output (spec 2.4).
+
+    ``rho(e+1) = rho(e) + alpha(e) * (N - P(e)) / K`` with
+    ``alpha(e) = a * exp(-(e - start))`` for ``e <= switch`` and ``c`` after.
+
+    Parameters
+    ----------
+    rho : float
+        Current rate in percent.
+    period : int
+        Period index e.
+    alive_here : float
+        Alive units after this period's pruning, N - P(e).
+    n_classes : int
+        Output classes K.
+    a, c : float, optional
+        Early factor and late constant (1 and 0.00075 MNIST/DVS; 0.5 and 0.0005 CIFAR).
+    switch : int, optional
+        Last period of the exponential factor, default 60.
+    start : int, optional
+        First pruning period, default 37.
+
+    Returns
+    -------
+    float
+        rho(e+1).
+
+    Raises
+    ------
+    ValueError
+        If ``n_classes <= 0``.
+    """
+    if not n_classes > 0:
+        raise ValueError(f"n_classes must be > 0, got {n_classes}")
+    alpha = a * math.exp(-(period - start)) if period <= switch else c
+    return float(rho + alpha * alive_here / n_classes)
