@@ -1,0 +1,125 @@
+"""Surrogate-gradient learning through a coupled rate-based readout, as Brian2 code.
+
+Within a sample window of ``T`` steps the spiking network runs normally. Each
+neuron counts its spikes (``nwin``) and sums the surrogate derivative of its
+membrane potential (``sg_acc``, see :mod:`sdsnn_bio.neurons`). The readout is
+rate based: with ``r = nwin/T`` and ``y`` the one-hot label, the loss of a
+mini-batch of ``B`` windows is the reference code's mean squared error
+``L = 1/(B K) sum_b sum_k (r_k - y_k)**2``. At the window's last step the error
+is propagated back layer by layer through the forward weights, with each
+neuron's mean surrogate derivative ``sbar = sg_acc/T`` as the gain of its rate:
+
+.. math::
+
+    \\delta_k = \\frac{2}{BK} (r_k - y_k)\\, \\bar s_k, \\qquad
+    \\delta_j = \\bar s_j \\sum_k w_{kj} \\delta_k, \\qquad
+    \\frac{\\partial L}{\\partial w_{kj}} \\mathrel{+}= \\delta_k\\, r_j,
+    \\quad \\frac{\\partial L}{\\partial b_k} \\mathrel{+}= \\delta_k .
+
+An average-pooling stage is linear: it passes ``sum_k w_kj delta_k / (k*k)``
+to each afferent neuron. The gradients are summed over the ``B`` windows of a
+mini-batch; at the end of the mini-batch every synapse and bias takes one Adam
+step (``beta1 = 0.9``, ``beta2 = 0.999``, ``eps = 1e-8``, the PyTorch defaults
+the reference code used) with the state kept per synapse.
+
+How it runs in Brian2 (all generated code, no Python per sample): the backward
+sum ``sum_k w_kj delta_k`` is computed by a synaptic pathway triggered by a
+window-end event of the postsynaptic neuron that adds ``w*delta_post`` into
+``dacc_pre``. It is the same reduction a ``(summed)`` variable would compute,
+but a summed variable is re-evaluated over every synapse at every time step,
+whereas the event-driven pathway runs once per window.
+"""
+
+__all__ = [
+    "ADAM_DEFAULTS",
+    "output_delta_code",
+    "hidden_delta_code",
+    "backprop_code",
+    "adam_synapse_code",
+    "adam_bias_code",
+    "adam_step_expression",
+    "WINDOW_CLEAR_LIF",
+    "WINDOW_CLEAR_POOL",
+]
+
+ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+#: Step index within the current run (integer), from the run's start time.
+def adam_step_expression(suffix: str = "") -> str:
+    """Adam step count of the mini-batch that ends in the current window (1-based).
+
+    ``suffix`` is ``"_post"`` in synapse code, where the counters are those of
+    the postsynaptic group.
+    """
+    step = f"timestep(t - t_start{suffix}, dt)"
+    # Clipped at 1: Brian2 hoists this loop-invariant expression out of the
+    # per-neuron loop, so it is also evaluated in steps without a batch end,
+    # where the unclipped count can be 0 (and 1 - beta**0 = 0 would divide by 0).
+    return f"clip(adam_k0{suffix} + ({step}//T_steps - n_test_win + 1)//B_size, 1, 1e18)"
+
+
+def output_delta_code() -> str:
+    """Error signal of the output layer at the end of a training window."""
+    return (
+        "delta = (2.0/(B_size*n_classes))*(nwin/T_steps - target(t - t_start, i))*sg_acc/T_steps\n"
+        "gb += delta"
+    )
+
+
+def hidden_delta_code(pool: bool = False) -> str:
+    """Error signal of a hidden spiking layer (or of a linear pooling stage)."""
+    if pool:
+        return "delta = dacc"
+    return "delta = dacc*sg_acc/T_steps\ngb += delta"
+
+
+def backprop_code(pre_kind: str, pool_weight: float | None = None) -> str:
+    """Synapse code of the backward pass, run once per training window.
+
+    Parameters
+    ----------
+    pre_kind : {"input", "spiking", "pool"}
+        What the presynaptic group is: the input layer has no error to receive;
+        a pooling stage's rate is its mean pooled activity.
+    pool_weight : float, optional
+        For the fixed synapses into a pooling stage: only the error is passed.
+    """
+    if pool_weight is not None:
+        return f"dacc_pre += {pool_weight!r}*delta_post"
+    rate = "a_sum_pre/T_steps" if pre_kind == "pool" else "nwin_pre/T_steps"
+    lines = [] if pre_kind == "input" else ["dacc_pre += w*delta_post"]
+    lines.append(f"g += delta_post*{rate}")
+    return "\n".join(lines)
+
+
+def adam_synapse_code() -> str:
+    """One Adam step of every synapse at the end of a mini-batch.
+
+    With hard masks (``hard_mask = 1``) a pruned synapse keeps ``w = 0``.
+    """
+    k = adam_step_expression("_post")
+    return (
+        "mt = beta1*mt + (1 - beta1)*g\n"
+        "vt = beta2*vt + (1 - beta2)*g*g\n"
+        f"w = (w - lr_post*(mt/(1 - beta1**{k}))/(sqrt(vt/(1 - beta2**{k})) + adam_eps))"
+        "*(1 - hard_mask_post*(1 - connected))\n"
+        "g = 0"
+    )
+
+
+def adam_bias_code() -> str:
+    """One Adam step of every bias at the end of a mini-batch."""
+    k = adam_step_expression()
+    return (
+        "mb = beta1*mb + (1 - beta1)*gb\n"
+        "vb = beta2*vb + (1 - beta2)*gb*gb\n"
+        f"b = (b - lr*(mb/(1 - beta1**{k}))/(sqrt(vb/(1 - beta2**{k})) + adam_eps))"
+        "*(1 - hard_mask*bias_mask_on*pruned)\n"
+        "gb = 0"
+    )
+
+
+#: Window end: the network is reset for the next sample (the reference code
+#: starts every batch from zero membrane state).
+WINDOW_CLEAR_LIF = "v = 0\nI = 0\nnwin = 0\nsg_acc = 0\ndacc = 0"
+WINDOW_CLEAR_POOL = "a = 0\na_sum = 0\ndacc = 0"
