@@ -1,0 +1,204 @@
+"""Command line: ``sdsnn-bio run MODEL``, ``sdsnn-bio list``, ``sdsnn-bio report RUN_DIR``, ``sdsnn-bio main``.
+
+Also reachable as ``python -m sdsnn_bio``.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import SdsnnError
+
+__all__ = ["main", "build_parser"]
+
+
+def _progress(prefix=""):
+    def emit(line):
+        print(f"{prefix}{line}", flush=True)
+    return emit
+
+
+def _overrides(args) -> dict:
+    sch, data, stc = {}, {}, {}
+    for key in ("periods", "train_per_period", "test_per_period", "seed"):
+        v = getattr(args, key, None)
+        if v is not None:
+            sch[key] = v
+    if getattr(args, "structure_start", None) is not None:
+        sch["structure_start"] = args.structure_start
+    if getattr(args, "spine_streak", None) is not None:
+        sch["spine_streak"] = args.spine_streak
+    if getattr(args, "dataset", None):
+        data["dataset"] = args.dataset
+    if getattr(args, "data_dir", None):
+        data["directory"] = args.data_dir
+    if getattr(args, "n_train", None) is not None:
+        data["n_train"] = args.n_train
+    if getattr(args, "n_test", None) is not None:
+        data["n_test"] = args.n_test
+    if getattr(args, "dense", False):
+        stc["enabled"] = False
+    if getattr(args, "masks", None):
+        stc["masks"] = args.masks
+    if getattr(args, "no_regeneration", False):
+        stc["regeneration"] = False
+    out = {}
+    if sch:
+        out["schedule"] = sch
+    if data:
+        out["data"] = data
+    if stc:
+        out["structure"] = stc
+    return out
+
+
+def cmd_run(args) -> int:
+    from .config import find_model, load_config
+    from .develop import Development
+    from .report import make_figures, text_report
+
+    cfg = load_config(find_model(args.model))
+    over = _overrides(args)
+    if over:
+        cfg = cfg.replace(**over)
+    out = Path(args.out or os.path.join("runs", f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise SdsnnError(f"{out}: run folder exists and is not empty (use --resume or another --out)")
+    print(f"sdsnn-bio: {cfg.name} on {args.device}, {cfg.schedule.periods} periods -> {out}", flush=True)
+    dev = Development(cfg, out, device=args.device, progress=_progress(), threads=args.threads)
+    summary = dev.run(resume=args.resume)
+    make_figures(out)
+    print(text_report(out))
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .config import find_model, list_models, load_config
+
+    for name in list_models():
+        cfg = load_config(find_model(name))
+        print(f"{name:20s} {cfg.description}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import make_figures, text_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "periods.csv").is_file():
+        raise SdsnnError(f"{run_dir}: not a run folder (no periods.csv)")
+    if args.figures:
+        for path in make_figures(run_dir):
+            print(f"wrote {path}")
+    print(text_report(run_dir))
+    return 0
+
+
+def cmd_main(args) -> int:
+    """The main job: dense baseline and SD-SNN side by side on MNIST 5k, then the final table."""
+    from .config import find_model, load_config
+    from .report import main_job_table
+
+    model = args.model
+    cfg = load_config(find_model(model))
+    root = Path(args.out or os.path.join("runs", f"main-{time.strftime('%Y%m%d-%H%M%S')}"))
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = {"dense": root / "dense", "sdsnn": root / "sdsnn"}
+    procs = {}
+    t0 = time.time()
+    print(f"sdsnn-bio main job: {cfg.name} ({cfg.description}), {cfg.schedule.periods} periods of "
+          f"{cfg.schedule.train_per_period} training samples, device {args.device}", flush=True)
+    for name, out in jobs.items():
+        cmd = [sys.executable, "-m", "sdsnn_bio", "run", model, "--device", args.device, "--out", str(out)]
+        if name == "dense":
+            cmd.append("--dense")
+        log = open(root / f"{name}.log", "w")
+        procs[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), log)
+    # stream both logs with a prefix
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    for name, (p, log) in procs.items():
+        sel.register(p.stdout, selectors.EVENT_READ, (name, log))
+    open_streams = len(procs)
+    while open_streams:
+        for key, _ in sel.select():
+            name, log = key.data
+            line = key.fileobj.readline()
+            if not line:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            log.write(line)
+            log.flush()
+            if line.startswith("period") or line.startswith("sdsnn-bio"):
+                print(f"[{name:5s}] {line}", end="", flush=True)
+    failed = []
+    for name, (p, log) in procs.items():
+        if p.wait() != 0:
+            failed.append(name)
+        log.close()
+    if failed:
+        for name in failed:
+            print(f"main job: the {name} run failed; its log is {root / (name + '.log')}", file=sys.stderr)
+        return 1
+    print(main_job_table(jobs["dense"], jobs["sdsnn"], wall_s=time.time() - t0))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .devices import DEVICES
+
+    p = argparse.ArgumentParser(prog="sdsnn-bio", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train a model while its structure develops")
+    r.add_argument("model", help="model name in models/ (see `list`) or a TOML file")
+    r.add_argument("--device", default="cpp_standalone", choices=DEVICES)
+    r.add_argument("--periods", type=int, help="number of structural periods")
+    r.add_argument("--train-per-period", type=int, help="training samples per period")
+    r.add_argument("--test-per-period", type=int, help="test samples per period (0 = all)")
+    r.add_argument("--structure-start", type=int, help="first period of pruning/regeneration (2N+1)")
+    r.add_argument("--spine-streak", type=int, help="spine streak N")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--dataset", choices=("mnist5k", "mnist", "fashion"))
+    r.add_argument("--data-dir", help="folder of IDX files (mnist, fashion)")
+    r.add_argument("--n-train", type=int, help="class-balanced training subset size")
+    r.add_argument("--n-test", type=int, help="class-balanced test subset size")
+    r.add_argument("--dense", action="store_true", help="no structural development (dense baseline)")
+    r.add_argument("--masks", choices=("soft", "hard"))
+    r.add_argument("--no-regeneration", action="store_true")
+    r.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
+    r.add_argument("--out", help="run folder (default runs/<model>-<time>)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last snapshot")
+    r.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    r.set_defaults(func=cmd_run)
+    ls = sub.add_parser("list", help="list the models in models/")
+    ls.set_defaults(func=cmd_list)
+    rep = sub.add_parser("report", help="summarise a run folder")
+    rep.add_argument("run_dir")
+    rep.add_argument("--figures", action="store_true", help="(re)draw the figures")
+    rep.set_defaults(func=cmd_report)
+    m = sub.add_parser("main", help="the main job: dense baseline and SD-SNN on MNIST 5k")
+    m.add_argument("--model", default="mnist_paper_5k")
+    m.add_argument("--device", default="cpp_standalone", choices=DEVICES)
+    m.add_argument("--out")
+    m.set_defaults(func=cmd_main)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SdsnnError as exc:
+        print(f"sdsnn-bio: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sdsnn-bio: interrupted (resume with --resume)", file=sys.stderr)
+        return 130
