@@ -1,0 +1,237 @@
+"""Tests of sdsnn_bio.devices: device names, Brian2 reset, and builds on each device."""
+
+import importlib.util
+import os
+import time
+
+import numpy as np
+import pytest
+
+from sdsnn_bio.devices import (
+    DEVICES,
+    check_device,
+    configure_cuda,
+    gpu_available,
+    is_standalone,
+    nvcc_path,
+    reset_brian,
+    set_up_device,
+)
+from sdsnn_bio.errors import DeviceError
+
+SEED = 4321
+
+
+def _cuda_missing():
+    """Why a cuda_standalone build cannot be tried here, or None."""
+    if importlib.util.find_spec("brian2cuda") is None:
+        return "brian2cuda is not installed (pip install 'sdsnn-bio[cuda]')"
+    if nvcc_path() is None:
+        return "no CUDA toolkit (nvcc) found"
+    try:
+        from sdsnn_bio.devices import curand_paths
+
+        curand_paths()
+    except DeviceError as err:
+        return str(err)
+    return None
+
+
+def _run_small(stochastic=True, duration_ms=100):
+    """Build and run (or, in standalone, collect) a 10-neuron LIF network.
+
+    The network has a ``run_regularly`` on the synapses (every 10 ms) and a
+    summed variable into the postsynaptic neurons. ``coin`` always draws
+    ``rand()``; with ``stochastic`` it also gates transmission, otherwise the
+    gate switches off at 50 ms and the dynamics are deterministic.
+    """
+    from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, seed
+
+    seed(SEED)
+    G = NeuronGroup(
+        10,
+        """dv/dt = (I + 0.2*syn_in - v) / (10*ms) : 1 (unless refractory)
+           I : 1 (constant)
+           syn_in : 1""",
+        threshold="v > 1",
+        reset="v = 0",
+        refractory=2 * ms,
+        method="euler",
+    )
+    G.I = "1.05 + 0.03*i"
+    G.v = "rand()" if stochastic else "0.1*i"
+    S = Synapses(
+        G,
+        G,
+        """w : 1
+           enabled : 1
+           coin : 1
+           syn_in_post = w*enabled : 1 (summed)""",
+        on_pre="v_post += 0.05*w*enabled",
+    )
+    S.connect(condition="i != j")
+    S.w = "0.3 + 0.04*j"
+    S.enabled = 1
+    gate = "enabled = coin" if stochastic else "enabled = int(t < 50*ms)"
+    S.run_regularly("coin = int(rand() < 0.7)\n" + gate, dt=10 * ms)
+    M = SpikeMonitor(G)
+    net = Network(G, S, M)
+    net.run(duration_ms * ms)
+    return G, S, M
+
+
+def _results(G, S, M):
+    return {
+        "count": int(M.num_spikes),
+        "i": np.asarray(M.i[:]).copy(),
+        "t": np.asarray(M.t_[:]).copy() * 1e3,  # ms
+        "enabled": np.asarray(S.enabled[:]).copy(),
+        "coin": np.asarray(S.coin[:]).copy(),
+        "syn_in": np.asarray(G.syn_in[:]).copy(),
+    }
+
+
+def _run_on(device_name, directory, stochastic=True, run=True, **cuda_kw):
+    from brian2 import device
+
+    reset_brian()
+    directory = set_up_device(device_name, directory, **cuda_kw)
+    G, S, M = _run_small(stochastic=stochastic)
+    if is_standalone(device_name):
+        device.build(directory=directory, compile=True, run=run)
+        if not run:
+            return None
+    return _results(G, S, M)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def test_devices_tuple():
+    assert DEVICES == ("runtime", "cpp_standalone", "cuda_standalone")
+    assert [is_standalone(d) for d in DEVICES] == [False, True, True]
+
+
+def test_unknown_device_error_names_it_and_lists_valid():
+    with pytest.raises(DeviceError) as info:
+        check_device("cuda")
+    msg = str(info.value)
+    assert "'cuda'" in msg
+    for name in DEVICES:
+        assert name in msg
+    with pytest.raises(DeviceError, match="unknown device"):
+        set_up_device("genn", None)
+    with pytest.raises(DeviceError):
+        is_standalone("gpu")
+
+
+def test_set_up_device_rejects_bad_arguments(tmp_path):
+    with pytest.raises(DeviceError, match="threads"):
+        set_up_device("cpp_standalone", tmp_path, threads=0)
+    with pytest.raises(DeviceError, match="only for cuda_standalone"):
+        set_up_device("cpp_standalone", tmp_path, compute_capability=9.0)
+
+
+# --------------------------------------------------------------------------- reset
+
+
+def test_reset_brian_idempotent(tmp_path):
+    from brian2 import defaultclock, get_device, ms, prefs, set_device
+
+    # Dirty the state: another device, dt and preferences.
+    set_device("cpp_standalone", build_on_run=False, directory=str(tmp_path))
+    defaultclock.dt = 0.05 * ms
+    prefs.codegen.cpp.extra_compile_args_gcc = ["-O0"]
+    prefs.logging.file_log = True
+    for _ in range(3):
+        reset_brian()
+        assert type(get_device()).__name__ == "RuntimeDevice"
+        assert float(defaultclock.dt / ms) == pytest.approx(0.1)
+        assert "-O0" not in prefs.codegen.cpp.extra_compile_args_gcc
+        assert prefs.logging.file_log is False
+        assert prefs.logging.save_script is False
+        assert prefs.logging.std_redirection is False
+        cache = prefs.codegen.runtime.cython.cache_dir
+        assert cache is not None and cache.endswith(os.path.join("", "cython"))
+        assert os.path.isdir(cache)
+
+
+def test_set_up_device_returns_directory(tmp_path):
+    from brian2 import get_device, prefs
+
+    assert set_up_device("runtime", None) is None
+    assert prefs.codegen.target == "cython"
+    d = set_up_device("cpp_standalone", tmp_path / "p", threads=2)
+    assert d == str(tmp_path / "p")
+    assert type(get_device()).__name__ == "CPPStandaloneDevice"
+    assert prefs.devices.cpp_standalone.openmp_threads == 2
+    reset_brian()
+    set_up_device("cpp_standalone", tmp_path / "p", threads=1)
+    assert prefs.devices.cpp_standalone.openmp_threads == 0
+
+
+def test_configure_cuda_rejects_old_architecture():
+    if importlib.util.find_spec("brian2cuda") is None:
+        pytest.skip("brian2cuda is not installed")
+    with pytest.raises(DeviceError, match="7.5"):
+        configure_cuda(compute_capability=7.0)
+    with pytest.raises(DeviceError, match="number"):
+        configure_cuda(compute_capability="sm_90")
+
+
+# --------------------------------------------------------------------------- builds
+
+
+@pytest.mark.standalone
+def test_cpp_standalone_matches_runtime(tmp_path):
+    rt = _run_on("runtime", None)
+    cpp = _run_on("cpp_standalone", tmp_path / "cpp")
+    assert rt["count"] > 20  # the network is active
+    assert 0 < rt["enabled"].sum() < rt["enabled"].size  # rand() gated some synapses
+    assert cpp["count"] == rt["count"]
+    np.testing.assert_array_equal(cpp["i"], rt["i"])
+    np.testing.assert_allclose(cpp["t"], rt["t"])
+    np.testing.assert_array_equal(cpp["enabled"], rt["enabled"])
+    np.testing.assert_allclose(cpp["syn_in"], rt["syn_in"])
+    reset_brian()  # after a standalone build too
+
+
+@pytest.mark.cuda
+def test_cuda_standalone_compiles(tmp_path):
+    why = _cuda_missing()
+    if why:
+        pytest.skip(f"cannot build cuda_standalone here: {why}")
+    directory = tmp_path / "cuda"
+    start = time.perf_counter()
+    # Compile for an H100/H200 whether or not this machine has a GPU.
+    _run_on("cuda_standalone", directory, run=False, compute_capability=9.0)
+    elapsed = time.perf_counter() - start
+    print(f"cuda_standalone generate + nvcc compile: {elapsed:.1f} s")
+    assert (directory / "main").is_file()
+    assert os.access(directory / "main", os.X_OK)
+    makefile = (directory / "makefile").read_text()
+    assert "-arch=sm_90" in makefile
+    assert "-std=c++17" in makefile
+    reset_brian()  # must be safe after a cuda build
+    reset_brian()
+
+
+@pytest.mark.cuda
+@pytest.mark.gpu
+def test_cuda_standalone_runs_on_gpu(tmp_path):
+    why = _cuda_missing()
+    if why:
+        pytest.skip(f"cannot build cuda_standalone here: {why}")
+    if not gpu_available():
+        pytest.skip("no NVIDIA GPU here (nvidia-smi -L lists none)")
+    ref = _run_on("cpp_standalone", tmp_path / "cpp", stochastic=False)
+    gpu = _run_on("cuda_standalone", tmp_path / "cuda", stochastic=False)
+    assert ref["count"] > 20
+    # Deterministic dynamics: float rounding (fast math, FMA) may move a spike.
+    assert abs(gpu["count"] - ref["count"]) <= max(2, 0.05 * ref["count"])
+    np.testing.assert_array_equal(gpu["enabled"], ref["enabled"])
+    np.testing.assert_allclose(gpu["syn_in"], ref["syn_in"], rtol=1e-6)
+    # rand() on the GPU (cuRAND): about 70 % of the coins are 1.
+    assert set(np.unique(gpu["coin"])) <= {0.0, 1.0}
+    assert 0.45 < gpu["coin"].mean() < 0.9
+    reset_brian()
