@@ -120,25 +120,25 @@ def cmd_main(args) -> int:
             cmd.append("--dense")
         log = open(root / f"{name}.log", "w")
         procs[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), log)
-    # stream both logs with a prefix
-    import selectors
+    # stream both logs with a prefix (one reader thread per run)
+    import threading
 
-    sel = selectors.DefaultSelector()
-    for name, (p, log) in procs.items():
-        sel.register(p.stdout, selectors.EVENT_READ, (name, log))
-    open_streams = len(procs)
-    while open_streams:
-        for key, _ in sel.select():
-            name, log = key.data
-            line = key.fileobj.readline()
-            if not line:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-                continue
+    lock = threading.Lock()
+
+    def pump(name, stream, log):
+        for line in stream:
             log.write(line)
             log.flush()
-            if line.startswith("period") or line.startswith("sdsnn-bio"):
-                print(f"[{name:5s}] {line}", end="", flush=True)
+            if line.startswith(("period", "sdsnn-bio")):
+                with lock:
+                    print(f"[{name:5s}] {line}", end="", flush=True)
+
+    threads = [threading.Thread(target=pump, args=(name, p.stdout, log), daemon=True)
+               for name, (p, log) in procs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     failed = []
     for name, (p, log) in procs.items():
         if p.wait() != 0:
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--figures", action="store_true", help="(re)draw the figures")
     rep.set_defaults(func=cmd_report)
     m = sub.add_parser("main", help="the main job: dense baseline and SD-SNN on MNIST 5k")
-    m.add_argument("--model", default="mnist_paper_5k")
+    m.add_argument("--model", default="mnist5k_main")
     m.add_argument("--device", default="cpp_standalone", choices=DEVICES)
     m.add_argument("--out")
     m.set_defaults(func=cmd_main)

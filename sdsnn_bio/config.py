@@ -137,6 +137,9 @@ class StructureSpec:
     ``regeneration``, ``mask_biases``: deviations 2 and 4 of spec 7.
     ``shrink``: retraction factor (0.75). ``regen_growth``/``regen_cap``: the
     percentile schedule q = min(q0 + growth**(e - start), cap).
+    ``frozen_conv_spines``: reproduce the reference CIFAR code's indentation
+    slip (spec 7.1): spines of locally connected layers never update, so their
+    constraint is a fixed clip at the initial range (off by default).
     ``rate_tau``: time constant of the hidden-layer neurotrophic factor (5);
     ``rate_a``, ``rate_c``, ``rate_switch``: the last pruned layer's factor
     (a*exp(-(e - start)) up to ``rate_switch``, then c)."""
@@ -145,6 +148,7 @@ class StructureSpec:
     masks: str = "soft"
     regeneration: bool = True
     mask_biases: bool = False
+    frozen_conv_spines: bool = False
     shrink: float = 0.75
     regen_growth: float = 1.1
     regen_cap: float = 99.0
@@ -178,6 +182,7 @@ class ModelConfig:
         d = dataclasses.asdict(self)
         d.pop("source")
         d["input_shape"] = list(self.input_shape)
+        d["layers"] = [dict(layer) for layer in d["layers"]]
         return d
 
     def replace(self, **sections) -> "ModelConfig":

@@ -316,7 +316,8 @@ class SDSNNNetwork:
                 on_event = {"pre": "graded" if prev_kind == "pool" else "spike", "bp": "bwd", "adam": "bend"}
                 if st.structural:
                     pend = ""
-                    if spec.spines:
+                    frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
+                    if spec.spines and not frozen:
                         pend += SPINE_UPDATE_CODE
                     if spec.clip or spec.spines:
                         pend += CLIP_CODE
@@ -345,9 +346,12 @@ class SDSNNNetwork:
                     fan_in = in_shape[0] * spec.kernel * spec.kernel
                     st.reference_params = spec.channels * fan_in
                 bound = cfg.training.weight_init / np.sqrt(fan_in)
-                syn.w = rng.uniform(-bound, bound, size=len(i))
+                w0 = rng.uniform(-bound, bound, size=len(i))
+                b0 = rng.uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in), size=n)
+                syn.w = w0
                 syn.connected = 1.0
-                group.b = rng.uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in), size=n)
+                group.b = b0
+                st.extra["w_init"], st.extra["b_init"] = w0, b0
                 st.fan_in = fan_in
                 if spec.type == "local":
                     hw = out_shape[1] * out_shape[2]
@@ -452,18 +456,39 @@ class SDSNNNetwork:
             for obj in [self.input_group] + [s.group for s in self.stages]:
                 obj.t_start = t0
             self.net.run(self.duration, profile=self.profile)
+            self._read_profile()
             return self._read_counts(float(t0))
-        if not self._built:
-            self.net.run(self.duration, profile=self.profile)
-            b2.device.build(directory=self.directory, compile=True, run=False, with_output=False)
-            self._built = True
+        self.build()
         args = self._run_args()
         results = self._results_dirs[self._run_count % 2]
         b2.device.run(directory=self.directory, results_directory=results, with_output=False,
                       run_args=args)
         self._last_results = b2.device.results_dir
         self._run_count += 1
+        self._read_profile()
         return self._read_counts(0.0)
+
+    def _read_profile(self):
+        """Seconds per code object of the last run (only with ``profile=True``)."""
+        if self.profile:
+            self.last_profile = {name: float(t) for name, t in self.net.profiling_info}
+
+    def structural_code_time(self) -> float:
+        """Seconds the last run spent in the structural code (period start and end)."""
+        return sum(t for name, t in getattr(self, "last_profile", {}).items()
+                   if "pstart" in name or "pend" in name)
+
+    def build(self, compile: bool = True):
+        """Generate (and compile) the standalone project without running it."""
+        if not self.standalone:
+            raise RunError("build() is for standalone devices; runtime compiles on the first run")
+        if self._built:
+            return
+        self.net.run(self.duration, profile=self.profile)
+        os.makedirs(self.directory, exist_ok=True)
+        with _redirect_stdout(os.path.join(self.directory, "build.log")):
+            self.b2.device.build(directory=self.directory, compile=compile, run=False, with_output=False)
+        self._built = True
 
     def _run_args(self):
         b2 = self.b2
@@ -510,6 +535,30 @@ class SDSNNNetwork:
         if not self.standalone:
             _reset_monitor(mon)
         return counts
+
+
+class _redirect_stdout:
+    """Send the compiler's output (written by child processes to fd 1) to a log file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        import sys
+
+        sys.stdout.flush()
+        self.saved = os.dup(1)
+        self.log = open(self.path, "w")
+        os.dup2(self.log.fileno(), 1)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 1)
+        os.close(self.saved)
+        self.log.close()
+        if exc[0] is not None:
+            logger.error("build failed, compiler output in %s", self.path)
+        return False
 
 
 def _reset_monitor(mon):

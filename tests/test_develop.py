@@ -1,0 +1,124 @@
+"""The development loop end to end (cpp_standalone): records, structure, resume, CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sdsnn_bio.config import find_model, load_config
+from sdsnn_bio.develop import Development, PeriodPlan
+from sdsnn_bio.report import read_table
+from sdsnn_bio.structure import last_rate_update, n_to_prune
+
+pytestmark = [pytest.mark.standalone, pytest.mark.slow]
+
+
+def tiny(**schedule):
+    cfg = load_config(find_model("tiny_dense"))
+    return cfg.replace(schedule=schedule) if schedule else cfg
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One uninterrupted tiny run, shared by the tests below."""
+    out = tmp_path_factory.mktemp("full")
+    from sdsnn_bio.devices import reset_brian
+
+    reset_brian()
+    summary = Development(tiny(), out, device="cpp_standalone").run()
+    reset_brian()
+    return out, summary
+
+
+def test_run_folder_and_records(full_run):
+    out, summary = full_run
+    cfg = tiny()
+    for name in ("config.toml", "run.json", "periods.csv", "summary.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["device"] == "cpp_standalone" and meta["seed"] == cfg.schedule.seed
+    assert meta["brian2"] == "2.10.1"
+    t = read_table(out)
+    assert list(t["period"]) == list(range(cfg.schedule.periods))
+    S = cfg.schedule.structure_start
+    before = t["period"] < S
+    assert np.all(t["compression"][before] == 0)
+    assert np.all(t["compression"][~before] > 0.1)
+    # the first structural period prunes floor(N rho0 / 100) neurons of fc1
+    first = int(np.flatnonzero(~before)[0])
+    assert t["rho_fc1"][first] == pytest.approx(cfg.layers[0].rho0)
+    n_pruned = n_to_prune(40, cfg.layers[0].rho0)
+    zeros_first = t["zeros_fc1"][first]
+    regenerated = t["regenerated_fc1"][first]
+    assert zeros_first == n_pruned * 784 - regenerated
+    # the next rate follows the neurotrophic formula with the dead count of that period
+    assert t["rho_fc1"][first + 1] == pytest.approx(
+        last_rate_update(cfg.layers[0].rho0, S, 40 - n_pruned, 10, switch=cfg.structure.rate_switch,
+                         start=S), abs=1e-6)
+    assert 0.3 < summary["final_test_accuracy"] <= 1.0
+    assert t["spikes"].min() > 0 and t["sops"].min() > 0
+    assert (out / "figures" / "accuracy_compression.png").exists() or True  # figures come from the CLI
+
+
+def test_resume_reaches_the_same_result(full_run, tmp_path):
+    """A run stopped after 5 periods and resumed ends exactly as the uninterrupted one."""
+    out_full, summary_full = full_run
+    cfg = tiny()
+    part = tmp_path / "part"
+    Development(cfg.replace(schedule={"periods": 5}), part, device="cpp_standalone").run()
+    from sdsnn_bio.devices import reset_brian
+
+    reset_brian()
+    summary = Development(cfg, part, device="cpp_standalone").run(resume=True)
+    t_full, t_part = read_table(out_full), read_table(part)
+    np.testing.assert_array_equal(t_part["period"], t_full["period"])
+    for col in ("test_accuracy", "train_loss", "compression", "alive_fc1", "rho_fc1"):
+        np.testing.assert_allclose(t_part[col], t_full[col], rtol=0, atol=1e-12, err_msg=col)
+    assert summary["final_test_accuracy"] == summary_full["final_test_accuracy"]
+    snap_full = sorted((out_full / "snapshots").glob("*.npz"))[-1]
+    snap_part = sorted((part / "snapshots").glob("*.npz"))[-1]
+    with np.load(snap_full) as a, np.load(snap_part) as b:
+        for key in ("fc1/syn/w", "fc1/syn/connected", "fc1/syn/r_up", "out/syn/w"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_period_plan_is_deterministic_and_covers_the_data():
+    plan = PeriodPlan(n_train_total=100, n_test_total=30, train_per_period=40, test_per_period=20, seed=3)
+    a = np.concatenate([plan.train_indices(e) for e in range(5)])   # 200 samples = 2 passes
+    assert sorted(a[:100]) == list(range(100)) and sorted(a[100:200]) == list(range(100))
+    np.testing.assert_array_equal(plan.train_indices(2), plan.train_indices(2))
+    assert sorted(np.concatenate([plan.test_indices(0), plan.test_indices(1)])[:30]) == list(range(30))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "sdsnn_bio", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_list_and_errors(tmp_path):
+    r = run_cli("list")
+    assert r.returncode == 0 and "mnist5k_main" in r.stdout and "mnist_paper" in r.stdout
+    r = run_cli("run", "no_such_model")
+    assert r.returncode == 2 and "unknown model 'no_such_model'" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[[layers]]\nname = "out"\ntype = "dense"\nunits = 10\nsize_typo = 3\n')
+    r = run_cli("run", str(bad))
+    assert r.returncode == 2 and "bad.toml" in r.stderr and "size_typo" in r.stderr
+    r = run_cli("run", "tiny_dense", "--device", "gpu")
+    assert r.returncode != 0 and "invalid choice: 'gpu'" in r.stderr
+    r = run_cli("report", str(tmp_path))
+    assert r.returncode == 2 and "not a run folder" in r.stderr
+
+
+def test_cli_run_and_report(tmp_path):
+    out = tmp_path / "cli_run"
+    r = run_cli("run", "tiny_dense", "--periods", "6", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("period ") >= 6 and "time left" in r.stdout
+    assert "final test accuracy" in r.stdout
+    assert (out / "figures" / "accuracy_compression.png").is_file()
+    r = run_cli("report", str(out))
+    assert r.returncode == 0 and "compression" in r.stdout
+    r = run_cli("run", "tiny_dense", "--out", str(out))
+    assert r.returncode == 2 and "exists" in r.stderr

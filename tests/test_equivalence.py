@@ -1,0 +1,234 @@
+"""Generated code against numpy: the learning rule and every structural step.
+
+Each test builds a small network on ``runtime`` (Cython) and on single-threaded
+``cpp_standalone``, runs one period and compares what the generated code did
+with the same rule computed in numpy (``sdsnn_bio.structure`` for the
+structural rules, a direct re-implementation of the rate-coupled readout for
+learning). Both devices must agree with numpy to float tolerance.
+"""
+
+import numpy as np
+import pytest
+
+from sdsnn_bio.config import config_from_dict
+from sdsnn_bio.devices import set_up_device
+from sdsnn_bio.network import SDSNNNetwork
+from sdsnn_bio.structure import (
+    SpineState,
+    clip_weights,
+    neuron_importance,
+    regenerate,
+    RegenerationState,
+    update_spines,
+)
+
+DEVICES = ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalone)]
+
+
+#: One network and run shape for every test here: Brian2 inlines these
+#: constants into the generated code, so sharing them lets the runtime (Cython)
+#: tests reuse each other's compiled code objects.
+N_TEST, N_TRAIN = 2, 4
+
+
+def small_config():
+    sch = {"periods": 1, "train_per_period": N_TRAIN, "test_per_period": N_TEST, "n_steps": 6,
+           "spine_streak": 2}
+    return config_from_dict({
+        "name": "small",
+        "input_shape": [1, 4, 5],
+        "layers": [
+            {"name": "hid", "type": "dense", "units": 7, "spines": True, "clip": True, "prune": True,
+             "rho0": 30.0, "theta_dead": 2.0, "regen_streak": 1, "neurotrophic": "last"},
+            {"name": "out", "type": "dense", "units": 3, "clip": True},
+        ],
+        "training": {"lr": 0.01, "batch": 2, "weight_init": 3.0},
+        "schedule": sch,
+    }, source="small.toml")
+
+
+def build(cfg, device, tmp_path, n_test, n_train, monitor_input=False):
+    set_up_device(device, str(tmp_path / "build"))
+    net = SDSNNNetwork(cfg, n_test, n_train, device=device, directory=str(tmp_path / "build"), seed=3)
+    mon = None
+    if monitor_input:
+        import brian2 as b2
+
+        mon = b2.SpikeMonitor(net.input_group, name="input_spikes")
+        net.net.add(mon)
+    return net, mon
+
+
+def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
+    """The rate-coupled readout and Adam in numpy, driven by the recorded input spikes."""
+    T = cfg.schedule.n_steps
+    B = cfg.training.batch
+    K = cfg.n_classes
+    tr = cfg.training
+    layers = []
+    for st in net.stages:
+        W = np.zeros((st.n_neurons, int(np.prod(st.in_shape))))
+        W[st.post_index, st.pre_index] = st.extra["w_init"]
+        layers.append({"W": W, "b": st.extra["b_init"].copy(), "mW": np.zeros_like(W), "vW": np.zeros_like(W),
+                       "mb": np.zeros(st.n_neurons), "vb": np.zeros(st.n_neurons),
+                       "gW": np.zeros_like(W), "gb": np.zeros(st.n_neurons)})
+    n_windows = spikes_in.shape[0]
+    counts_out = np.zeros((n_windows, K))
+    k = 0
+    for win in range(n_windows):
+        v = [np.zeros(len(lay["b"])) for lay in layers]
+        sg = [np.zeros(len(lay["b"])) for lay in layers]
+        cnt = [np.zeros(len(lay["b"])) for lay in layers]
+        cnt_in = np.zeros(spikes_in.shape[2])
+        for t in range(T):
+            s = spikes_in[win, t].astype(float)
+            cnt_in += s
+            for li, lay in enumerate(layers):
+                v[li] = cfg.neuron.decay * v[li] + lay["W"] @ s + lay["b"]
+                sg[li] += (np.abs(v[li] - cfg.neuron.threshold) < cfg.neuron.surrogate_width)
+                s = (v[li] > cfg.neuron.threshold).astype(float)
+                v[li][s > 0] = 0.0
+                cnt[li] += s
+        counts_out[win] = cnt[-1]
+        if win < n_test:
+            continue
+        y = np.zeros(K)
+        y[labels[win]] = 1.0
+        delta = 2.0 / (B * K) * (cnt[-1] / T - y) * sg[-1] / T
+        for li in range(len(layers) - 1, -1, -1):
+            lay = layers[li]
+            rate_pre = (cnt[li - 1] if li > 0 else cnt_in) / T
+            lay["gb"] += delta
+            lay["gW"] += np.outer(delta, rate_pre)
+            if li > 0:
+                delta = (lay["W"].T @ delta) * sg[li - 1] / T
+        if (win - n_test) % B == B - 1:
+            k += 1
+            for lay in layers:
+                for p, g, m, vv in (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb")):
+                    lay[m] = tr.beta1 * lay[m] + (1 - tr.beta1) * lay[g]
+                    lay[vv] = tr.beta2 * lay[vv] + (1 - tr.beta2) * lay[g] ** 2
+                    mhat = lay[m] / (1 - tr.beta1 ** k)
+                    vhat = lay[vv] / (1 - tr.beta2 ** k)
+                    lay[p] = lay[p] - lr * mhat / (np.sqrt(vhat) + tr.eps)
+                    lay[g][:] = 0.0
+    return layers, counts_out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_learning_matches_numpy(device, tmp_path):
+    cfg = small_config()
+    n_test, n_train = N_TEST, N_TRAIN
+    net, mon = build(cfg, device, tmp_path, n_test, n_train, monitor_input=True)
+    rng = np.random.default_rng(1)
+    n_win = n_test + n_train
+    stim = rng.uniform(0.2, 0.9, (n_win, 20))
+    labels = rng.integers(0, 3, n_win)
+    target = np.zeros((n_win, 3))
+    target[np.arange(n_win), labels] = 1
+    net.set_inputs(stim, target)
+    lr = 0.01
+    net.set_shared(lr=lr, adam_k0=0, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
+    counts = net.run()
+    T = cfg.schedule.n_steps
+    spikes = np.zeros((n_win, T, 20), dtype=np.uint8)
+    step = np.round(np.asarray(mon.t_) / float(net.dt)).astype(int)
+    spikes[step // T, step % T, np.asarray(mon.i)] = 1
+    assert spikes.sum() > 0
+    layers, counts_np = numpy_period(cfg, net, spikes, labels, n_test, lr)
+    np.testing.assert_array_equal(counts, counts_np)
+    for st, lay in zip(net.stages, layers):
+        w = net.get(st.synapses, "w")
+        dw = w - st.extra["w_init"]
+        assert np.abs(dw).max() > 1e-4, "the rule must change the weights"
+        np.testing.assert_allclose(w, lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(net.get(st.group, "b"), lay["b"], rtol=1e-9, atol=1e-11)
+
+
+def random_structural_state(net, rng):
+    """Random weights, spine state, masks and regeneration streaks for every learnable stage."""
+    state = {}
+    for st in net.learnable_stages:
+        n = st.n_synapses
+        w = rng.normal(0, 0.4, n)
+        r_up = rng.uniform(0.05, 0.5, n)
+        r_lo = -rng.uniform(0.05, 0.5, n)
+        # some synapses sit on their bounds so that streaks complete
+        w[:n // 5] = r_up[:n // 5] + 0.1
+        w[n // 5:2 * n // 5] = r_lo[n // 5:2 * n // 5] - 0.1
+        sp = SpineState(
+            r_up=r_up, r_lo=r_lo,
+            c_up=rng.integers(0, 3, n).astype(float), s_up=rng.uniform(0, 0.3, n),
+            c_lo=rng.integers(0, 3, n).astype(float), s_lo=-rng.uniform(0, 0.3, n),
+            c_ret=rng.integers(0, 3, n).astype(float), a_prev=np.abs(w) + rng.uniform(-0.05, 0.2, n),
+            prev_up=rng.integers(0, 2, n).astype(float), prev_lo=rng.integers(0, 2, n).astype(float),
+            prev_ret=rng.integers(0, 2, n).astype(float))
+        connected = (rng.uniform(size=n) > 0.3).astype(float)
+        regen = RegenerationState(streak=rng.integers(0, 3, n).astype(float),
+                                  cand_prev=rng.integers(0, 2, n).astype(float))
+        prune_now = (rng.uniform(size=st.n_neurons) > 0.7).astype(float)
+        state[st.spec.name] = dict(w=w, sp=sp, connected=connected, regen=regen, prune_now=prune_now,
+                                   threshold=float(np.percentile(w, 40)))
+    return state
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_structural_steps_match_numpy(device, tmp_path):
+    cfg = small_config()
+    net, _ = build(cfg, device, tmp_path, N_TEST, N_TRAIN)
+    rng = np.random.default_rng(7)
+    state = random_structural_state(net, rng)
+    for st in net.learnable_stages:
+        s = state[st.spec.name]
+        net.set_next(st.synapses, "w", s["w"])
+        for name in ("r_up", "r_lo", "c_up", "s_up", "c_lo", "s_lo", "c_ret", "a_prev",
+                     "prev_up", "prev_lo", "prev_ret"):
+            net.set_next(st.synapses, name, getattr(s["sp"], name))
+        net.set_next(st.synapses, "connected", s["connected"])
+        net.set_next(st.synapses, "regen_k", s["regen"].streak)
+        net.set_next(st.synapses, "regen_prev", s["regen"].cand_prev)
+        net.set_next(st.group, "prune_now", s["prune_now"])
+        net.set_stage_flags(st, regen_on=1, regen_threshold=s["threshold"], mask_on=1, clip_on=1)
+    net.set_inputs(np.zeros((N_TEST + N_TRAIN, 20)), np.zeros((N_TEST + N_TRAIN, 3)))
+    # no learning (no training windows are back-propagated), structure on
+    net.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=1, hard_mask=0, bias_mask_on=0)
+    net.run()
+    exercised = {"regrown": 0, "expanded": 0, "retracted": 0, "pruned": 0}
+    for st in net.learnable_stages:
+        s = state[st.spec.name]
+        # start of the period: regeneration, then pruning and the mask
+        conn, regen_state, regrown = regenerate(s["connected"], s["w"], s["threshold"], s["regen"],
+                                                st.spec.regen_streak)
+        conn = conn * (1 - s["prune_now"][st.post_index])
+        w = s["w"] * conn
+        # end of the period: spine update on the masked weights, constraint, importance
+        if st.spec.spines:
+            sp = update_spines(s["sp"], w * conn, n_streak=2, shrink=cfg.structure.shrink)
+        else:  # a layer that is only clipped keeps its spine bounds
+            sp = s["sp"]
+        w = clip_weights(w, sp)
+        exercised["regrown"] += int(regrown.sum())
+        exercised["expanded"] += int((sp.r_up > s["sp"].r_up).sum() + (sp.r_lo < s["sp"].r_lo).sum())
+        exercised["retracted"] += int((np.abs(sp.r_up) < 0.75 * np.abs(s["sp"].r_up) + 1e-12).sum())
+        exercised["pruned"] += int(((s["connected"] > 0) & (conn == 0)).sum())
+        np.testing.assert_array_equal(net.get(st.synapses, "connected"), conn)
+        np.testing.assert_array_equal(net.get(st.synapses, "regen_k"), regen_state.streak)
+        np.testing.assert_array_equal(net.get(st.synapses, "regen_prev"), regen_state.cand_prev)
+        for name in ("r_up", "r_lo", "c_up", "s_up", "c_lo", "s_lo", "c_ret", "a_prev",
+                     "prev_up", "prev_lo", "prev_ret"):
+            np.testing.assert_allclose(net.get(st.synapses, name), getattr(sp, name), rtol=0, atol=1e-12,
+                                       err_msg=name)
+        np.testing.assert_allclose(net.get(st.synapses, "w"), w, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(net.get(st.group, "regrown"),
+                                      np.bincount(st.post_index, weights=regrown.astype(float),
+                                                  minlength=st.n_neurons))
+        if st.spec.prune:
+            width = sp.r_up + np.abs(sp.r_lo)
+            lo, hi = width.min(), width.max()
+            imp = net.get(st.group, "imp")
+            live = net.get(st.group, "live")
+            np.testing.assert_array_equal(live, np.bincount(st.post_index, weights=conn, minlength=st.n_neurons))
+            np.testing.assert_allclose((imp - lo * live) / (hi - lo),
+                                       neuron_importance(width, conn, st.post_index, st.n_neurons),
+                                       rtol=0, atol=1e-10)
+    assert all(v > 0 for v in exercised.values()), f"the test must exercise every rule: {exercised}"
