@@ -110,12 +110,21 @@ def layer_shapes(cfg: ModelConfig) -> list:
 
 
 def connectivity(layer: LayerSpec, in_shape: tuple, out_shape: tuple):
-    """Presynaptic and postsynaptic indices of a layer's synapses (sorted by post).
+    """Presynaptic and postsynaptic indices of a layer's synapses, sorted by presynaptic neuron.
 
     Neurons are indexed channel-major, ``c*H*W + y*W + x``, the order of
     PyTorch's ``flatten``, so that a dense layer after a map sees the same
-    input order as the reference network.
+    input order as the reference network. Synapses are stored presynaptic-major:
+    the forward pathway runs every step and then reads each spiking neuron's
+    synapses contiguously (the paper network's pool-to-conv2 delivery took 2.4x
+    longer with postsynaptic-major order); the backward pathway runs once a window.
     """
+    i, j = _connectivity(layer, in_shape, out_shape)
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
+def _connectivity(layer, in_shape, out_shape):
     n_in = int(np.prod(in_shape))
     n_out = int(np.prod(out_shape))
     if layer.type == "dense":
@@ -249,10 +258,9 @@ class SDSNNNetwork:
         self.target = b2.TimedArray(np.zeros((self.n_windows, K)), dt=self.T * self.dt, name="target")
         ns_in = dict(ns, stim=self.stim)
         inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold="rand() < stim(t - t_start, i)",
-                             reset="nwin += 1\nspike_total += 1",
-                             events={"wend": EVENTS["wend"], "pstart": EVENTS["pstart"]},
+                             reset="nwin += 1\nspike_total += 1", events=dict(EVENTS),
                              namespace=ns_in, name="input")
-        self._place_events(inp, ("wend", "pstart"))
+        self._place_events(inp, tuple(EVENTS))
         inp.thresholder["spike"].when = "thresholds"
         inp.thresholder["spike"].order = 0
         inp.run_on_event("wend", "nwin = 0", when="end", order=950)
@@ -270,10 +278,9 @@ class SDSNNNetwork:
             back = L - k  # position in the backward pass (output first)
             is_output = k == L
             if kind == "pool":
-                group = b2.NeuronGroup(n, POOL_EQS, events={"graded": "a > 0", "wend": EVENTS["wend"],
-                                                            "bwd": EVENTS["bwd"], "pstart": EVENTS["pstart"]},
+                group = b2.NeuronGroup(n, POOL_EQS, events=dict(EVENTS, graded="a > 0"),
                                        namespace=ns, name=spec.name)
-                self._place_events(group, ("wend", "bwd", "pstart"))
+                self._place_events(group, tuple(EVENTS))
                 group.thresholder["graded"].when = "thresholds"
                 group.thresholder["graded"].order = 10 * k + 3
                 group.run_on_event("graded", "a_sum += a\nspike_total += 1\na = 0", when="after_resets")
@@ -282,8 +289,9 @@ class SDSNNNetwork:
                 group.run_on_event("pstart", "spike_total = 0", when="start", order=-50)
                 pw = 1.0 / (spec.size * spec.size)
                 i, j = connectivity(spec, in_shape, out_shape)
-                syn = b2.Synapses(prev_group, group, on_pre={"pre": f"a_post += {pw!r}"},
-                                  on_post={"bp": backprop_code("spiking", pool_weight=pw)},
+                syn = b2.Synapses(prev_group, group,
+                                  on_pre={"pre": f"a_post += {pw!r}",
+                                          "bp": backprop_code("spiking", pool_weight=pw)},
                                   on_event={"pre": "spike", "bp": "bwd"}, namespace=ns,
                                   name=f"syn_{spec.name}")
                 syn.connect(i=i, j=j)
@@ -291,7 +299,7 @@ class SDSNNNetwork:
                 syn.bp.when, syn.bp.order = "end", 10 * back + 2
                 st.extra["pool_weight"] = pw
             else:
-                events = {name: EVENTS[name] for name in ("wend", "bwd", "bend", "pstart", "pend")}
+                events = dict(EVENTS)
                 group = b2.NeuronGroup(n, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                                        events=events, namespace=dict(ns, v_th=cfg.neuron.threshold, target=self.target),
                                        name=spec.name)
@@ -312,7 +320,10 @@ class SDSNNNetwork:
                 i, j = connectivity(spec, in_shape, out_shape)
                 on_pre = "I_post += w*a_pre" if prev_kind == "pool" else "I_post += w"
                 st.structural = spec.spines or spec.clip or spec.prune
-                on_post = {"bp": backprop_code(prev_kind), "adam": adam_synapse_code()}
+                # Every pathway is triggered by events of the presynaptic group (all its
+                # neurons emit the window/batch/period events), so that each one walks
+                # the presynaptic-major synapse arrays contiguously.
+                on_pre = {"pre": on_pre, "bp": backprop_code(prev_kind), "adam": adam_synapse_code()}
                 on_event = {"pre": "graded" if prev_kind == "pool" else "spike", "bp": "bwd", "adam": "bend"}
                 if st.structural:
                     pend = ""
@@ -323,12 +334,11 @@ class SDSNNNetwork:
                         pend += CLIP_CODE
                     if spec.prune:
                         pend += IMPORTANCE_CODE
-                    on_post["pend"] = pend
+                    on_pre["pend"] = pend
                     on_event["pend"] = "pend"
-                    on_post["pstart"] = REGENERATION_CODE + PRUNE_APPLY_CODE
+                    on_pre["pstart"] = REGENERATION_CODE + PRUNE_APPLY_CODE
                     on_event["pstart"] = "pstart"
-                syn = b2.Synapses(prev_group, group, model=SYNAPSE_EQS, on_pre={"pre": on_pre},
-                                  on_post=on_post, on_event=on_event,
+                syn = b2.Synapses(prev_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
                                   namespace=dict(ns, regen_M=float(spec.regen_streak)),
                                   name=f"syn_{spec.name}")
                 syn.connect(i=i, j=j)
@@ -427,12 +437,15 @@ class SDSNNNetwork:
         """Per-period shared flags on every learnable stage (``lr``, ``clip_on`` ...)."""
         syn_flags = {"clip_on", "regen_on", "mask_on"}
         grp_flags = {"lr", "adam_k0", "learn_on", "struct_on", "bias_mask_on", "hard_mask"}
+        for name, value in flags.items():
+            if name in ("learn_on", "struct_on"):
+                self._set_shared(self.input_group, name, float(value))
         for st in self.stages:
             for name, value in flags.items():
                 if name not in syn_flags | grp_flags:
                     raise KeyError(name)
                 if st.kind == "pool":
-                    if name == "learn_on":
+                    if name in ("learn_on", "struct_on"):
                         self._set_shared(st.group, name, float(value))
                     continue
                 if name in grp_flags:
@@ -470,7 +483,16 @@ class SDSNNNetwork:
 
     def _read_profile(self):
         """Seconds per code object of the last run (only with ``profile=True``)."""
-        if self.profile:
+        if not self.profile:
+            return
+        if self.standalone:
+            # Brian2 looks for it in "results/" only; each period here has its own results folder
+            self.last_profile = {}
+            with open(os.path.join(self._last_results, "profiling_info.txt")) as f:
+                for line in f:
+                    name, seconds = line.split()
+                    self.last_profile[name] = float(seconds)
+        else:
             self.last_profile = {name: float(t) for name, t in self.net.profiling_info}
 
     def structural_code_time(self) -> float:

@@ -83,6 +83,7 @@ dacc : 1                   # back-propagated error collected from the next layer
 delta : 1                  # error signal (linear unit: delta = dacc)
 spike_total : 1            # graded events in the current period (for synaptic-operation counts)
 learn_on : 1 (shared)
+struct_on : 1 (shared)
 t_start : second (shared)
 """
 
@@ -91,6 +92,8 @@ t_start : second (shared)
 INPUT_EQS = """
 nwin : 1                   # spikes in the current sample window
 spike_total : 1            # spikes in the current structural period
+learn_on : 1 (shared)
+struct_on : 1 (shared)
 t_start : second (shared)
 """
 
