@@ -59,6 +59,9 @@ RUN_FILES = {"config": "config.toml", "table": "periods.csv", "meta": "run.json"
 
 #: Columns of ``periods.csv`` that every run writes (plus per-layer columns
 #: ``alive_<layer>``, ``rho_<layer>``, ``regenerated_<layer>``, ``zeros_<layer>``).
+#: Weights beyond this magnitude (in units of the firing threshold) count as exploded.
+WEIGHT_LIMIT = 1e3
+
 BASE_COLUMNS = ["period", "test_accuracy", "train_accuracy", "train_loss", "compression",
                 "synapse_sparsity", "spikes", "sops", "lr", "wall_s", "struct_s"]
 
@@ -193,6 +196,9 @@ class Development:
     def _build(self):
         from .devices import set_up_device
 
+        from .network import check_memory
+
+        check_memory(self.cfg, self.plan.test_per_period + self.plan.train_per_period)
         build_dir = self._build_dir()
         set_up_device(self.device, str(build_dir), threads=self.threads)
         from .network import SDSNNNetwork
@@ -361,6 +367,34 @@ class Development:
         out["synapse_sparsity"] = sparsity
         return out
 
+    def _check_health(self, e: int):
+        """Stop on NaN or exploding weights, or on a layer that stayed silent for a whole period.
+
+        The run folder keeps the last good snapshot (period ``e - 1``); the error
+        names the period and the layer.
+        """
+        net = self.net
+        for st in net.learnable_stages:
+            w = net.get(st.synapses, "w")
+            bad = ~np.isfinite(w)
+            if bad.any():
+                raise RunError(f"{self.run_dir}: period {e}: {int(bad.sum())} weights of layer "
+                               f"'{st.spec.name}' are NaN or infinite; the last good snapshot is kept")
+            big = float(np.abs(w).max()) if w.size else 0.0
+            if big > WEIGHT_LIMIT:
+                raise RunError(f"{self.run_dir}: period {e}: weights of layer '{st.spec.name}' exploded "
+                               f"(max |w| = {big:.3g} > {WEIGHT_LIMIT:g}); the last good snapshot is kept")
+        # A network whose output stays silent for a whole period after the first one
+        # has no prediction and, once its membranes sit at 0, no surrogate gradient either
+        # (the first period may start silent: potentials in (0, 1) still carry gradient).
+        out = net.stages[-1]
+        if e >= 1 and net.get(out.group, "spike_total").sum() == 0:
+            silent = [st.spec.name for st in net.stages
+                      if st.kind == "spiking" and net.get(st.group, "spike_total").sum() == 0]
+            raise RunError(f"{self.run_dir}: period {e}: the network is silent (no spike in layers "
+                           f"{', '.join(silent)} for the whole period); raise training.weight_init or the "
+                           "input rates; the last good snapshot is kept")
+
     def _activity(self):
         """Spikes and synaptic operations of the run just finished."""
         net = self.net
@@ -499,6 +533,7 @@ class Development:
                 pending_row.update(self._structure_summary())
                 self._finish_row(pending_row)
             spikes, sops = self._activity()
+            self._check_health(e)
             t1 = time.time()
             self._structural_step(e)
             t_struct = time.time() - t1

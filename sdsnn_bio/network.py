@@ -56,7 +56,8 @@ from .spines import (
     SYNAPSE_EQS,
 )
 
-__all__ = ["layer_shapes", "connectivity", "StageInfo", "SDSNNNetwork"]
+__all__ = ["layer_shapes", "connectivity", "synapse_counts", "estimate_memory", "check_memory",
+           "StageInfo", "SDSNNNetwork"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,79 @@ def _connectivity(layer, in_shape, out_shape):
     i = (ic * h * w + y * w + x)[ok]
     j = (oc * ho * wo + oy * wo + ox)[ok]
     return i.astype(np.int32), j.astype(np.int32)
+
+
+#: Bytes per synapse and per neuron of a built network (the state variables,
+#: Brian2's index arrays and spike-queue lists of five pathways, and the
+#: copies taken between periods), measured-order estimates used to refuse a
+#: network that cannot fit before anything is built.
+BYTES_PER_SYNAPSE = 240
+BYTES_PER_POOL_SYNAPSE = 48
+BYTES_PER_NEURON = 400
+
+
+def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
+    """Kernel taps that fall inside the input, summed over output positions along one axis."""
+    total = 0
+    for o in range(n_out):
+        lo = o * stride - pad
+        total += sum(1 for t in range(k) if 0 <= lo + t < n_in)
+    return total
+
+
+def synapse_counts(cfg: ModelConfig) -> list:
+    """Synapses of every stage, computed from the shapes without building anything."""
+    shapes = layer_shapes(cfg)
+    counts = []
+    for k, layer in enumerate(cfg.layers, start=1):
+        s_in, s_out = shapes[k - 1], shapes[k]
+        if layer.type == "dense":
+            counts.append(int(np.prod(s_in)) * layer.units)
+        elif layer.type == "pool":
+            counts.append(int(np.prod(s_in)))
+        else:
+            ty = _valid_taps(s_in[1], s_out[1], layer.kernel, layer.padding, layer.stride)
+            tx = _valid_taps(s_in[2], s_out[2], layer.kernel, layer.padding, layer.stride)
+            counts.append(s_in[0] * layer.channels * ty * tx)
+    return counts
+
+
+def estimate_memory(cfg: ModelConfig, n_windows: int) -> int:
+    """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
+    shapes = layer_shapes(cfg)
+    total = 0
+    for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
+        total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
+        total += int(np.prod(shape)) * BYTES_PER_NEURON
+    n_in = int(np.prod(shapes[0]))
+    total += 3 * 8 * n_windows * (n_in + cfg.n_classes)   # stimulus and targets, with copies
+    return total
+
+
+def available_memory() -> int | None:
+    """Memory available to a new process (bytes), from /proc/meminfo; None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(cfg: ModelConfig, n_windows: int):
+    """Refuse, before any build, a network that would not fit in this machine's memory."""
+    need = estimate_memory(cfg, n_windows)
+    have = available_memory()
+    if have is not None and need > have:
+        n_syn = sum(synapse_counts(cfg))
+        raise ConfigError(
+            f"{cfg.source}: the network needs about {need / 2**30:.1f} GiB ({n_syn:,} synapses, "
+            f"{n_windows} windows a period) but only {have / 2**30:.1f} GiB are available; "
+            "make it smaller or use a machine with more memory"
+        )
+    return need
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,12 @@ def test_cli_run_and_report(tmp_path):
     assert r.returncode == 0 and "compression" in r.stdout
     r = run_cli("run", "tiny_dense", "--out", str(out))
     assert r.returncode == 2 and "exists" in r.stderr
+
+
+def test_compare_runs_table(full_run):
+    out, summary = full_run
+    r = subprocess.run([sys.executable, "analysis/compare_runs.py", str(out)], capture_output=True, text=True,
+                       cwd=str(Path(__file__).resolve().parent.parent))
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.strip().splitlines()[-1]
+    assert "tiny_dense" in line and f"{100 * summary['final_test_accuracy']:.2f}%" in line
