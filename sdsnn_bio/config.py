@@ -201,12 +201,14 @@ def _check_keys(table: dict, cls, where: str, source: str):
     for key in table:
         if key not in known:
             raise ConfigError(
-                f"{source}: unknown key '{where}.{key}' (known: {', '.join(sorted(known))})"
+                f"{source}: unknown key {f'{where}.{key}'!r} (known: {', '.join(sorted(known))})"
             )
 
 
 def _typed(cls, table: dict, where: str, source: str):
     """Build ``cls`` from ``table`` checking every value's type against the default's."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: key '{where}' must be a table, got {table!r}")
     _check_keys(table, cls, where, source)
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -224,7 +226,7 @@ def _typed(cls, table: dict, where: str, source: str):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             expect = "a finite number"
             value = float(value) if ok else value
-        elif isinstance(default, str):
+        elif isinstance(default, str) or f.name in ("name", "type"):
             ok = isinstance(value, str)
             expect = "a string"
         else:
@@ -283,7 +285,7 @@ def config_from_dict(d: dict, source: str = "<dict>") -> ModelConfig:
            "schedule", "structure"}
     for key in d:
         if key not in top:
-            raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join(sorted(top))})")
+            raise ConfigError(f"{source}: unknown key {str(key)!r} (known: {', '.join(sorted(top))})")
     name = d.get("name", Path(source).stem)
     _require(isinstance(name, str) and bool(name), source, "name", "a non-empty string", name)
     shape = d.get("input_shape", [1, 28, 28])
