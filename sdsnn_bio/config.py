@@ -117,7 +117,9 @@ class ScheduleSpec:
     (0 = the whole test set). ``n_steps``: time steps per window (T); ``dt_ms``:
     the step in ms. Spine tracking starts after period 0, clipping once the
     period exceeds ``spine_streak`` (N), pruning and regeneration at
-    ``structure_start`` (2N + 1)."""
+    ``structure_start`` (2N + 1). ``eval_passes``: passes over the whole test
+    set of the final evaluation (the input coding is stochastic; more passes
+    average its noise out)."""
 
     periods: int = 100
     train_per_period: int = 400
@@ -126,6 +128,7 @@ class ScheduleSpec:
     dt_ms: float = 1.0
     spine_streak: int = 18
     structure_start: int = 37
+    eval_passes: int = 1
     seed: int = 0
 
 
@@ -336,6 +339,8 @@ def config_from_dict(d: dict, source: str = "<dict>") -> ModelConfig:
              schedule.test_per_period)
     _require(schedule.n_steps >= 1, source, "schedule.n_steps", ">= 1", schedule.n_steps)
     _require(schedule.dt_ms > 0, source, "schedule.dt_ms", "> 0", schedule.dt_ms)
+    _require(1 <= schedule.eval_passes <= 100, source, "schedule.eval_passes", "in [1, 100]",
+             schedule.eval_passes)
     _require(schedule.spine_streak >= 1, source, "schedule.spine_streak", ">= 1", schedule.spine_streak)
     _require(schedule.structure_start > schedule.spine_streak, source, "schedule.structure_start",
              f"> schedule.spine_streak ({schedule.spine_streak})", schedule.structure_start)

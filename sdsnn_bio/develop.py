@@ -112,6 +112,20 @@ def _git_revision() -> str:
         return "unknown"
 
 
+def _remove_stale_builds(shm: Path):
+    """Remove build folders in ``/dev/shm`` left by runs that were killed."""
+    import shutil
+
+    for d in shm.glob("sdsnn-build-*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
 def _atomic_write(path: Path, data: bytes):
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -225,7 +239,9 @@ class Development:
         if self.device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK):
             import tempfile
 
-            self._tmp_build = Path(tempfile.mkdtemp(prefix=f"sdsnn-{self.cfg.name}-", dir=shm))
+            _remove_stale_builds(shm)
+            self._tmp_build = Path(tempfile.mkdtemp(prefix="sdsnn-build-", dir=shm))
+            (self._tmp_build / "owner.pid").write_text(str(os.getpid()))
             return self._tmp_build
         self._tmp_build = None
         return self.run_dir / "build"
@@ -551,8 +567,7 @@ class Development:
             self.snapshot(e)
             self.rows.pop()
             self._report_progress(e, P, t_loop)
-        final = self.evaluate(pending_row)
-        return final
+        return self.evaluate(pending_row, passes=self.cfg.schedule.eval_passes)
 
     def _finish_row(self, row):
         self.rows.append(row)
@@ -575,10 +590,13 @@ class Development:
         P = self.cfg.schedule.periods
         n_win = self.net.n_windows
         n_total = len(self.y_test)
-        order = np.arange(n_total)
         correct, seen = 0, 0
         first = True
         for p in range(passes):
+            # a standalone run restarts its random stream, so each pass presents the test
+            # images in another order: each image then meets other input noise
+            order = np.arange(n_total) if p == 0 else \
+                np.random.default_rng([self.cfg.schedule.seed, 7919, p]).permutation(n_total)
             for start in range(0, n_total, n_win):
                 idx = order[(start + np.arange(n_win)) % n_total]
                 self._flags(P, learn=False)
@@ -596,7 +614,8 @@ class Development:
                     pending_row.update(self._structure_summary())
                 first = False
                 valid = min(n_win, n_total - start)
-                correct += int(np.sum(np.argmax(counts[:valid], 1) == self.y_test[idx[:valid]]))
+                idx = idx[:valid]
+                correct += int(np.sum(np.argmax(counts[:valid], 1) == self.y_test[idx]))
                 seen += valid
         final_acc = correct / seen
         if pending_row is not None:

@@ -539,6 +539,9 @@ class SDSNNNetwork:
         """Run one period; returns the output spike counts per window (windows x classes)."""
         b2 = self.b2
         if not self.standalone:
+            # A standalone binary starts every period's run from the build's seed; restarting
+            # the runtime stream the same way gives both devices the same input spikes.
+            b2.seed(self.seed)
             t0 = self.net.t
             for obj in [self.input_group] + [s.group for s in self.stages]:
                 obj.t_start = t0

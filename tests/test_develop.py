@@ -38,6 +38,8 @@ def test_run_folder_and_records(full_run):
     cfg = tiny()
     for name in ("config.toml", "run.json", "periods.csv", "summary.json"):
         assert (out / name).is_file(), name
+    # the recorded configuration reloads to the same configuration
+    assert load_config(out / "config.toml").to_dict() == cfg.to_dict()
     meta = json.loads((out / "run.json").read_text())
     assert meta["device"] == "cpp_standalone" and meta["seed"] == cfg.schedule.seed
     assert meta["brian2"] == "2.10.1"

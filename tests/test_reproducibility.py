@@ -1,0 +1,32 @@
+"""Same seed, same network: runtime (Cython) and single-threaded cpp_standalone agree."""
+
+import numpy as np
+import pytest
+
+from sdsnn_bio.config import find_model, load_config
+from sdsnn_bio.develop import Development
+from sdsnn_bio.devices import reset_brian
+from sdsnn_bio.report import read_table
+
+pytestmark = [pytest.mark.slow, pytest.mark.standalone]
+
+
+def test_runtime_and_cpp_standalone_develop_identically(tmp_path):
+    cfg = load_config(find_model("tiny_dense")).replace(schedule={"periods": 6, "structure_start": 3,
+                                                                  "spine_streak": 1})
+    runs = {}
+    for device in ("runtime", "cpp_standalone"):
+        reset_brian()
+        out = tmp_path / device
+        runs[device] = (Development(cfg, out, device=device).run(), read_table(out), out)
+    (s_rt, t_rt, d_rt), (s_cpp, t_cpp, d_cpp) = runs["runtime"], runs["cpp_standalone"]
+    assert t_rt["compression"][-1] > 0
+    for col in ("test_accuracy", "train_accuracy", "compression", "alive_fc1", "zeros_fc1", "regenerated_fc1"):
+        np.testing.assert_array_equal(t_rt[col], t_cpp[col], err_msg=col)
+    assert s_rt["final_test_accuracy"] == s_cpp["final_test_accuracy"]
+    snap = sorted((d_rt / "snapshots").glob("*.npz"))[-1].name
+    with np.load(d_rt / "snapshots" / snap) as a, np.load(d_cpp / "snapshots" / snap) as b:
+        np.testing.assert_array_equal(a["fc1/syn/connected"], b["fc1/syn/connected"])
+        for key in ("fc1/syn/w", "out/syn/w", "fc1/syn/r_up"):
+            # -ffast-math (cpp) and Cython may round the last bits differently
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
