@@ -57,6 +57,7 @@ __all__ = [
     "nvcc_path",
     "gpu_available",
     "curand_paths",
+    "cuda_build_unavailable",
     "configure_cuda",
     "set_up_device",
 ]
@@ -319,6 +320,21 @@ def gpu_available():
     if out.returncode != 0:
         return False
     return any(line.startswith("GPU ") for line in out.stdout.splitlines())
+
+
+def cuda_build_unavailable():
+    """Why a ``cuda_standalone`` build cannot be made here (a sentence), or ``None`` if it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("brian2cuda") is None:
+        return "brian2cuda is not installed (pip install 'sdsnn-bio[cuda]')"
+    if nvcc_path() is None:
+        return "no CUDA toolkit (nvcc) found"
+    try:
+        curand_paths()
+    except DeviceError as err:
+        return str(err)
+    return None
 
 
 def curand_paths():

@@ -72,19 +72,20 @@ def make_figures(run_dir) -> list:
     fig_dir.mkdir(exist_ok=True)
     t = read_table(run_dir)
     paths = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        paths.append(fig_dir / name)
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
     plot_accuracy_compression(t, axes=ax)
-    fig.tight_layout()
-    paths.append(fig_dir / "accuracy_compression.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save(fig, "accuracy_compression.png")
     if any(c.startswith("alive_") for c in t):
         fig, ax = plt.subplots(figsize=(6, 3.5))
         plot_alive(t, axes=ax)
-        fig.tight_layout()
-        paths.append(fig_dir / "alive.png")
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
+        save(fig, "alive.png")
     snaps = sorted((run_dir / "snapshots").glob("period_*.npz"))
     if snaps:
         with np.load(snaps[-1]) as z:
@@ -94,10 +95,7 @@ def make_figures(run_dir) -> list:
                 for ax, name in zip(axs[0], layers):
                     plot_spine_widths(z[f"{name}/syn/r_up"], z[f"{name}/syn/r_lo"],
                                       z[f"{name}/syn/connected"], axes=ax, title=name)
-                fig.tight_layout()
-                paths.append(fig_dir / "spine_widths.png")
-                fig.savefig(paths[-1], dpi=120)
-                plt.close(fig)
+                save(fig, "spine_widths.png")
     return paths
 
 

@@ -1,31 +1,17 @@
 """cuda_standalone: code generation and nvcc compilation of a full training network; a run on a GPU."""
 
-import importlib.util
 
 import numpy as np
 import pytest
 
 from sdsnn_bio.config import find_model, load_config
-from sdsnn_bio.devices import curand_paths, gpu_available, nvcc_path, set_up_device
-from sdsnn_bio.errors import DeviceError
-
-
-def _cuda_missing():
-    if importlib.util.find_spec("brian2cuda") is None:
-        return "brian2cuda is not installed"
-    if nvcc_path() is None:
-        return "no CUDA toolkit (nvcc) on this machine"
-    try:
-        curand_paths()
-    except DeviceError as err:
-        return str(err)
-    return None
+from sdsnn_bio.devices import cuda_build_unavailable, gpu_available, set_up_device
 
 
 @pytest.mark.cuda
 @pytest.mark.slow
 def test_training_network_generates_and_compiles(tmp_path):
-    why = _cuda_missing()
+    why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
     from sdsnn_bio.network import SDSNNNetwork
@@ -45,7 +31,7 @@ def test_training_network_generates_and_compiles(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.gpu
 def test_training_runs_on_gpu(tmp_path):
-    why = _cuda_missing() or (None if gpu_available() else "no NVIDIA GPU on this machine")
+    why = cuda_build_unavailable() or (None if gpu_available() else "no NVIDIA GPU on this machine")
     if why:
         pytest.skip(why)
     from sdsnn_bio.develop import Development

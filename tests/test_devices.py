@@ -8,33 +8,18 @@ import numpy as np
 import pytest
 
 from sdsnn_bio.devices import (
+    cuda_build_unavailable,
     DEVICES,
     check_device,
     configure_cuda,
     gpu_available,
     is_standalone,
-    nvcc_path,
     reset_brian,
     set_up_device,
 )
 from sdsnn_bio.errors import DeviceError
 
 SEED = 4321
-
-
-def _cuda_missing():
-    """Why a cuda_standalone build cannot be tried here, or None."""
-    if importlib.util.find_spec("brian2cuda") is None:
-        return "brian2cuda is not installed (pip install 'sdsnn-bio[cuda]')"
-    if nvcc_path() is None:
-        return "no CUDA toolkit (nvcc) found"
-    try:
-        from sdsnn_bio.devices import curand_paths
-
-        curand_paths()
-    except DeviceError as err:
-        return str(err)
-    return None
 
 
 def _run_small(stochastic=True, duration_ms=100):
@@ -198,7 +183,7 @@ def test_cpp_standalone_matches_runtime(tmp_path):
 
 @pytest.mark.cuda
 def test_cuda_standalone_compiles(tmp_path):
-    why = _cuda_missing()
+    why = cuda_build_unavailable()
     if why:
         pytest.skip(f"cannot build cuda_standalone here: {why}")
     directory = tmp_path / "cuda"
@@ -219,7 +204,7 @@ def test_cuda_standalone_compiles(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.gpu
 def test_cuda_standalone_runs_on_gpu(tmp_path):
-    why = _cuda_missing()
+    why = cuda_build_unavailable()
     if why:
         pytest.skip(f"cannot build cuda_standalone here: {why}")
     if not gpu_available():

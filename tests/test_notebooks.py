@@ -1,6 +1,5 @@
 """The notebooks and analysis scripts run and produce what they promise."""
 
-import os
 import runpy
 import subprocess
 import sys
