@@ -572,6 +572,21 @@ class Development:
     def _finish_row(self, row):
         self.rows.append(row)
         self._write_table()
+        self._keep_best(row)
+
+    def _keep_best(self, row):
+        """Keep the snapshot of the period with the best test accuracy as ``snapshots/best.npz``."""
+        import shutil
+
+        acc = row.get("test_accuracy", float("nan"))
+        best = max((r.get("test_accuracy", float("-inf")) for r in self.rows[:-1]), default=float("-inf"))
+        snap_dir = self.run_dir / RUN_FILES["snapshots"]
+        src = snap_dir / f"period_{row['period']:04d}.npz"
+        if not (acc > best or not (snap_dir / "best.npz").exists()) or not src.exists():
+            return
+        tmp = snap_dir / ".best.npz.tmp"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, snap_dir / "best.npz")
 
     def _report_progress(self, e, P, t_loop):
         done = e - self.start_period + 1

@@ -61,6 +61,12 @@ def test_run_folder_and_records(full_run):
         last_rate_update(cfg.layers[0].rho0, S, 40 - n_pruned, 10, switch=cfg.structure.rate_switch,
                          start=S), abs=1e-6)
     assert 0.3 < summary["final_test_accuracy"] <= 1.0
+    # bounded snapshots: the last three and the best period's
+    snaps = sorted(p.name for p in (out / "snapshots").glob("period_*.npz"))
+    assert snaps == [f"period_{e:04d}.npz" for e in range(cfg.schedule.periods - 3, cfg.schedule.periods)]
+    best_period = int(t["period"][int(np.nanargmax(t["test_accuracy"]))])
+    with np.load(out / "snapshots" / "best.npz") as z:
+        assert json.loads(bytes(z["__meta__"]).decode())["period"] == best_period
     assert t["spikes"].min() > 0 and t["sops"].min() > 0
     assert (out / "figures" / "accuracy_compression.png").exists() or True  # figures come from the CLI
 
