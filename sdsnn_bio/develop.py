@@ -46,6 +46,7 @@ from .structure import (
     hidden_rate_update,
     init_spines,
     last_rate_update,
+    live_counts,
     regeneration_percentile,
     regeneration_threshold,
     select_pruned,
@@ -372,10 +373,10 @@ class Development:
             refs[name] = st.reference_params
             out[f"zeros_{name}"] = zeros[name]
             if st.spec.prune:
-                live = np.bincount(st.post_index, weights=conn, minlength=st.n_neurons)
+                live = live_counts(conn, st.post_index, st.n_neurons)
                 live_unit = unit_importance(live, st.unit_of_neuron, st.n_units)
                 per_position = st.n_neurons // st.n_units
-                out[f"alive_{name}"] = int(np.sum(live_unit / per_position >= st.spec.theta_dead))
+                out[f"alive_{name}"] = st.n_units - dead_count(live_unit / per_position, st.spec.theta_dead)
                 out[f"regenerated_{name}"] = int(self.net.get(st.group, "regrown").sum())
                 out[f"rho_{name}"] = round(self.state[name].extra.get("rho_used", self.state[name].rho), 6)
         comp, sparsity = compression(zeros, sizes, refs)
