@@ -18,7 +18,8 @@ as in the reference code's layer-by-layer loop over time)::
                 membrane update + surrogate, threshold (or pooled activity)
     resets      hard reset v = 0 and spike counting
     end         at a training window's last step: output error, then layer by
-                layer delta and the backward pathway (gradient + error sums);
+                layer delta and the backward pathway (gradient + error sums; from
+                the input only the synapses of inputs that spiked in the window);
                 at a mini-batch's last window: Adam; at the period's last step:
                 spine update, constraint and importance; then the window is cleared
 
@@ -331,10 +332,19 @@ class SDSNNNetwork:
         self.stim = b2.TimedArray(np.zeros((self.n_windows, n_in)), dt=self.T * self.dt, name="stim")
         self.target = b2.TimedArray(np.zeros((self.n_windows, K)), dt=self.T * self.dt, name="target")
         ns_in = dict(ns, stim=self.stim)
+        L = len(cfg.layers)
+        # The input's window-end backward event fires only for inputs that spiked in the
+        # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
+        # zero for a silent input (about 80% of MNIST pixels are blank), so those synapses
+        # are skipped -- the same result for a fifth of the work. It is detected in the
+        # ``end`` slot, once the window's last spikes are counted, before the first layer's
+        # backward pathway (order 10*(L-1) + 2).
+        input_events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin > 0")
         inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold="rand() < stim(t - t_start, i)",
-                             reset="nwin += 1\nspike_total += 1", events=dict(EVENTS),
+                             reset="nwin += 1\nspike_total += 1", events=input_events,
                              namespace=ns_in, name="input")
         self._place_events(inp, tuple(EVENTS))
+        inp.thresholder["bwd"].when, inp.thresholder["bwd"].order = "end", 10 * (L - 1)
         inp.thresholder["spike"].when = "thresholds"
         inp.thresholder["spike"].order = 0
         inp.run_on_event("wend", "nwin = 0", when="end", order=950)
@@ -342,7 +352,6 @@ class SDSNNNetwork:
         self.input_group = inp
         objects = [inp]
         prev_group, prev_kind = inp, "input"
-        L = len(cfg.layers)
         for k, spec in enumerate(cfg.layers, start=1):
             in_shape, out_shape = shapes[k - 1], shapes[k]
             n = int(np.prod(out_shape))

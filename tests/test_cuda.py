@@ -1,4 +1,5 @@
-"""cuda_standalone: code generation and nvcc compilation of a full training network; a run on a GPU."""
+"""cuda_standalone: code generation and nvcc compilation of a full training network; a GPU run
+checked against cpp_standalone."""
 
 
 import numpy as np
@@ -30,17 +31,33 @@ def test_training_network_generates_and_compiles(tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.gpu
-def test_training_runs_on_gpu(tmp_path):
+def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path):
+    """A full SD-SNN development (pruning and regeneration) on the GPU, against the CPU run.
+
+    Not bit-equal: curand draws other input spikes than the CPU
+    stream, so the runs differ by design; they must agree within the band the
+    README states for other random streams (15 points of final accuracy, 10 of
+    compression, on this small network), and both must learn and prune.
+    """
     why = cuda_build_unavailable() or (None if gpu_available() else "no NVIDIA GPU on this machine")
     if why:
         pytest.skip(why)
     from sdsnn_bio.develop import Development
-
-    cfg = load_config(find_model("tiny_dense"))
-    dev = Development(cfg, tmp_path / "run", device="cuda_standalone")
-    summary = dev.run()
-    assert summary["final_test_accuracy"] > 0.3   # chance is 0.1
+    from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.report import read_table
 
-    t = read_table(tmp_path / "run")
-    assert np.nanmax(t["compression"]) > 0.1
+    cfg = load_config(find_model("tiny_dense"))
+    runs = {}
+    for device in ("cuda_standalone", "cpp_standalone"):
+        reset_brian()
+        d = tmp_path / device
+        runs[device] = (Development(cfg, d, device=device).run(), read_table(d))
+    (s_gpu, t_gpu), (s_cpu, t_cpu) = runs["cuda_standalone"], runs["cpp_standalone"]
+    for s, t in runs.values():
+        assert s["final_test_accuracy"] > 0.3      # chance is 0.1
+        assert t["compression"][-1] > 0.1
+        assert np.all(np.isfinite(t["test_accuracy"]))
+    assert abs(s_gpu["final_test_accuracy"] - s_cpu["final_test_accuracy"]) <= 0.15
+    assert abs(t_gpu["compression"][-1] - t_cpu["compression"][-1]) <= 0.10
+    # the structural schedule does not depend on the random stream
+    np.testing.assert_array_equal(t_gpu["period"], t_cpu["period"])
