@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # The GPU check, run on a lent GPU machine (see the README): installs the carried
-# wheels (brian2 2.10.1, brian2cuda 1.0b1, mlxtend 0.25.0 in .whl/), then runs the
-# main job's network for a few periods on cuda_standalone and on cpp_standalone
-# side by side, and times the paper network's training windows on the GPU.
+# wheels (brian2 2.10.1, brian2cuda 1.0b1, mlxtend 0.25.0 in .whl/; pytest in
+# .gpusite/ where carried), then
+#   1. the GPU tests (tests/test_cuda.py: CUDA compile; a tiny_dense SD-SNN development on
+#      cuda_standalone against cpp_standalone within the stated band), and, beside them,
+#   2. the main job's network for a few periods on cuda_standalone and on cpp_standalone,
+#   3. then the per-window speed of both networks on the GPU and the CPU (benchmarks/gpu_speed.py).
 # Results go to $OUT (or ./gpu_check_out).
 set -uo pipefail
 OUT="${OUT:-gpu_check_out}"
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "wheel install failed"; exit 1; }
-export PYTHONPATH="/tmp/site:$PWD" SDSNN_CACHE=/tmp/sdsnn-cache PYTHONUNBUFFERED=1
+export PYTHONPATH="/tmp/site:$PWD:$PWD/.gpusite" SDSNN_CACHE=/tmp/sdsnn-cache PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/gpu.txt"
+python3 --version | tee -a "$OUT/gpu.txt"
 P="${PERIODS:-4}"
+( python3 -m pytest -q -p no:cacheprovider -rs tests/test_cuda.py > "$OUT/pytest_cuda.log" 2>&1;
+  echo "pytest rc=$?" >> "$OUT/pytest_cuda.log" ) &
+tests=$!
 ( time python3 -m sdsnn_bio run mnist5k_main --device cuda_standalone --periods "$P" --out /tmp/r_cuda ) \
     > "$OUT/cuda.log" 2>&1; echo "cuda rc=$?"
 ( time python3 -m sdsnn_bio run mnist5k_main --device cpp_standalone --periods "$P" --out /tmp/r_cpp ) \
@@ -21,5 +28,7 @@ for d in cuda cpp; do
     cp /tmp/r_$d/summary.json "$OUT/summary_$d.json" 2>/dev/null
     tail -n 12 "$OUT/$d.log"
 done
+wait "$tests"
+tail -n 15 "$OUT/pytest_cuda.log"
 python3 benchmarks/gpu_speed.py > "$OUT/gpu_speed.txt" 2>&1; echo "gpu_speed rc=$?"
 tail -n 20 "$OUT/gpu_speed.txt"

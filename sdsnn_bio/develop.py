@@ -567,7 +567,7 @@ class Development:
             self.rows.append(pending_row)
             self.snapshot(e)
             self.rows.pop()
-            self._report_progress(e, P, t_loop)
+            self._report_progress(e, P, t_loop, pending_row["train_accuracy"])
         return self.evaluate(pending_row, passes=self.cfg.schedule.eval_passes)
 
     def _finish_row(self, row):
@@ -589,14 +589,17 @@ class Development:
         shutil.copyfile(src, tmp)
         os.replace(tmp, snap_dir / "best.npz")
 
-    def _report_progress(self, e, P, t_loop):
+    def _report_progress(self, e, P, t_loop, train_acc):
+        """One line per period: its training accuracy, and the test accuracy and structure
+        after the previous period (a period's test windows open the next period's run)."""
         done = e - self.start_period + 1
         left = (time.time() - t_loop) / done * (P - e - 1)
         last = self.rows[-1] if self.rows else {}
         alive = " ".join(f"{k[6:]} {last[k]}" for k in last if k.startswith("alive_"))
         acc = last.get("test_accuracy", float("nan"))
+        test = f"test acc {100 * acc:5.1f}% (after period {e})" if np.isfinite(acc) else "test acc    - "
         self.progress(
-            f"period {e + 1}/{P} | test acc {100 * acc:5.1f}% | compression "
+            f"period {e + 1}/{P} | train acc {100 * train_acc:5.1f}% | {test} | compression "
             f"{100 * last.get('compression', 0.0):4.1f}% | alive {alive or '-'} | "
             f"time left {int(left // 60)}m{int(left % 60):02d}s"
         )

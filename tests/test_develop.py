@@ -124,7 +124,12 @@ def test_cli_run_and_report(tmp_path):
     out = tmp_path / "cli_run"
     r = run_cli("run", "tiny_dense", "--periods", "6", "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.count("period ") >= 6 and "time left" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("period ")]
+    assert len(lines) == 6 and all("time left" in ln and "train acc" in ln for ln in lines)
+    # a period's test windows open the next run: the first line has no test accuracy yet,
+    # the others name the period whose network they measured
+    assert "test acc    - " in lines[0]
+    assert all(f"(after period {e})" in ln for e, ln in enumerate(lines[1:], start=1))
     assert "final test accuracy" in r.stdout
     assert (out / "figures" / "accuracy_compression.png").is_file()
     r = run_cli("report", str(out))
