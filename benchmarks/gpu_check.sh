@@ -19,9 +19,9 @@ P="${PERIODS:-4}"
 ( python3 -m pytest -q -p no:cacheprovider -rs tests/test_cuda.py > "$OUT/pytest_cuda.log" 2>&1;
   echo "pytest rc=$?" >> "$OUT/pytest_cuda.log" ) &
 tests=$!
-( time python3 -m sdsnn_bio run mnist5k_main --device cuda_standalone --periods "$P" --out /tmp/r_cuda ) \
+( time python3 -m sdsnn_bio run mnist5k_fc --device cuda_standalone --periods "$P" --out /tmp/r_cuda ) \
     > "$OUT/cuda.log" 2>&1; echo "cuda rc=$?"
-( time python3 -m sdsnn_bio run mnist5k_main --device cpp_standalone --periods "$P" --out /tmp/r_cpp ) \
+( time python3 -m sdsnn_bio run mnist5k_fc --device cpp_standalone --periods "$P" --out /tmp/r_cpp ) \
     > "$OUT/cpp.log" 2>&1; echo "cpp rc=$?"
 for d in cuda cpp; do
     cp /tmp/r_$d/periods.csv "$OUT/periods_$d.csv" 2>/dev/null

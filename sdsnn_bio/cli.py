@@ -112,10 +112,13 @@ def cmd_main(args) -> int:
     jobs = {"dense": root / "dense", "sdsnn": root / "sdsnn"}
     procs = {}
     t0 = time.time()
+    seed = cfg.schedule.seed if args.seed is None else args.seed
     print(f"sdsnn-bio main job: {cfg.name} ({cfg.description}), {cfg.schedule.periods} periods of "
-          f"{cfg.schedule.train_per_period} training samples, device {args.device}", flush=True)
+          f"{cfg.schedule.train_per_period} training samples, device {args.device}, seed {seed}", flush=True)
     for name, out in jobs.items():
         cmd = [sys.executable, "-m", "sdsnn_bio", "run", model, "--device", args.device, "--out", str(out)]
+        if args.seed is not None:
+            cmd += ["--seed", str(args.seed)]
         if name == "dense":
             cmd.append("--dense")
         log = open(root / f"{name}.log", "w")
@@ -187,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("main", help="the main job: dense baseline and SD-SNN on MNIST 5k")
     m.add_argument("--model", default="mnist5k_main")
     m.add_argument("--device", default="cpp_standalone", choices=DEVICES)
+    m.add_argument("--seed", type=int, help="seed of both runs (default: the model's)")
     m.add_argument("--out")
     m.set_defaults(func=cmd_main)
     return p

@@ -14,7 +14,7 @@ def base():
 
 def test_every_shipped_model_loads():
     names = list_models()
-    assert {"mnist5k_main", "mnist_dense", "mnist_paper", "tiny_dense"} <= set(names)
+    assert {"mnist5k_main", "mnist5k_fc", "mnist_dense", "mnist_paper", "tiny_dense"} <= set(names)
     for name in names:
         cfg = load_config(find_model(name))
         assert cfg.name == name

@@ -145,3 +145,23 @@ def test_compare_runs_table(full_run):
     assert r.returncode == 0, r.stderr
     line = r.stdout.strip().splitlines()[-1]
     assert "tiny_dense" in line and f"{100 * summary['final_test_accuracy']:.2f}%" in line
+
+
+def test_cli_main_job_table(tmp_path):
+    """`sdsnn-bio main` (the README's first command) on the tiny model: both runs, the final table."""
+    out = tmp_path / "main"
+    r = run_cli("main", "--model", "tiny_dense", "--seed", "3", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "seed 3" in r.stdout
+    assert "[dense] period 8/8" in r.stdout and "[sdsnn] period 8/8" in r.stdout
+    for name in ("dense", "sdsnn"):
+        meta = json.loads((out / name / "run.json").read_text())
+        assert meta["seed"] == 3
+        assert (out / f"{name}.log").stat().st_size > 0
+    dense, sdsnn = read_table(out / "dense"), read_table(out / "sdsnn")
+    assert np.all(dense["compression"] == 0) and sdsnn["compression"][-1] > 0
+    acc = {n: json.loads((out / n / "summary.json").read_text())["final_test_accuracy"] for n in ("dense", "sdsnn")}
+    # the table reports what the two run folders hold
+    assert f"dense baseline accuracy  {100 * acc['dense']:.2f}%" in r.stdout
+    assert f"SD-SNN accuracy          {100 * acc['sdsnn']:.2f}%" in r.stdout
+    assert f"SD-SNN compression       {100 * sdsnn['compression'][-1]:.2f}%" in r.stdout

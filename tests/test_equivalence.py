@@ -31,9 +31,12 @@ DEVICES = ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalon
 N_TEST, N_TRAIN = 2, 4
 
 
+SCHEDULE = {"periods": 1, "train_per_period": N_TRAIN, "test_per_period": N_TEST, "n_steps": 6,
+            "spine_streak": 2}
+
+
 def small_config():
-    sch = {"periods": 1, "train_per_period": N_TRAIN, "test_per_period": N_TEST, "n_steps": 6,
-           "spine_streak": 2}
+    sch = dict(SCHEDULE)
     return config_from_dict({
         "name": "small",
         "input_shape": [1, 4, 5],
@@ -67,9 +70,16 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
     tr = cfg.training
     layers = []
     for st in net.stages:
+        # a locally connected layer is a dense matrix with zeros off its receptive fields;
+        # a pooling stage is a fixed linear map (weight 1/k^2) without bias or spikes
+        pool = st.kind == "pool"
         W = np.zeros((st.n_neurons, int(np.prod(st.in_shape))))
-        W[st.post_index, st.pre_index] = st.extra["w_init"]
-        layers.append({"W": W, "b": st.extra["b_init"].copy(), "mW": np.zeros_like(W), "vW": np.zeros_like(W),
+        W[st.post_index, st.pre_index] = st.extra["pool_weight"] if pool else st.extra["w_init"]
+        b = np.zeros(st.n_neurons) if pool else st.extra["b_init"].copy()
+        exists = np.zeros(W.shape, bool)
+        exists[st.post_index, st.pre_index] = True
+        layers.append({"W": W, "b": b, "mW": np.zeros_like(W), "vW": np.zeros_like(W), "pool": pool,
+                       "exists": exists,
                        "mb": np.zeros(st.n_neurons), "vb": np.zeros(st.n_neurons),
                        "gW": np.zeros_like(W), "gb": np.zeros(st.n_neurons)})
     n_windows = spikes_in.shape[0]
@@ -84,6 +94,10 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
             s = spikes_in[win, t].astype(float)
             cnt_in += s
             for li, lay in enumerate(layers):
+                if lay["pool"]:
+                    s = lay["W"] @ s          # graded activity: mean of the afferent spikes
+                    cnt[li] += s
+                    continue
                 v[li] = cfg.neuron.decay * v[li] + lay["W"] @ s + lay["b"]
                 sg[li] += (np.abs(v[li] - cfg.neuron.threshold) < cfg.neuron.surrogate_width)
                 s = (v[li] > cfg.neuron.threshold).astype(float)
@@ -98,13 +112,16 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
         for li in range(len(layers) - 1, -1, -1):
             lay = layers[li]
             rate_pre = (cnt[li - 1] if li > 0 else cnt_in) / T
-            lay["gb"] += delta
-            lay["gW"] += np.outer(delta, rate_pre)
+            if not lay["pool"]:
+                lay["gb"] += delta
+                lay["gW"] += np.outer(delta, rate_pre) * lay["exists"]   # only synapses that exist learn
             if li > 0:
-                delta = (lay["W"].T @ delta) * sg[li - 1] / T
+                delta = lay["W"].T @ delta
+                if not layers[li - 1]["pool"]:   # a pooling stage is linear: no surrogate gain
+                    delta = delta * sg[li - 1] / T
         if (win - n_test) % B == B - 1:
             k += 1
-            for lay in layers:
+            for lay in (lay for lay in layers if not lay["pool"]):
                 for p, g, m, vv in (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb")):
                     lay[m] = tr.beta1 * lay[m] + (1 - tr.beta1) * lay[g]
                     lay[vv] = tr.beta2 * lay[vv] + (1 - tr.beta2) * lay[g] ** 2
@@ -115,14 +132,32 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
     return layers, counts_out
 
 
+def local_pool_config():
+    """Locally connected layer, average pooling, dense hidden layer, output: the paper network's shape."""
+    return config_from_dict({
+        "name": "small_local",
+        "input_shape": [1, 4, 4],
+        "layers": [
+            {"name": "loc", "type": "local", "channels": 2, "kernel": 3, "padding": 1},
+            {"name": "pool", "type": "pool", "size": 2},
+            {"name": "hid", "type": "dense", "units": 5},
+            {"name": "out", "type": "dense", "units": 3},
+        ],
+        "training": {"lr": 0.01, "batch": 2, "weight_init": 3.0},
+        "schedule": dict(SCHEDULE),
+    }, source="small_local.toml")
+
+
+@pytest.mark.parametrize("network", ["dense", "local_pool"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_learning_matches_numpy(device, tmp_path):
-    cfg = small_config()
+def test_learning_matches_numpy(device, network, tmp_path):
+    cfg = small_config() if network == "dense" else local_pool_config()
     n_test, n_train = N_TEST, N_TRAIN
     net, mon = build(cfg, device, tmp_path, n_test, n_train, monitor_input=True)
     rng = np.random.default_rng(1)
     n_win = n_test + n_train
-    stim = rng.uniform(0.2, 0.9, (n_win, 20))
+    n_in = int(np.prod(cfg.input_shape))
+    stim = rng.uniform(0.2, 0.9, (n_win, n_in))
     labels = rng.integers(0, 3, n_win)
     target = np.zeros((n_win, 3))
     target[np.arange(n_win), labels] = 1
@@ -131,13 +166,15 @@ def test_learning_matches_numpy(device, tmp_path):
     net.set_shared(lr=lr, adam_k0=0, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
     counts = net.run()
     T = cfg.schedule.n_steps
-    spikes = np.zeros((n_win, T, 20), dtype=np.uint8)
+    spikes = np.zeros((n_win, T, n_in), dtype=np.uint8)
     step = np.round(np.asarray(mon.t_) / float(net.dt)).astype(int)
     spikes[step // T, step % T, np.asarray(mon.i)] = 1
     assert spikes.sum() > 0
     layers, counts_np = numpy_period(cfg, net, spikes, labels, n_test, lr)
     np.testing.assert_array_equal(counts, counts_np)
     for st, lay in zip(net.stages, layers):
+        if st.kind == "pool":
+            continue
         w = net.get(st.synapses, "w")
         dw = w - st.extra["w_init"]
         assert np.abs(dw).max() > 1e-4, "the rule must change the weights"
