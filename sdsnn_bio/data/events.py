@@ -18,6 +18,7 @@ message that names the file and says what was expected and what was found.
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -223,11 +224,11 @@ def write_nmnist_bin(path, events, sensor=NMNIST_SENSOR) -> Path:
 
 
 # --------------------------------------------------------------------------- DVS-Gesture
-def _npy_header(path: Path):
-    """Read and check an ``.npy`` header; return (shape, dtype) or raise DataError."""
-    size = path.stat().st_size
+def _npy_header(path: Path, data: bytes):
+    """Check the ``.npy`` header of ``data``, the bytes of ``path``; return (shape, dtype)."""
+    size = len(data)
     try:
-        with open(path, "rb") as f:
+        with io.BytesIO(data) as f:
             version = np.lib.format.read_magic(f)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -275,13 +276,13 @@ def read_dvsgesture_npy(path, sensor=DVSGESTURE_SENSOR) -> np.ndarray:
         off-sensor coordinates, a polarity other than 0/1, or times that are negative
         or go backwards. The message names the file and the first offending row.
     """
-    path, _ = _read_bytes(path)
+    path, data = _read_bytes(path)
     width, height = _sensor(sensor, path)
-    _npy_header(path)
+    _npy_header(path, data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:
         raise DataError(f"{path}: expected a loadable .npy array, found unreadable data "
                         f"({type(exc).__name__})") from None
