@@ -1,27 +1,32 @@
 """Build a Brian2 network from a model configuration, and run it period by period.
 
 One structural period is one Brian2 run of ``n_test_win + n_train_win`` sample
-windows of ``T`` steps: first the structural decisions of the previous period
-are applied (regeneration, pruning, mask; generated code at the first step),
-then the test windows measure accuracy on the masked network, then the training
-windows learn, and at the last step the spine update, the synaptic constraint
-and the importance sums run (generated code). Layer-wide decisions
-(percentiles, ranking, rates) are taken in numpy between runs by
-:mod:`sdsnn_bio.develop`.
+windows of ``T`` steps and one *settle* step: first the structural decisions of
+the previous period are applied (regeneration, pruning, mask; generated code at
+the first step), then the test windows measure accuracy on the masked network,
+then the training windows learn; in the settle step (no input) the last
+mini-batch's Adam step, then the spine update, the synaptic constraint and the
+importance sums run (generated code). Layer-wide decisions (percentiles,
+ranking, rates) are taken in numpy between runs by :mod:`sdsnn_bio.develop`.
+Time ``t`` counts from 0 in every period's run, on every device.
 
 Schedule within one time step (all layers of a step are updated in that step,
 as in the reference code's layer-by-layer loop over time)::
 
     start       custom events (window end, batch end, period start/end); at the
-                first step: per-neuron and per-synapse structural application
+                first step after a mini-batch: the synapses' Adam step (a loop
+                over all synapses on a clock of one tick per batch); at the
+                first step: per-neuron and per-synapse structural application;
+                at the settle step: spine update, constraint and importance
     thresholds  input spikes; for each stage in order: synaptic delivery into I,
                 membrane update + surrogate, threshold (or pooled activity)
     resets      hard reset v = 0 and spike counting
     end         at a training window's last step: output error, then layer by
                 layer delta and the backward pathway (gradient + error sums; from
                 the input only the synapses of inputs that spiked in the window);
-                at a mini-batch's last window: Adam; at the period's last step:
-                spine update, constraint and importance; then the window is cleared
+                at a mini-batch's last window: Adam of the biases (and of the
+                synapses where the test windows do not fill whole batches);
+                then the window is cleared
 
 In ``cpp_standalone``/``cuda_standalone`` the project is built once; every
 period re-runs the binary with ``run_args``. The network state that carries
@@ -62,14 +67,14 @@ __all__ = ["layer_shapes", "connectivity", "synapse_counts", "estimate_memory", 
 
 logger = logging.getLogger(__name__)
 
-STEP = "timestep(t - t_start, dt)"
+STEP = "timestep(t, dt)"
 EVENTS = {
     "wend": f"{STEP} % T_steps == T_steps - 1",
     "bwd": f"{STEP} % T_steps == T_steps - 1 and {STEP}//T_steps >= n_test_win and learn_on > 0.5",
     "bend": (f"{STEP} % T_steps == T_steps - 1 and {STEP}//T_steps >= n_test_win and learn_on > 0.5"
              f" and ({STEP}//T_steps - n_test_win) % B_size == B_size - 1"),
     "pstart": f"{STEP} == 0",
-    "pend": f"{STEP} == n_steps_run - 1 and struct_on > 0.5",
+    "pend": f"{STEP} == n_steps_run and struct_on > 0.5",   # the settle step
 }
 
 #: State carried from one period's run to the next.
@@ -290,8 +295,11 @@ class SDSNNNetwork:
                               f"multiple of training.batch ({cfg.training.batch})")
         self.T = cfg.schedule.n_steps
         self.dt = cfg.schedule.dt_ms * b2.ms
-        self.n_steps_run = self.n_windows * self.T
-        self.duration = self.n_steps_run * self.dt
+        self.n_steps_run = self.n_windows * self.T          # steps of the sample windows
+        self.duration = (self.n_steps_run + 1) * self.dt    # and the settle step
+        # The synapses' Adam step runs on a clock of one tick per mini-batch when the test
+        # windows fill whole batches (see :mod:`sdsnn_bio.learning`)
+        self.adam_on_clock = self.n_test_win % cfg.training.batch == 0
         self.seed = seed
         self.profile = profile
         self._built = False
@@ -329,8 +337,9 @@ class SDSNNNetwork:
         shapes = layer_shapes(cfg)
         n_in = int(np.prod(shapes[0]))
         K = cfg.n_classes
-        self.stim = b2.TimedArray(np.zeros((self.n_windows, n_in)), dt=self.T * self.dt, name="stim")
-        self.target = b2.TimedArray(np.zeros((self.n_windows, K)), dt=self.T * self.dt, name="target")
+        # one row per window and a last row of zeros for the settle step
+        self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
+        self.target = b2.TimedArray(np.zeros((self.n_windows + 1, K)), dt=self.T * self.dt, name="target")
         ns_in = dict(ns, stim=self.stim)
         L = len(cfg.layers)
         # The input's window-end backward event fires only for inputs that spiked in the
@@ -343,7 +352,7 @@ class SDSNNNetwork:
         # A blank pixel (probability 0) never spikes: testing it first skips its random
         # number (``and`` short-circuits in the generated code), a fifth of the draws on MNIST.
         inp = b2.NeuronGroup(n_in, INPUT_EQS,
-                             threshold="stim(t - t_start, i) > 0 and rand() < stim(t - t_start, i)",
+                             threshold="stim(t, i) > 0 and rand() < stim(t, i)",
                              reset="nwin += 1\nspike_total += 1", events=input_events,
                              namespace=ns_in, name="input")
         self._place_events(inp, tuple(EVENTS))
@@ -372,7 +381,8 @@ class SDSNNNetwork:
                 group.run_on_event("graded", "a_sum += a\nspike_total += 1\na = 0", when="after_resets")
                 group.run_on_event("bwd", hidden_delta_code(pool=True), when="end", order=10 * back + 1)
                 group.run_on_event("wend", WINDOW_CLEAR_POOL, when="end", order=950 + k)
-                group.run_on_event("pstart", "spike_total = 0", when="start", order=-50)
+                # the settle step may leave activity behind (runtime keeps it between runs)
+                group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_POOL, when="start", order=-50)
                 pw = 1.0 / (spec.size * spec.size)
                 i, j = connectivity(spec, in_shape, out_shape)
                 syn = b2.Synapses(prev_group, group,
@@ -401,7 +411,7 @@ class SDSNNNetwork:
                 group.run_on_event(
                     "pstart",
                     "pruned = clip(pruned + prune_now, 0, 1)\nimp = 0\nlive = 0\nregrown = 0\n"
-                    "spike_total = 0\nb = b*(1 - bias_mask_on*pruned)",
+                    "spike_total = 0\nb = b*(1 - bias_mask_on*pruned)\n" + WINDOW_CLEAR_LIF,
                     when="start", order=-50)
                 i, j = connectivity(spec, in_shape, out_shape)
                 on_pre = "I_post += w*a_pre" if prev_kind == "pool" else "I_post += w"
@@ -409,8 +419,10 @@ class SDSNNNetwork:
                 # Every pathway is triggered by events of the presynaptic group (all its
                 # neurons emit the window/batch/period events), so that each one walks
                 # the presynaptic-major synapse arrays contiguously.
-                on_pre = {"pre": on_pre, "bp": backprop_code(prev_kind), "adam": adam_synapse_code()}
-                on_event = {"pre": "graded" if prev_kind == "pool" else "spike", "bp": "bwd", "adam": "bend"}
+                on_pre = {"pre": on_pre, "bp": backprop_code(prev_kind)}
+                on_event = {"pre": "graded" if prev_kind == "pool" else "spike", "bp": "bwd"}
+                if not self.adam_on_clock:
+                    on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
                 if st.structural:
                     pend = ""
                     frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
@@ -430,9 +442,13 @@ class SDSNNNetwork:
                 syn.connect(i=i, j=j)
                 syn.pre.when, syn.pre.order = "thresholds", 10 * k + 1
                 syn.bp.when, syn.bp.order = "end", 10 * back + 2
-                syn.adam.when, syn.adam.order = "end", 800 + k
+                if self.adam_on_clock:
+                    syn.run_regularly(adam_synapse_code(tick=True), dt=cfg.training.batch * self.T * self.dt,
+                                      when="start", order=-60, name=f"syn_{spec.name}_adam")
+                else:
+                    syn.adam.when, syn.adam.order = "end", 800 + k
                 if st.structural:
-                    syn.pend.when, syn.pend.order = "end", 920 + k
+                    syn.pend.when, syn.pend.order = "start", -30   # after the last Adam step
                     syn.pstart.when, syn.pstart.order = "start", -40
                 # PyTorch's default initialisation of Linear/Conv2d: U(+-1/sqrt(fan_in))
                 if spec.type == "dense":
@@ -506,12 +522,17 @@ class SDSNNNetwork:
 
     def set_inputs(self, stim: np.ndarray, target: np.ndarray):
         """Stimulus (windows x inputs, spike probability per step) and targets (windows x classes)."""
-        stim = np.ascontiguousarray(stim, dtype=np.float64)
-        target = np.ascontiguousarray(target, dtype=np.float64)
-        if stim.shape != self.stim.values.shape:
-            raise RunError(f"stimulus shape {stim.shape} != expected {self.stim.values.shape}")
-        if target.shape != self.target.values.shape:
-            raise RunError(f"target shape {target.shape} != expected {self.target.values.shape}")
+        stim = np.asarray(stim, dtype=np.float64)
+        target = np.asarray(target, dtype=np.float64)
+        want_stim = (self.n_windows, self.stim.values.shape[1])
+        want_target = (self.n_windows, self.target.values.shape[1])
+        if stim.shape != want_stim:
+            raise RunError(f"stimulus shape {stim.shape} != expected {want_stim}")
+        if target.shape != want_target:
+            raise RunError(f"target shape {target.shape} != expected {want_target}")
+        # the settle step's row: no input
+        stim = np.concatenate([stim, np.zeros((1, want_stim[1]))])
+        target = np.concatenate([target, np.zeros((1, want_target[1]))])
         if self.standalone:
             self._pending[("stim", "values")] = (self.stim, stim)
             self._pending[("target", "values")] = (self.target, target)
@@ -554,12 +575,12 @@ class SDSNNNetwork:
             # A standalone binary starts every period's run from the build's seed; restarting
             # the runtime stream the same way gives both devices the same input spikes.
             b2.seed(self.seed)
-            t0 = self.net.t
-            for obj in [self.input_group] + [s.group for s in self.stages]:
-                obj.t_start = t0
+            # and the same time axis: a binary's run starts at t = 0, and so does this one
+            # (the per-batch Adam clock ticks at multiples of its period from t = 0)
+            self.net.t_ = 0.0
             self.net.run(self.duration, profile=self.profile)
             self._read_profile()
-            return self._read_counts(float(t0))
+            return self._read_counts()
         self.build()
         args = self._run_args()
         results = self._results_dirs[self._run_count % 2]
@@ -568,7 +589,7 @@ class SDSNNNetwork:
         self._last_results = b2.device.results_dir
         self._run_count += 1
         self._read_profile()
-        return self._read_counts(0.0)
+        return self._read_counts()
 
     def _read_profile(self):
         """Seconds per code object of the last run (only with ``profile=True``)."""
@@ -633,14 +654,12 @@ class SDSNNNetwork:
                         args.append(f"{name}={path}")
         return args
 
-    def _read_counts(self, t0: float) -> np.ndarray:
+    def _read_counts(self) -> np.ndarray:
         mon = self.out_monitor
         t = np.asarray(mon.t_)
         i = np.asarray(mon.i)
         c = np.asarray(mon.nwin)
-        keep = t >= t0 - 1e-12
-        t, i, c = t[keep], i[keep], c[keep]
-        win = np.floor((t - t0) / float(self.T * self.dt) + 1e-9).astype(int)
+        win = np.floor(t / float(self.T * self.dt) + 1e-9).astype(int)
         counts = np.zeros((self.n_windows, self.cfg.n_classes))
         counts[win, i] = c
         if not self.standalone:

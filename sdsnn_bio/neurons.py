@@ -70,7 +70,6 @@ learn_on : 1 (shared)      # 1 while training, 0 in evaluation-only runs
 struct_on : 1 (shared)     # 1 when the end-of-period structural step runs
 bias_mask_on : 1 (shared)  # 1 to zero the bias of pruned neurons
 hard_mask : 1 (shared)     # 1 to keep pruned weights at zero within a period
-t_start : second (shared)  # simulation time at which this period's run began
 """
 
 #: An average-pooling stage: a graded (non-spiking) relay whose activity ``a``
@@ -84,7 +83,6 @@ delta : 1                  # error signal (linear unit: delta = dacc)
 spike_total : 1            # graded events in the current period (for synaptic-operation counts)
 learn_on : 1 (shared)
 struct_on : 1 (shared)
-t_start : second (shared)
 """
 
 #: Rate-coded input: Bernoulli spikes, ``s = 1`` when the pixel exceeds a
@@ -94,7 +92,6 @@ nwin : 1                   # spikes in the current sample window
 spike_total : 1            # spikes in the current structural period
 learn_on : 1 (shared)
 struct_on : 1 (shared)
-t_start : second (shared)
 """
 
 SURROGATES = ("rectangular", "atan", "quadratic_gate")

@@ -62,12 +62,8 @@ def build(cfg, device, tmp_path, n_test, n_train, monitor_input=False):
     return net, mon
 
 
-def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
-    """The rate-coupled readout and Adam in numpy, driven by the recorded input spikes."""
-    T = cfg.schedule.n_steps
-    B = cfg.training.batch
-    K = cfg.n_classes
-    tr = cfg.training
+def numpy_layers(net):
+    """The network's initial weights and zero Adam state, as dense numpy matrices."""
     layers = []
     for st in net.stages:
         # a locally connected layer is a dense matrix with zeros off its receptive fields;
@@ -82,9 +78,21 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
                        "exists": exists,
                        "mb": np.zeros(st.n_neurons), "vb": np.zeros(st.n_neurons),
                        "gW": np.zeros_like(W), "gb": np.zeros(st.n_neurons)})
+    return layers
+
+
+def numpy_period(cfg, layers, spikes_in, labels, n_test, lr, k=0):
+    """The rate-coupled readout and Adam in numpy, driven by the recorded input spikes.
+
+    Updates ``layers`` (from :func:`numpy_layers`) in place; ``k`` is the number
+    of Adam steps taken before this period.
+    """
+    T = cfg.schedule.n_steps
+    B = cfg.training.batch
+    K = cfg.n_classes
+    tr = cfg.training
     n_windows = spikes_in.shape[0]
     counts_out = np.zeros((n_windows, K))
-    k = 0
     for win in range(n_windows):
         v = [np.zeros(len(lay["b"])) for lay in layers]
         sg = [np.zeros(len(lay["b"])) for lay in layers]
@@ -129,7 +137,7 @@ def numpy_period(cfg, net, spikes_in, labels, n_test, lr):
                     vhat = lay[vv] / (1 - tr.beta2 ** k)
                     lay[p] = lay[p] - lr * mhat / (np.sqrt(vhat) + tr.eps)
                     lay[g][:] = 0.0
-    return layers, counts_out
+    return counts_out
 
 
 def local_pool_config():
@@ -148,38 +156,57 @@ def local_pool_config():
     }, source="small_local.toml")
 
 
-@pytest.mark.parametrize("network", ["dense", "local_pool"])
+@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("local_pool", N_TEST), ("dense", N_TEST - 1)],
+                         ids=["dense", "local_pool", "dense-test_not_whole_batches"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_learning_matches_numpy(device, network, tmp_path):
+def test_learning_matches_numpy(device, network, n_test, tmp_path):
+    """Two periods of learning (Adam's step count and the state carried over) against numpy.
+
+    With ``N_TEST`` test windows (whole mini-batches) the synapses' Adam step
+    runs on the per-batch clock; with one window fewer it is the event-driven
+    pathway at the batch's last step.
+    """
     cfg = small_config() if network == "dense" else local_pool_config()
-    n_test, n_train = N_TEST, N_TRAIN
+    n_train = N_TRAIN
     net, mon = build(cfg, device, tmp_path, n_test, n_train, monitor_input=True)
+    assert net.adam_on_clock == (n_test % cfg.training.batch == 0)
     rng = np.random.default_rng(1)
     n_win = n_test + n_train
     n_in = int(np.prod(cfg.input_shape))
-    stim = rng.uniform(0.2, 0.9, (n_win, n_in))
-    labels = rng.integers(0, 3, n_win)
-    target = np.zeros((n_win, 3))
-    target[np.arange(n_win), labels] = 1
-    net.set_inputs(stim, target)
-    lr = 0.01
-    net.set_shared(lr=lr, adam_k0=0, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
-    counts = net.run()
     T = cfg.schedule.n_steps
-    spikes = np.zeros((n_win, T, n_in), dtype=np.uint8)
-    step = np.round(np.asarray(mon.t_) / float(net.dt)).astype(int)
-    spikes[step // T, step % T, np.asarray(mon.i)] = 1
-    assert spikes.sum() > 0
-    layers, counts_np = numpy_period(cfg, net, spikes, labels, n_test, lr)
-    np.testing.assert_array_equal(counts, counts_np)
-    for st, lay in zip(net.stages, layers):
-        if st.kind == "pool":
-            continue
-        w = net.get(st.synapses, "w")
-        dw = w - st.extra["w_init"]
-        assert np.abs(dw).max() > 1e-4, "the rule must change the weights"
-        np.testing.assert_allclose(w, lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11)
-        np.testing.assert_allclose(net.get(st.group, "b"), lay["b"], rtol=1e-9, atol=1e-11)
+    lr = 0.01
+    layers = numpy_layers(net)
+    batches = n_train // cfg.training.batch
+    seen = 0
+    for period in range(2):
+        stim = rng.uniform(0.2, 0.9, (n_win, n_in))
+        labels = rng.integers(0, 3, n_win)
+        target = np.zeros((n_win, 3))
+        target[np.arange(n_win), labels] = 1
+        net.set_inputs(stim, target)
+        net.set_shared(lr=lr, adam_k0=period * batches, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
+        counts = net.run()
+        # every period's run starts at t = 0; the monitor holds this period's spikes only
+        spikes = np.zeros((n_win, T, n_in), dtype=np.uint8)
+        t_in, i_in = np.asarray(mon.t_), np.asarray(mon.i)
+        if device == "runtime":   # a runtime monitor keeps the earlier periods' spikes
+            t_in, i_in, seen = t_in[seen:], i_in[seen:], len(t_in)
+        step = np.round(t_in / float(net.dt)).astype(int)
+        assert step.max() < n_win * T, "no input spike in the settle step"
+        spikes[step // T, step % T, i_in] = 1
+        assert spikes.sum() > 0
+        counts_np = numpy_period(cfg, layers, spikes, labels, n_test, lr, k=period * batches)
+        np.testing.assert_array_equal(counts, counts_np)
+        for st, lay in zip(net.stages, layers):
+            if st.kind == "pool":
+                continue
+            w = net.get(st.synapses, "w")
+            assert np.abs(w - st.extra["w_init"]).max() > 1e-4, "the rule must change the weights"
+            np.testing.assert_allclose(w, lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11,
+                                       err_msg=f"period {period}")
+            np.testing.assert_allclose(net.get(st.synapses, "mt"), lay["mW"][st.post_index, st.pre_index],
+                                       rtol=1e-9, atol=1e-14, err_msg=f"period {period}")
+            np.testing.assert_allclose(net.get(st.group, "b"), lay["b"], rtol=1e-9, atol=1e-11)
 
 
 def random_structural_state(net, rng):
