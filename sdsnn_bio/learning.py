@@ -106,6 +106,18 @@ def backprop_code(pre_kind: str, pool_weight: float | None = None) -> str:
     return "\n".join(lines)
 
 
+def _adam_step(param: str, m: str, v: str, g: str, lr: str, keep: str, k: str) -> list:
+    """The three assignments of one Adam step: ``[(m, new m), (v, new v), (param, new param)]``.
+
+    ``keep`` is the factor that holds masked parameters at zero, ``k`` the step count.
+    """
+    return [
+        (m, f"beta1*{m} + (1 - beta1)*{g}"),
+        (v, f"beta2*{v} + (1 - beta2)*{g}*{g}"),
+        (param, f"({param} - {lr}*({m}/(1 - beta1**{k}))/(sqrt({v}/(1 - beta2**{k})) + adam_eps))*{keep}"),
+    ]
+
+
 def adam_synapse_code(tick: bool = False) -> str:
     """One Adam step of every synapse at the end of a mini-batch.
 
@@ -116,36 +128,21 @@ def adam_synapse_code(tick: bool = False) -> str:
     then the same expression as without ``tick``) and 0 at the others, where
     every variable keeps its value exactly.
     """
+    step = _adam_step("w", "mt", "vt", "g", "lr_post", "(1 - hard_mask_post*(1 - connected))",
+                      adam_step_expression("_post", tick=tick))
     if not tick:
-        k = adam_step_expression("_post")
-        return (
-            "mt = beta1*mt + (1 - beta1)*g\n"
-            "vt = beta2*vt + (1 - beta2)*g*g\n"
-            f"w = (w - lr_post*(mt/(1 - beta1**{k}))/(sqrt(vt/(1 - beta2**{k})) + adam_eps))"
-            "*(1 - hard_mask_post*(1 - connected))\n"
-            "g = 0"
-        )
-    k = adam_step_expression("_post", tick=True)
+        return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ng = 0"
     return (
         "adam_now = int(timestep(t, dt) >= (n_test_win + B_size)*T_steps)*learn_on_post\n"
-        "mt = adam_now*(beta1*mt + (1 - beta1)*g) + (1 - adam_now)*mt\n"
-        "vt = adam_now*(beta2*vt + (1 - beta2)*g*g) + (1 - adam_now)*vt\n"
-        f"w = adam_now*(w - lr_post*(mt/(1 - beta1**{k}))/(sqrt(vt/(1 - beta2**{k})) + adam_eps))"
-        "*(1 - hard_mask_post*(1 - connected)) + (1 - adam_now)*w\n"
-        "g = g*(1 - adam_now)"
+        + "\n".join(f"{var} = adam_now*({expr}) + (1 - adam_now)*{var}" for var, expr in step)
+        + "\ng = g*(1 - adam_now)"
     )
 
 
 def adam_bias_code() -> str:
     """One Adam step of every bias at the end of a mini-batch."""
-    k = adam_step_expression()
-    return (
-        "mb = beta1*mb + (1 - beta1)*gb\n"
-        "vb = beta2*vb + (1 - beta2)*gb*gb\n"
-        f"b = (b - lr*(mb/(1 - beta1**{k}))/(sqrt(vb/(1 - beta2**{k})) + adam_eps))"
-        "*(1 - hard_mask*bias_mask_on*pruned)\n"
-        "gb = 0"
-    )
+    step = _adam_step("b", "mb", "vb", "gb", "lr", "(1 - hard_mask*bias_mask_on*pruned)", adam_step_expression())
+    return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ngb = 0"
 
 
 #: Window end: the network is reset for the next sample (the reference code
