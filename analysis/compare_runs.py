@@ -3,20 +3,18 @@
 Usage: ``python analysis/compare_runs.py RUN_DIR [RUN_DIR ...]``
 """
 
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sdsnn_bio.report import read_table  # noqa: E402
+from sdsnn_bio.records import RunFolder  # noqa: E402
 
 
 def row(run_dir: Path) -> dict:
     """Final figures of one run folder."""
-    meta = json.loads((run_dir / "run.json").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    t = read_table(run_dir)
+    run = RunFolder(run_dir)
+    meta, summary, t = run.read_meta(), run.read_summary(), run.read_table()
     alive = {c[6:]: int(t[c][-1]) for c in t if c.startswith("alive_")}
     return {
         "run": run_dir.name, "model": meta["model"], "device": meta["device"], "seed": meta["seed"],
@@ -42,8 +40,9 @@ def main(argv=None):
         print(__doc__)
         return 2
     for d in dirs:
-        if not (d / "summary.json").is_file():
-            print(f"compare_runs: {d} is not a finished run folder (no summary.json)", file=sys.stderr)
+        run = RunFolder(d)
+        if not run.is_finished():
+            print(f"compare_runs: {d} is not a finished run folder (no {run.summary.name})", file=sys.stderr)
             return 2
     print(markdown([row(d) for d in dirs]))
     return 0

@@ -88,7 +88,7 @@ def structural_cost(model: str, periods: int, workdir: Path) -> dict:
     time of the structural code objects (``struct_code_s``) and of the numpy
     decisions (``struct_s``).
     """
-    from sdsnn_bio.develop import Development
+    from sdsnn_bio.loop import Development
     from sdsnn_bio.report import read_table
 
     reset_brian()

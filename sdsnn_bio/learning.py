@@ -43,7 +43,13 @@ batches (``n_test % B == 0``); otherwise the Adam step stays an event-driven
 pathway at the batch's last step (:func:`adam_synapse_code` with ``tick=False``).
 """
 
+import numpy as np
+
 __all__ = [
+    "learning_rate",
+    "adam_steps_before",
+    "LEARNING_SYNAPSE_EQS",
+    "numpy_period",
     "ADAM_DEFAULTS",
     "output_delta_code",
     "hidden_delta_code",
@@ -56,6 +62,27 @@ __all__ = [
 ]
 
 ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+def learning_rate(period: int, lr: float, decay: float, every: int) -> float:
+    """Adam learning rate of a period: ``lr * decay**(period // every)`` (``every = 0``: constant)."""
+    decay_steps = period // every if every else 0
+    return lr * decay ** decay_steps
+
+
+def adam_steps_before(period: int, train_per_period: int, batch: int) -> int:
+    """Adam steps taken in the periods before ``period`` (one per mini-batch)."""
+    return period * (train_per_period // batch)
+
+
+#: Learning state of a synapse (Brian2 equations). The learning rate, Adam
+#: step count, mask mode and run start time are those of the postsynaptic
+#: group (``lr_post``, ``adam_k0_post`` ...).
+LEARNING_SYNAPSE_EQS = """
+w : 1                       # synaptic weight
+g : 1                       # loss gradient accumulated over the current mini-batch
+mt : 1                      # Adam first moment
+vt : 1                      # Adam second moment
+"""
 
 def adam_step_expression(suffix: str = "", tick: bool = False) -> str:
     """Adam step count of the mini-batch closed by the current step (1-based).
@@ -149,3 +176,72 @@ def adam_bias_code() -> str:
 #: starts every batch from zero membrane state).
 WINDOW_CLEAR_LIF = "v = 0\nI = 0\nnwin = 0\nsg_acc = 0\ndacc = 0"
 WINDOW_CLEAR_POOL = "a = 0\na_sum = 0\ndacc = 0"
+
+
+# ---------------------------------------------------------------- numpy twin
+
+def numpy_period(cfg, layers, spikes_in, labels, n_test, lr, k=0):
+    """The numpy twin of one period of learning: the LIF network (rectangular
+    surrogate), the rate-coupled readout and Adam, driven by given input spikes.
+
+    ``layers`` is a list (forward order) of dicts of dense matrices, updated in
+    place: ``W`` (neurons x inputs; a locally connected layer is a dense matrix
+    with zeros off its receptive fields), ``exists`` (which entries are
+    synapses), ``b``, the Adam state ``mW``, ``vW``, ``mb``, ``vb``, the
+    gradient sums ``gW``, ``gb`` and ``pool`` (a fixed average-pooling map).
+    ``spikes_in`` is windows x steps x inputs; the first ``n_test`` windows do
+    not learn; ``k`` is the number of Adam steps taken before this period.
+    Returns the output spike counts per window. The tests compare the
+    generated code of every device with it.
+    """
+    T = cfg.schedule.n_steps
+    B = cfg.training.batch
+    K = cfg.n_classes
+    tr = cfg.training
+    n_windows = spikes_in.shape[0]
+    counts_out = np.zeros((n_windows, K))
+    for win in range(n_windows):
+        v = [np.zeros(len(lay["b"])) for lay in layers]
+        sg = [np.zeros(len(lay["b"])) for lay in layers]
+        cnt = [np.zeros(len(lay["b"])) for lay in layers]
+        cnt_in = np.zeros(spikes_in.shape[2])
+        for t in range(T):
+            s = spikes_in[win, t].astype(float)
+            cnt_in += s
+            for li, lay in enumerate(layers):
+                if lay["pool"]:
+                    s = lay["W"] @ s          # graded activity: mean of the afferent spikes
+                    cnt[li] += s
+                    continue
+                v[li] = cfg.neuron.decay * v[li] + lay["W"] @ s + lay["b"]
+                sg[li] += (np.abs(v[li] - cfg.neuron.threshold) < cfg.neuron.surrogate_width)
+                s = (v[li] > cfg.neuron.threshold).astype(float)
+                v[li][s > 0] = 0.0
+                cnt[li] += s
+        counts_out[win] = cnt[-1]
+        if win < n_test:
+            continue
+        y = np.zeros(K)
+        y[labels[win]] = 1.0
+        delta = 2.0 / (B * K) * (cnt[-1] / T - y) * sg[-1] / T
+        for li in range(len(layers) - 1, -1, -1):
+            lay = layers[li]
+            rate_pre = (cnt[li - 1] if li > 0 else cnt_in) / T
+            if not lay["pool"]:
+                lay["gb"] += delta
+                lay["gW"] += np.outer(delta, rate_pre) * lay["exists"]   # only synapses that exist learn
+            if li > 0:
+                delta = lay["W"].T @ delta
+                if not layers[li - 1]["pool"]:   # a pooling stage is linear: no surrogate gain
+                    delta = delta * sg[li - 1] / T
+        if (win - n_test) % B == B - 1:
+            k += 1
+            for lay in (lay for lay in layers if not lay["pool"]):
+                for p, g, m, vv in (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb")):
+                    lay[m] = tr.beta1 * lay[m] + (1 - tr.beta1) * lay[g]
+                    lay[vv] = tr.beta2 * lay[vv] + (1 - tr.beta2) * lay[g] ** 2
+                    mhat = lay[m] / (1 - tr.beta1 ** k)
+                    vhat = lay[vv] / (1 - tr.beta2 ** k)
+                    lay[p] = lay[p] - lr * mhat / (np.sqrt(vhat) + tr.eps)
+                    lay[g][:] = 0.0
+    return counts_out

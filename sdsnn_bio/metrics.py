@@ -36,7 +36,7 @@ def compression(zero_counts: dict, sizes: dict, reference_params: dict) -> tuple
     -------
     (compression, sparsity) : (float, float)
         ``compression`` weights each layer's zero fraction by its reference
-        size (spec section 5: zeros / weights over the conv and linear
+        size (method section 5: zeros / weights over the conv and linear
         tensors); ``sparsity`` is masked synapses / all synapses of the pool.
     """
     layers = list(sizes)
@@ -50,3 +50,28 @@ def compression(zero_counts: dict, sizes: dict, reference_params: dict) -> tuple
 def synaptic_operations(events_per_neuron: np.ndarray, live_out_degree: np.ndarray) -> float:
     """Synaptic operations: each spike (or pooled event) times the live synapses it drives."""
     return float(np.dot(events_per_neuron, live_out_degree))
+
+
+def period_activity(stages, input_events, stage_events, connected_of) -> tuple:
+    """Spikes and synaptic operations of one period.
+
+    ``stages`` are the network's :class:`~sdsnn_bio.geometry.StageGeometry`;
+    ``input_events`` and ``stage_events[k]`` the events per neuron of the input
+    and of each stage; ``connected_of(name)`` the mask of a learnable stage's
+    synapses. Spikes count the input, every spiking stage that feeds another
+    stage and the output (a pooling stage's graded events are not spikes);
+    synaptic operations count every event times its live out-degree.
+    """
+    events = [np.asarray(input_events)] + [np.asarray(e) for e in stage_events]
+    spikes = sops = 0.0
+    for k, st in enumerate(stages):
+        pre_events = events[k]
+        if st.learnable:
+            deg = np.bincount(st.pre_index, weights=connected_of(st.name), minlength=len(pre_events))
+        else:
+            deg = np.bincount(st.pre_index, minlength=len(pre_events)).astype(float)
+        sops += synaptic_operations(pre_events, deg)
+        if k == 0 or stages[k - 1].kind == "spiking":
+            spikes += float(pre_events.sum())
+    spikes += float(events[-1].sum())
+    return spikes, sops

@@ -1,4 +1,4 @@
-"""Build a Brian2 network from a model configuration, and run it period by period.
+"""The SD-SNN training network: a Brian2 network built from a model configuration.
 
 One structural period is one Brian2 run of ``n_test_win + n_train_win`` sample
 windows of ``T`` steps and one *settle* step: first the structural decisions of
@@ -7,11 +7,12 @@ the first step), then the test windows measure accuracy on the masked network,
 then the training windows learn; in the settle step (no input) the last
 mini-batch's Adam step, then the spine update, the synaptic constraint and the
 importance sums run (generated code). Layer-wide decisions (percentiles,
-ranking, rates) are taken in numpy between runs by :mod:`sdsnn_bio.develop`.
+ranking, rates) are taken in numpy between runs (:mod:`sdsnn_bio.structure.step`).
 Time ``t`` counts from 0 in every period's run, on every device.
 
 Schedule within one time step (all layers of a step are updated in that step,
-as in the reference code's layer-by-layer loop over time)::
+as in the reference code's layer-by-layer loop over time); the ``when`` slot and
+``order`` of every operation are in :data:`SLOTS`::
 
     start       custom events (window end, batch end, period start/end); at the
                 first step after a mini-batch: the synapses' Adam step (a loop
@@ -29,19 +30,19 @@ as in the reference code's layer-by-layer loop over time)::
                 then the window is cleared
 
 In ``cpp_standalone``/``cuda_standalone`` the project is built once; every
-period re-runs the binary with ``run_args``. The network state that carries
-over (weights, Adam moments, biases, masks, spines) is handed from one run to
-the next as the previous run's result files, never through Python.
+period re-runs the binary with ``run_args`` (:class:`sdsnn_bio.runner.PeriodRunner`).
+The state that carries over (weights, Adam moments, biases, masks, spines) is
+handed from one run to the next as the previous run's result files.
 """
 
-import logging
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import LayerSpec, ModelConfig
 from .errors import ConfigError, RunError
+from .geometry import StageGeometry, stage_geometry
+from .interface import PeriodSettings, StructuralState
 from .learning import (
     WINDOW_CLEAR_LIF,
     WINDOW_CLEAR_POOL,
@@ -52,20 +53,48 @@ from .learning import (
     output_delta_code,
 )
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
-from .spines import (
-    CLIP_CODE,
-    IMPORTANCE_CODE,
-    PRUNE_APPLY_CODE,
-    REGENERATION_CODE,
-    SPINE_UPDATE_CODE,
-    SPINE_VARIABLES,
-    SYNAPSE_EQS,
-)
+from .runner import PeriodRunner, reset_monitor
+from .spines import SPINE_VARIABLES, SYNAPSE_EQS, structural_pathways
+from .structure.constraint import spine_namespace
+from .structure.pruning import bias_mask_code, neuron_prune_code
+from .structure.regeneration import neuron_regeneration_reset
 
-__all__ = ["layer_shapes", "connectivity", "synapse_counts", "estimate_memory", "check_memory",
-           "StageInfo", "SDSNNNetwork"]
+__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "Stage", "SDSNNNetwork", "build_network"]
 
-logger = logging.getLogger(__name__)
+#: ``(when, base, per stage, per backward position)`` of every operation in a
+#: time step: its order is ``base + per_stage*k + per_back*b`` for the stage at
+#: position ``k`` (1 = first layer, 0 = the input) and ``b = L - k`` in the
+#: backward pass (0 = the output layer).
+SLOTS = {
+    "time_events":        ("start", -100, 0, 0),   # window/batch/period events of every group
+    "adam_clock":         ("start", -60, 0, 0),    # synapses' Adam step, one tick per batch
+    "period_start_group": ("start", -50, 0, 0),    # neurons: pruning recorded, period sums cleared
+    "period_start_syn":   ("start", -40, 0, 0),    # regeneration, pruning, mask
+    "period_end_syn":     ("start", -30, 0, 0),    # spine update, constraint, importance
+    "input_spikes":       ("thresholds", 0, 0, 0),
+    "delivery":           ("thresholds", 1, 10, 0),
+    "membrane":           ("thresholds", 2, 10, 0),
+    "threshold":          ("thresholds", 3, 10, 0),
+    "pool_activity":      ("after_resets", 0, 0, 0),
+    "input_backward":     ("end", 0, 0, 10),       # input spiked in the window (b of layer 1)
+    "delta":              ("end", 1, 0, 10),
+    "backward":           ("end", 2, 0, 10),
+    "adam_event":         ("end", 800, 1, 0),      # where the test windows do not fill batches
+    "adam_bias":          ("end", 850, 1, 0),
+    "output_counts":      ("end", 900, 0, 0),
+    "window_clear":       ("end", 950, 1, 0),
+}
+
+
+def slot(name: str, k: int = 0, back: int = 0) -> tuple:
+    """``(when, order)`` of operation ``name`` for stage position ``k`` and backward position ``back``."""
+    when, base, per_k, per_b = SLOTS[name]
+    return when, base + per_k * k + per_b * back
+
+
+def _place(obj, name, k=0, back=0):
+    obj.when, obj.order = slot(name, k, back)
+
 
 STEP = "timestep(t, dt)"
 EVENTS = {
@@ -82,187 +111,120 @@ NEURON_CARRY = ("b", "mb", "vb", "pruned")
 SYNAPSE_CARRY = ("w", "mt", "vt", "connected", "regen_k", "regen_prev") + SPINE_VARIABLES
 
 
-def layer_shapes(cfg: ModelConfig) -> list:
-    """Output shape of the input and of every stage: ``(C, H, W)`` or ``(n,)``.
-
-    Raises :class:`ConfigError` naming the layer whose shape does not chain.
-    """
-    shapes = [tuple(cfg.input_shape)]
-    prev_kind = "input"
-    for idx, layer in enumerate(cfg.layers):
-        s = shapes[-1]
-        where = f"{cfg.source}: layers[{idx}] ('{layer.name}')"
-        if layer.type == "dense":
-            shapes.append((layer.units,))
-        elif layer.type == "local":
-            if len(s) != 3:
-                raise ConfigError(f"{where}: a locally connected layer needs a [C, H, W] input, got {s}")
-            c, h, w = s
-            ho = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
-            wo = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
-            if ho < 1 or wo < 1:
-                raise ConfigError(f"{where}: kernel {layer.kernel} does not fit the input {s}")
-            shapes.append((layer.channels, ho, wo))
-        else:  # pool
-            if len(s) != 3:
-                raise ConfigError(f"{where}: pooling needs a [C, H, W] input, got {s}")
-            if prev_kind in ("pool", "input"):
-                raise ConfigError(f"{where}: pooling must follow a spiking layer, not '{prev_kind}'")
-            c, h, w = s
-            if h % layer.size or w % layer.size:
-                raise ConfigError(f"{where}: pool size {layer.size} does not divide the input {h}x{w}")
-            shapes.append((c, h // layer.size, w // layer.size))
-        prev_kind = layer.type
-    return shapes
-
-
-def connectivity(layer: LayerSpec, in_shape: tuple, out_shape: tuple):
-    """Presynaptic and postsynaptic indices of a layer's synapses, sorted by presynaptic neuron.
-
-    Neurons are indexed channel-major, ``c*H*W + y*W + x``, the order of
-    PyTorch's ``flatten``, so that a dense layer after a map sees the same
-    input order as the reference network. Synapses are stored presynaptic-major:
-    the forward pathway runs every step and then reads each spiking neuron's
-    synapses contiguously (the paper network's pool-to-conv2 delivery took 2.4x
-    longer with postsynaptic-major order); the backward pathway runs once a window.
-    """
-    i, j = _connectivity(layer, in_shape, out_shape)
-    order = np.lexsort((j, i))
-    return i[order], j[order]
-
-
-def _connectivity(layer, in_shape, out_shape):
-    n_in = int(np.prod(in_shape))
-    n_out = int(np.prod(out_shape))
-    if layer.type == "dense":
-        j = np.repeat(np.arange(n_out), n_in)
-        i = np.tile(np.arange(n_in), n_out)
-        return i.astype(np.int32), j.astype(np.int32)
-    if layer.type == "pool":
-        c, h, w = in_shape
-        cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
-        i = (cc * h * w + yy * w + xx).ravel()
-        ho, wo = h // layer.size, w // layer.size
-        j = (cc * ho * wo + (yy // layer.size) * wo + (xx // layer.size)).ravel()
-        order = np.argsort(j, kind="stable")
-        return i[order].astype(np.int32), j[order].astype(np.int32)
-    # locally connected
-    cin, h, w = in_shape
-    cout, ho, wo = out_shape
-    k, p, st = layer.kernel, layer.padding, layer.stride
-    oc, oy, ox, ic, ky, kx = np.meshgrid(np.arange(cout), np.arange(ho), np.arange(wo),
-                                         np.arange(cin), np.arange(k), np.arange(k), indexing="ij")
-    y = oy * st + ky - p
-    x = ox * st + kx - p
-    ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-    i = (ic * h * w + y * w + x)[ok]
-    j = (oc * ho * wo + oy * wo + ox)[ok]
-    return i.astype(np.int32), j.astype(np.int32)
-
-
-#: Bytes per synapse and per neuron of a built network (the state variables,
-#: Brian2's index arrays and spike-queue lists of five pathways, and the
-#: copies taken between periods), measured-order estimates used to refuse a
-#: network that cannot fit before anything is built.
-BYTES_PER_SYNAPSE = 240
-BYTES_PER_POOL_SYNAPSE = 48
-BYTES_PER_NEURON = 400
-
-
-def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
-    """Kernel taps that fall inside the input, summed over output positions along one axis."""
-    total = 0
-    for o in range(n_out):
-        lo = o * stride - pad
-        total += sum(1 for t in range(k) if 0 <= lo + t < n_in)
-    return total
-
-
-def synapse_counts(cfg: ModelConfig) -> list:
-    """Synapses of every stage, computed from the shapes without building anything."""
-    shapes = layer_shapes(cfg)
-    counts = []
-    for k, layer in enumerate(cfg.layers, start=1):
-        s_in, s_out = shapes[k - 1], shapes[k]
-        if layer.type == "dense":
-            counts.append(int(np.prod(s_in)) * layer.units)
-        elif layer.type == "pool":
-            counts.append(int(np.prod(s_in)))
-        else:
-            ty = _valid_taps(s_in[1], s_out[1], layer.kernel, layer.padding, layer.stride)
-            tx = _valid_taps(s_in[2], s_out[2], layer.kernel, layer.padding, layer.stride)
-            counts.append(s_in[0] * layer.channels * ty * tx)
-    return counts
-
-
-def estimate_memory(cfg: ModelConfig, n_windows: int) -> int:
-    """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
-    shapes = layer_shapes(cfg)
-    total = 0
-    for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
-        total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
-        total += int(np.prod(shape)) * BYTES_PER_NEURON
-    n_in = int(np.prod(shapes[0]))
-    total += 3 * 8 * n_windows * (n_in + cfg.n_classes)   # stimulus and targets, with copies
-    return total
-
-
-def available_memory() -> int | None:
-    """Memory available to a new process (bytes), from /proc/meminfo; None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def check_memory(cfg: ModelConfig, n_windows: int):
-    """Refuse, before any build, a network that would not fit in this machine's memory."""
-    need = estimate_memory(cfg, n_windows)
-    have = available_memory()
-    if have is not None and need > have:
-        n_syn = sum(synapse_counts(cfg))
-        raise ConfigError(
-            f"{cfg.source}: the network needs about {need / 2**30:.1f} GiB ({n_syn:,} synapses, "
-            f"{n_windows} windows a period) but only {have / 2**30:.1f} GiB are available; "
-            "make it smaller or use a machine with more memory"
-        )
-    return need
-
-
 @dataclass
-class StageInfo:
-    """One stage of the built network (the Brian2 objects and their geometry)."""
+class Stage(StageGeometry):
+    """A stage of the built network: its geometry and its Brian2 objects."""
 
-    spec: LayerSpec
-    index: int
-    in_shape: tuple
-    out_shape: tuple
-    kind: str                    # "spiking" or "pool"
-    pre_kind: str                # "input", "spiking" or "pool"
     group: object = None
     synapses: object = None
-    n_neurons: int = 0
-    n_synapses: int = 0
-    pre_index: np.ndarray = None
-    post_index: np.ndarray = None
-    unit_of_neuron: np.ndarray = None
-    n_units: int = 0
-    fan_in: int = 0
-    reference_params: int = 0    # weights of the layer the stage stands in for (conv or linear)
-    structural: bool = False     # has spines, clip or pruning
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)   # initial weights and biases, pool weight
 
-    @property
-    def learnable(self) -> bool:
-        return self.kind == "spiking"
+
+def _time_events(group):
+    """Time-only events are detected at the start of the step, before their consumers."""
+    for name in EVENTS:
+        _place(group.thresholder[name], "time_events")
+
+
+def _build_input(b2, n_in, ns, n_layers):
+    # The input's window-end backward event fires only for inputs that spiked in the
+    # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
+    # zero for a silent input (about 80% of MNIST pixels are blank). It is detected once
+    # the window's last spikes are counted, before the first layer's backward pathway.
+    events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin > 0")
+    # A blank pixel (probability 0) never spikes: testing it first skips its random
+    # number (``and`` short-circuits in the generated code).
+    inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold="stim(t, i) > 0 and rand() < stim(t, i)",
+                         reset="nwin += 1\nspike_total += 1", events=events, namespace=ns, name="input")
+    _time_events(inp)
+    _place(inp.thresholder["bwd"], "input_backward", back=n_layers - 1)
+    _place(inp.thresholder["spike"], "input_spikes")
+    inp.run_on_event("wend", "nwin = 0", *slot("window_clear"))
+    inp.run_on_event("pstart", "spike_total = 0", *slot("period_start_group"))
+    return inp
+
+
+def _build_pool(b2, st, pre_group, ns, back):
+    k = st.index
+    group = b2.NeuronGroup(st.n_neurons, POOL_EQS, events=dict(EVENTS, graded="a > 0"), namespace=ns,
+                           name=st.name)
+    _time_events(group)
+    _place(group.thresholder["graded"], "threshold", k)
+    group.run_on_event("graded", "a_sum += a\nspike_total += 1\na = 0", when=slot("pool_activity")[0])
+    group.run_on_event("bwd", hidden_delta_code(pool=True), *slot("delta", k, back))
+    group.run_on_event("wend", WINDOW_CLEAR_POOL, *slot("window_clear", k))
+    # the settle step may leave activity behind (runtime keeps it between runs)
+    group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_POOL, *slot("period_start_group"))
+    pw = 1.0 / (st.spec.size * st.spec.size)
+    syn = b2.Synapses(pre_group, group,
+                      on_pre={"pre": f"a_post += {pw!r}", "bp": backprop_code("spiking", pool_weight=pw)},
+                      on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
+    syn.connect(i=st.pre_index, j=st.post_index)
+    _place(syn.pre, "delivery", k)
+    _place(syn.bp, "backward", back=back)
+    st.extra["pool_weight"] = pw
+    return group, syn
+
+
+def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng):
+    spec, k = st.spec, st.index
+    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
+                           events=dict(EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
+                           name=spec.name)
+    _time_events(group)
+    _place(group.thresholder["spike"], "threshold", k)
+    when, order = slot("membrane", k)
+    group.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_membrane")
+    delta = output_delta_code() if back == 0 else hidden_delta_code()
+    group.run_on_event("bwd", delta, *slot("delta", k, back))
+    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
+    group.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
+    group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
+                       + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    # Every pathway is triggered by events of the presynaptic group (all its neurons emit
+    # the window/batch/period events), so that each one walks the presynaptic-major
+    # synapse arrays contiguously.
+    on_pre = {"pre": "I_post += w*a_pre" if st.pre_kind == "pool" else "I_post += w",
+              "bp": backprop_code(st.pre_kind)}
+    on_event = {"pre": "graded" if st.pre_kind == "pool" else "spike", "bp": "bwd"}
+    if not adam_on_clock:
+        on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
+    if st.structural:
+        frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
+        on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
+                                          prune=spec.prune))
+        on_event.update(pend="pend", pstart="pstart")
+    syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
+                      namespace=dict(ns, regen_M=float(spec.regen_streak)), name=f"syn_{spec.name}")
+    syn.connect(i=st.pre_index, j=st.post_index)
+    _place(syn.pre, "delivery", k)
+    _place(syn.bp, "backward", back=back)
+    if adam_on_clock:
+        when, order = slot("adam_clock")
+        syn.run_regularly(adam_synapse_code(tick=True), dt=batch_dt, when=when, order=order,
+                          name=f"syn_{spec.name}_adam")
+    else:
+        _place(syn.adam, "adam_event", k)
+    if st.structural:
+        _place(syn.pend, "period_end_syn")
+        _place(syn.pstart, "period_start_syn")
+    # PyTorch's default initialisation of Linear/Conv2d: U(+-1/sqrt(fan_in))
+    bound = cfg.training.weight_init / np.sqrt(st.fan_in)
+    w0 = rng.uniform(-bound, bound, size=st.n_synapses)
+    b0 = rng.uniform(-1 / np.sqrt(st.fan_in), 1 / np.sqrt(st.fan_in), size=st.n_neurons)
+    syn.w = w0
+    syn.connected = 1.0
+    group.b = b0
+    st.extra["w_init"], st.extra["b_init"] = w0, b0
+    return group, syn
 
 
 class SDSNNNetwork:
     """A Brian2 network built from a :class:`ModelConfig` for fixed-size periods.
+
+    Implements :class:`sdsnn_bio.interface.DevelopingNetwork` for the period
+    loop; tests and benchmarks may also use the Brian2-level methods
+    (:meth:`get`, :meth:`set_next`, :meth:`set_shared`, :meth:`set_stage_flags`).
 
     Parameters
     ----------
@@ -278,420 +240,211 @@ class SDSNNNetwork:
         Seed of the weight initialisation and of Brian2's random numbers.
     """
 
-    def __init__(self, cfg: ModelConfig, n_test_win: int, n_train_win: int, device: str,
-                 directory: str, seed: int = 0, profile: bool = False):
+    def __init__(self, cfg, n_test_win: int, n_train_win: int, device: str, directory: str,
+                 seed: int = 0, profile: bool = False):
         import brian2 as b2
 
-        self.b2 = b2
         self.cfg = cfg
         self.device_name = device
         self.standalone = device != "runtime"
-        self.directory = os.path.abspath(directory)
-        self.n_test_win = int(n_test_win)
-        self.n_train_win = int(n_train_win)
+        self.n_test_win, self.n_train_win = int(n_test_win), int(n_train_win)
         self.n_windows = self.n_test_win + self.n_train_win
-        if self.n_train_win % cfg.training.batch:
+        B = cfg.training.batch
+        if self.n_train_win % B:
             raise ConfigError(f"{cfg.source}: training windows per run ({n_train_win}) must be a "
-                              f"multiple of training.batch ({cfg.training.batch})")
+                              f"multiple of training.batch ({B})")
         self.T = cfg.schedule.n_steps
         self.dt = cfg.schedule.dt_ms * b2.ms
         self.n_steps_run = self.n_windows * self.T          # steps of the sample windows
-        self.duration = (self.n_steps_run + 1) * self.dt    # and the settle step
         # The synapses' Adam step runs on a clock of one tick per mini-batch when the test
         # windows fill whole batches (see :mod:`sdsnn_bio.learning`)
-        self.adam_on_clock = self.n_test_win % cfg.training.batch == 0
-        self.seed = seed
-        self.profile = profile
-        self._built = False
-        self._run_count = 0
-        self._pending = {}           # (owner name, var) -> value for the next run only
-        self._shared = {}            # (owner name, var) -> shared value, re-sent every run
-        self._results_dirs = ("results_a", "results_b")
-        self._last_results = None
-        self.stages = []
-        self._build()
-
-    # ------------------------------------------------------------------ build
-    def _namespace(self):
-        tr = self.cfg.training
-        return {
-            "T_steps": self.T,
-            "B_size": tr.batch,
-            "n_test_win": self.n_test_win,
-            "n_steps_run": self.n_steps_run,
-            "n_classes": self.cfg.n_classes,
-            "beta1": tr.beta1,
-            "beta2": tr.beta2,
-            "adam_eps": tr.eps,
-            "n_streak": float(self.cfg.schedule.spine_streak),
-            "shrink": self.cfg.structure.shrink,
-        }
-
-    def _build(self):
-        b2 = self.b2
-        cfg = self.cfg
+        self.adam_on_clock = self.n_test_win % B == 0
         b2.defaultclock.dt = self.dt
-        b2.seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        ns = self._namespace()
-        shapes = layer_shapes(cfg)
-        n_in = int(np.prod(shapes[0]))
-        K = cfg.n_classes
+        b2.seed(seed)
+        rng = np.random.default_rng(seed)
+        ns = {"T_steps": self.T, "B_size": B, "n_test_win": self.n_test_win, "n_steps_run": self.n_steps_run,
+              "n_classes": cfg.n_classes, "beta1": cfg.training.beta1, "beta2": cfg.training.beta2,
+              "adam_eps": cfg.training.eps,
+              **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
+        geo = stage_geometry(cfg)
+        n_in = int(np.prod(cfg.input_shape))
         # one row per window and a last row of zeros for the settle step
         self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
-        self.target = b2.TimedArray(np.zeros((self.n_windows + 1, K)), dt=self.T * self.dt, name="target")
-        ns_in = dict(ns, stim=self.stim)
-        L = len(cfg.layers)
-        # The input's window-end backward event fires only for inputs that spiked in the
-        # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
-        # zero for a silent input (about 80% of MNIST pixels are blank), so those synapses
-        # are skipped -- the same result for a fifth of the work. It is detected in the
-        # ``end`` slot, once the window's last spikes are counted, before the first layer's
-        # backward pathway (order 10*(L-1) + 2).
-        input_events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin > 0")
-        # A blank pixel (probability 0) never spikes: testing it first skips its random
-        # number (``and`` short-circuits in the generated code), a fifth of the draws on MNIST.
-        inp = b2.NeuronGroup(n_in, INPUT_EQS,
-                             threshold="stim(t, i) > 0 and rand() < stim(t, i)",
-                             reset="nwin += 1\nspike_total += 1", events=input_events,
-                             namespace=ns_in, name="input")
-        self._place_events(inp, tuple(EVENTS))
-        inp.thresholder["bwd"].when, inp.thresholder["bwd"].order = "end", 10 * (L - 1)
-        inp.thresholder["spike"].when = "thresholds"
-        inp.thresholder["spike"].order = 0
-        inp.run_on_event("wend", "nwin = 0", when="end", order=950)
-        inp.run_on_event("pstart", "spike_total = 0", when="start", order=-50)
-        self.input_group = inp
-        objects = [inp]
-        prev_group, prev_kind = inp, "input"
-        for k, spec in enumerate(cfg.layers, start=1):
-            in_shape, out_shape = shapes[k - 1], shapes[k]
-            n = int(np.prod(out_shape))
-            kind = "pool" if spec.type == "pool" else "spiking"
-            st = StageInfo(spec=spec, index=k, in_shape=in_shape, out_shape=out_shape, kind=kind,
-                           pre_kind=prev_kind, n_neurons=n)
-            back = L - k  # position in the backward pass (output first)
-            is_output = k == L
-            if kind == "pool":
-                group = b2.NeuronGroup(n, POOL_EQS, events=dict(EVENTS, graded="a > 0"),
-                                       namespace=ns, name=spec.name)
-                self._place_events(group, tuple(EVENTS))
-                group.thresholder["graded"].when = "thresholds"
-                group.thresholder["graded"].order = 10 * k + 3
-                group.run_on_event("graded", "a_sum += a\nspike_total += 1\na = 0", when="after_resets")
-                group.run_on_event("bwd", hidden_delta_code(pool=True), when="end", order=10 * back + 1)
-                group.run_on_event("wend", WINDOW_CLEAR_POOL, when="end", order=950 + k)
-                # the settle step may leave activity behind (runtime keeps it between runs)
-                group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_POOL, when="start", order=-50)
-                pw = 1.0 / (spec.size * spec.size)
-                i, j = connectivity(spec, in_shape, out_shape)
-                syn = b2.Synapses(prev_group, group,
-                                  on_pre={"pre": f"a_post += {pw!r}",
-                                          "bp": backprop_code("spiking", pool_weight=pw)},
-                                  on_event={"pre": "spike", "bp": "bwd"}, namespace=ns,
-                                  name=f"syn_{spec.name}")
-                syn.connect(i=i, j=j)
-                syn.pre.when, syn.pre.order = "thresholds", 10 * k + 1
-                syn.bp.when, syn.bp.order = "end", 10 * back + 2
-                st.extra["pool_weight"] = pw
+        self.target = b2.TimedArray(np.zeros((self.n_windows + 1, cfg.n_classes)), dt=self.T * self.dt,
+                                    name="target")
+        self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo))
+        objects = [self.input_group]
+        self.stages = []
+        pre = self.input_group
+        for g in geo:
+            st = Stage(**{f: getattr(g, f) for f in g.__dataclass_fields__})
+            back = len(geo) - st.index
+            if st.kind == "pool":
+                st.group, st.synapses = _build_pool(b2, st, pre, ns, back)
             else:
-                events = dict(EVENTS)
-                group = b2.NeuronGroup(n, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
-                                       events=events, namespace=dict(ns, v_th=cfg.neuron.threshold, target=self.target),
-                                       name=spec.name)
-                self._place_events(group, tuple(events))
-                group.thresholder["spike"].when = "thresholds"
-                group.thresholder["spike"].order = 10 * k + 3
-                group.run_regularly(membrane_update_code(cfg.neuron), when="thresholds", order=10 * k + 2,
-                                    name=f"{spec.name}_membrane")
-                delta = output_delta_code() if is_output else hidden_delta_code()
-                group.run_on_event("bwd", delta, when="end", order=10 * back + 1)
-                group.run_on_event("bend", adam_bias_code(), when="end", order=850 + k)
-                group.run_on_event("wend", WINDOW_CLEAR_LIF, when="end", order=950 + k)
-                group.run_on_event(
-                    "pstart",
-                    "pruned = clip(pruned + prune_now, 0, 1)\nimp = 0\nlive = 0\nregrown = 0\n"
-                    "spike_total = 0\nb = b*(1 - bias_mask_on*pruned)\n" + WINDOW_CLEAR_LIF,
-                    when="start", order=-50)
-                i, j = connectivity(spec, in_shape, out_shape)
-                on_pre = "I_post += w*a_pre" if prev_kind == "pool" else "I_post += w"
-                st.structural = spec.spines or spec.clip or spec.prune
-                # Every pathway is triggered by events of the presynaptic group (all its
-                # neurons emit the window/batch/period events), so that each one walks
-                # the presynaptic-major synapse arrays contiguously.
-                on_pre = {"pre": on_pre, "bp": backprop_code(prev_kind)}
-                on_event = {"pre": "graded" if prev_kind == "pool" else "spike", "bp": "bwd"}
-                if not self.adam_on_clock:
-                    on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
-                if st.structural:
-                    pend = ""
-                    frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
-                    if spec.spines and not frozen:
-                        pend += SPINE_UPDATE_CODE
-                    if spec.clip or spec.spines:
-                        pend += CLIP_CODE
-                    if spec.prune:
-                        pend += IMPORTANCE_CODE
-                    on_pre["pend"] = pend
-                    on_event["pend"] = "pend"
-                    on_pre["pstart"] = REGENERATION_CODE + PRUNE_APPLY_CODE
-                    on_event["pstart"] = "pstart"
-                syn = b2.Synapses(prev_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
-                                  namespace=dict(ns, regen_M=float(spec.regen_streak)),
-                                  name=f"syn_{spec.name}")
-                syn.connect(i=i, j=j)
-                syn.pre.when, syn.pre.order = "thresholds", 10 * k + 1
-                syn.bp.when, syn.bp.order = "end", 10 * back + 2
-                if self.adam_on_clock:
-                    syn.run_regularly(adam_synapse_code(tick=True), dt=cfg.training.batch * self.T * self.dt,
-                                      when="start", order=-60, name=f"syn_{spec.name}_adam")
-                else:
-                    syn.adam.when, syn.adam.order = "end", 800 + k
-                if st.structural:
-                    syn.pend.when, syn.pend.order = "start", -30   # after the last Adam step
-                    syn.pstart.when, syn.pstart.order = "start", -40
-                # PyTorch's default initialisation of Linear/Conv2d: U(+-1/sqrt(fan_in))
-                if spec.type == "dense":
-                    fan_in = int(np.prod(in_shape))
-                    st.reference_params = fan_in * n
-                else:
-                    fan_in = in_shape[0] * spec.kernel * spec.kernel
-                    st.reference_params = spec.channels * fan_in
-                bound = cfg.training.weight_init / np.sqrt(fan_in)
-                w0 = rng.uniform(-bound, bound, size=len(i))
-                b0 = rng.uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in), size=n)
-                syn.w = w0
-                syn.connected = 1.0
-                group.b = b0
-                st.extra["w_init"], st.extra["b_init"] = w0, b0
-                st.fan_in = fan_in
-                if spec.type == "local":
-                    hw = out_shape[1] * out_shape[2]
-                    st.unit_of_neuron = np.arange(n) // hw
-                    st.n_units = out_shape[0]
-                else:
-                    st.unit_of_neuron = np.arange(n)
-                    st.n_units = n
-            st.group, st.synapses = group, syn
-            st.pre_index, st.post_index = i, j
-            st.n_synapses = len(i)
-            objects += [group, syn]
+                st.group, st.synapses = _build_spiking(b2, st, pre, cfg, ns, back, self.target, self.adam_on_clock,
+                                                       B * self.T * self.dt, rng)
+            objects += [st.group, st.synapses]
             self.stages.append(st)
-            prev_group, prev_kind = group, kind
-        out = self.stages[-1].group
-        self.out_monitor = b2.EventMonitor(out, "wend", variables=["nwin"], name="out_counts")
-        self.out_monitor.when, self.out_monitor.order = "end", 900
-        objects.append(self.out_monitor)
-        self.net = b2.Network(objects)
+            pre = st.group
+        self.out_monitor = b2.EventMonitor(self.stages[-1].group, "wend", variables=["nwin"], name="out_counts")
+        _place(self.out_monitor, "output_counts")
+        self.net = b2.Network(objects + [self.out_monitor])
+        carry = [(owner, names) for st in self.learnable_stages
+                 for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY))]
+        self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
+                                   carry=carry, seed=seed, profile=profile)
 
-    def _place_events(self, group, names):
-        """Time-only events are detected at the start of the step, before their consumers."""
-        for name in names:
-            group.thresholder[name].when = "start"
-            group.thresholder[name].order = -100
-
-    # ----------------------------------------------------------- structure
+    # ------------------------------------------------------- Brian2 level
     @property
-    def learnable_stages(self):
+    def learnable_stages(self) -> list:
         return [s for s in self.stages if s.learnable]
 
-    def stage(self, name: str) -> StageInfo:
+    def stage(self, name: str) -> Stage:
         for s in self.stages:
-            if s.spec.name == name:
+            if s.name == name:
                 return s
         raise KeyError(name)
 
-    # ------------------------------------------------------------ state I/O
     def get(self, owner, var: str) -> np.ndarray:
-        """Current value (numpy copy) of a variable of a group or synapses object."""
-        return np.array(owner.variables[var].get_value(), copy=True)
+        return self.runner.get(owner, var)
 
     def set_next(self, owner, var: str, value):
-        """Set a variable for the next run (applied before that run starts)."""
-        if not self.standalone:
-            owner.variables[var].set_value(value) if np.ndim(value) else setattr(owner, var, value)
-            return
-        self._pending[(owner.name, var)] = (owner, value)
-
-    def _set_shared(self, owner, var: str, value: float):
-        """A shared (scalar) variable that keeps its value in the following runs."""
-        if self.standalone:
-            self._shared[(owner.name, var)] = (owner, value)
-        else:
-            setattr(owner, var, value)
-
-    def set_inputs(self, stim: np.ndarray, target: np.ndarray):
-        """Stimulus (windows x inputs, spike probability per step) and targets (windows x classes)."""
-        stim = np.asarray(stim, dtype=np.float64)
-        target = np.asarray(target, dtype=np.float64)
-        want_stim = (self.n_windows, self.stim.values.shape[1])
-        want_target = (self.n_windows, self.target.values.shape[1])
-        if stim.shape != want_stim:
-            raise RunError(f"stimulus shape {stim.shape} != expected {want_stim}")
-        if target.shape != want_target:
-            raise RunError(f"target shape {target.shape} != expected {want_target}")
-        # the settle step's row: no input
-        stim = np.concatenate([stim, np.zeros((1, want_stim[1]))])
-        target = np.concatenate([target, np.zeros((1, want_target[1]))])
-        if self.standalone:
-            self._pending[("stim", "values")] = (self.stim, stim)
-            self._pending[("target", "values")] = (self.target, target)
-        else:
-            self.stim.values[:] = stim
-            self.target.values[:] = target
+        self.runner.set_next(owner, var, value)
 
     def set_shared(self, **flags):
-        """Per-period shared flags on every learnable stage (``lr``, ``clip_on`` ...)."""
-        syn_flags = {"clip_on", "regen_on", "mask_on"}
+        """Per-period shared flags of every stage (``lr``, ``adam_k0``, ``learn_on``, ``struct_on``,
+        ``hard_mask``, ``bias_mask_on``); ``learn_on``/``struct_on`` also of the input and pooling."""
         grp_flags = {"lr", "adam_k0", "learn_on", "struct_on", "bias_mask_on", "hard_mask"}
-        for name, value in flags.items():
-            if name in ("learn_on", "struct_on"):
-                self._set_shared(self.input_group, name, float(value))
+        for name in flags:
+            if name not in grp_flags:
+                raise KeyError(name)
+        for name in ("learn_on", "struct_on"):
+            if name in flags:
+                self.runner.set_shared(self.input_group, name, float(flags[name]))
         for st in self.stages:
             for name, value in flags.items():
-                if name not in syn_flags | grp_flags:
-                    raise KeyError(name)
-                if st.kind == "pool":
-                    if name in ("learn_on", "struct_on"):
-                        self._set_shared(st.group, name, float(value))
-                    continue
-                if name in grp_flags:
-                    self._set_shared(st.group, name, float(value))
-                if name in syn_flags:
-                    self._set_shared(st.synapses, name, float(value))
+                if st.kind == "spiking" or name in ("learn_on", "struct_on"):
+                    self.runner.set_shared(st.group, name, float(value))
 
-    def set_stage_flags(self, stage: StageInfo, **flags):
-        """Per-stage shared synapse flags (``regen_on``, ``regen_threshold``, ``mask_on``)."""
+    def set_stage_flags(self, stage: Stage, **flags):
+        """Shared synapse flags of one stage (``clip_on``, ``regen_on``, ``regen_threshold``, ``mask_on``)."""
         for name, value in flags.items():
             if name not in ("regen_on", "regen_threshold", "mask_on", "clip_on"):
                 raise KeyError(name)
-            self._set_shared(stage.synapses, name, float(value))
-
-    # -------------------------------------------------------------------- run
-    def run(self):
-        """Run one period; returns the output spike counts per window (windows x classes)."""
-        b2 = self.b2
-        if not self.standalone:
-            # A standalone binary starts every period's run from the build's seed; restarting
-            # the runtime stream the same way gives both devices the same input spikes.
-            b2.seed(self.seed)
-            # and the same time axis: a binary's run starts at t = 0, and so does this one
-            # (the per-batch Adam clock ticks at multiples of its period from t = 0)
-            self.net.t_ = 0.0
-            self.net.run(self.duration, profile=self.profile)
-            self._read_profile()
-            return self._read_counts()
-        self.build()
-        args = self._run_args()
-        results = self._results_dirs[self._run_count % 2]
-        b2.device.run(directory=self.directory, results_directory=results, with_output=False,
-                      run_args=args)
-        self._last_results = b2.device.results_dir
-        self._run_count += 1
-        self._read_profile()
-        return self._read_counts()
-
-    def _read_profile(self):
-        """Seconds per code object of the last run (only with ``profile=True``)."""
-        if not self.profile:
-            return
-        if self.standalone:
-            # Brian2 looks for it in "results/" only; each period here has its own results folder
-            self.last_profile = {}
-            with open(os.path.join(self._last_results, "profiling_info.txt")) as f:
-                for line in f:
-                    name, seconds = line.split()
-                    self.last_profile[name] = float(seconds)
-        else:
-            self.last_profile = {name: float(t) for name, t in self.net.profiling_info}
-
-    def structural_code_time(self) -> float:
-        """Seconds the last run spent in the structural code (period start and end)."""
-        return sum(t for name, t in getattr(self, "last_profile", {}).items()
-                   if "pstart" in name or "pend" in name)
+            self.runner.set_shared(stage.synapses, name, float(value))
 
     def build(self, compile: bool = True):
         """Generate (and compile) the standalone project without running it."""
-        if not self.standalone:
-            raise RunError("build() is for standalone devices; runtime compiles on the first run")
-        if self._built:
-            return
-        self.net.run(self.duration, profile=self.profile)
-        os.makedirs(self.directory, exist_ok=True)
-        with _redirect_stdout(os.path.join(self.directory, "build.log")):
-            self.b2.device.build(directory=self.directory, compile=compile, run=False, with_output=False)
-        self._built = True
+        self.runner.build(compile=compile)
 
-    def _run_args(self):
-        b2 = self.b2
-        args = []
-        inputs_dir = os.path.join(self.directory, "period_inputs")
-        os.makedirs(inputs_dir, exist_ok=True)
-        for f in os.listdir(inputs_dir):
-            os.remove(os.path.join(inputs_dir, f))
-        pending_names = set()
-        for (owner_name, var), (owner, value) in list(self._shared.items()) + list(self._pending.items()):
-            name = f"{owner_name}.{var}"
-            pending_names.add(name)
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                args.append(f"{name}={float(arr)!r}")
-            else:
-                dtype = owner.values.dtype if var == "values" else owner.variables[var].dtype
-                path = os.path.join(inputs_dir, f"{name}.dat")
-                np.ascontiguousarray(arr, dtype=dtype).tofile(path)
-                args.append(f"{name}={path}")
-        self._pending.clear()
-        if self._last_results is not None:
-            for st in self.learnable_stages:
-                for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY)):
-                    for var in names:
-                        name = f"{owner.name}.{var}"
-                        if name in pending_names:
-                            continue
-                        path = os.path.join(self._last_results,
-                                            b2.device.get_array_filename(owner.variables[var]))
-                        args.append(f"{name}={path}")
-        return args
+    # ------------------------------------------------- DevelopingNetwork
+    def configure(self, period: PeriodSettings, stages: dict):
+        self.set_shared(lr=period.lr, adam_k0=period.adam_steps_before, learn_on=float(period.learn),
+                        struct_on=float(period.structural_step), hard_mask=float(period.hard_masks),
+                        bias_mask_on=float(period.mask_biases))
+        for name, s in stages.items():
+            st = self.stage(name)
+            flags = {"clip_on": s.clip, "regen_on": s.regenerate, "regen_threshold": s.regen_threshold,
+                     "mask_on": s.apply_mask}
+            self.set_stage_flags(st, **{k: v for k, v in flags.items() if v is not None})
+            if s.prune_units is not None:
+                self.set_next(st.group, "prune_now", np.asarray(s.prune_units)[st.unit_of_neuron].astype(float))
 
-    def _read_counts(self) -> np.ndarray:
+    def set_inputs(self, stimulus: np.ndarray, target: np.ndarray):
+        """Stimulus (windows x inputs, spike probability per step) and targets (windows x classes)."""
+        stimulus = np.asarray(stimulus, dtype=np.float64)
+        target = np.asarray(target, dtype=np.float64)
+        for what, arr, ta in (("stimulus", stimulus, self.stim), ("target", target, self.target)):
+            want = (self.n_windows, ta.values.shape[1])
+            if arr.shape != want:
+                raise RunError(f"{what} shape {arr.shape} != expected {want}")
+            # the settle step's row: no input
+            self.runner.set_next(ta, "values", np.concatenate([arr, np.zeros((1, want[1]))]))
+
+    def run(self) -> np.ndarray:
+        """Run one period; returns the output spike counts per window (windows x classes)."""
+        self.runner.run()
         mon = self.out_monitor
-        t = np.asarray(mon.t_)
-        i = np.asarray(mon.i)
-        c = np.asarray(mon.nwin)
-        win = np.floor(t / float(self.T * self.dt) + 1e-9).astype(int)
+        win = np.floor(np.asarray(mon.t_) / float(self.T * self.dt) + 1e-9).astype(int)
         counts = np.zeros((self.n_windows, self.cfg.n_classes))
-        counts[win, i] = c
+        counts[win, np.asarray(mon.i)] = np.asarray(mon.nwin)
         if not self.standalone:
-            _reset_monitor(mon)
+            reset_monitor(mon)
         return counts
 
+    def structural_code_time(self) -> float:
+        """Seconds the last run spent in the structural code (period start and end; ``profile``)."""
+        return sum(t for name, t in self.runner.last_profile.items() if "pstart" in name or "pend" in name)
 
-class _redirect_stdout:
-    """Send the compiler's output (written by child processes to fd 1) to a log file."""
+    def weights(self, stage: str) -> np.ndarray:
+        return self.get(self.stage(stage).synapses, "w")
 
-    def __init__(self, path):
-        self.path = path
+    def structural_state(self, stage: str) -> StructuralState:
+        st = self.stage(stage)
+        syn, grp = st.synapses, st.group
+        per_neuron = {v: self.get(grp, v) if st.structural else np.zeros(st.n_neurons)
+                      for v in ("imp", "live", "regrown")}
+        return StructuralState(weights=self.get(syn, "w"), upper=self.get(syn, "r_up"), lower=self.get(syn, "r_lo"),
+                               connected=self.get(syn, "connected"), importance=per_neuron["imp"],
+                               live=per_neuron["live"], regenerated=per_neuron["regrown"])
 
-    def __enter__(self):
-        import sys
+    def initialise_spines(self, stage: str, spines):
+        syn = self.stage(stage).synapses
+        for name in SPINE_VARIABLES:
+            self.set_next(syn, name, getattr(spines, name))
 
-        sys.stdout.flush()
-        self.saved = os.dup(1)
-        self.log = open(self.path, "w")
-        os.dup2(self.log.fileno(), 1)
-        return self
+    def events(self) -> tuple:
+        return (self.get(self.input_group, "spike_total"), [self.get(st.group, "spike_total") for st in self.stages])
 
-    def __exit__(self, *exc):
-        os.dup2(self.saved, 1)
-        os.close(self.saved)
-        self.log.close()
-        if exc[0] is not None:
-            logger.error("build failed, compiler output in %s", self.path)
-        return False
+    def state_arrays(self) -> dict:
+        arrays = {}
+        for st in self.learnable_stages:
+            for var in NEURON_CARRY:
+                arrays[f"{st.name}/group/{var}"] = self.get(st.group, var)
+            for var in SYNAPSE_CARRY:
+                arrays[f"{st.name}/syn/{var}"] = self.get(st.synapses, var)
+        for (owner_name, var), value in self.runner.pending().items():
+            if owner_name not in ("stim", "target"):
+                arrays[f"pending/{owner_name}/{var}"] = np.asarray(value)
+        return arrays
+
+    def restore_state(self, arrays: dict):
+        owners = {o.name: o for st in self.stages for o in (st.group, st.synapses) if o is not None}
+        for key, value in arrays.items():
+            parts = key.split("/")
+            if parts[0] == "pending":
+                self.set_next(owners[parts[1]], parts[2], value)
+            else:
+                st = self.stage(parts[0])
+                self.set_next(st.group if parts[1] == "group" else st.synapses, parts[2], value)
+
+    def close(self):
+        """Remove the temporary build folder of :func:`build_network` (results are in the run folder)."""
+        if getattr(self, "build_folder", None) is not None:
+            self.build_folder.remove()
 
 
-def _reset_monitor(mon):
-    """Empty a runtime EventMonitor between periods so that memory stays bounded."""
-    mon.resize(0)
-    mon.variables["N"].set_value(0)
+def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, threads: int = 1,
+                  profile: bool = False) -> SDSNNNetwork:
+    """Set up ``device`` and build the training network of ``cfg`` for a run in ``run_dir``.
+
+    Refuses, before anything is built, a network that would not fit in memory.
+    A standalone project goes to a :class:`~sdsnn_bio.runner.BuildFolder`,
+    removed by :meth:`SDSNNNetwork.close`.
+    """
+    from .devices import set_up_device
+    from .geometry import check_memory
+    from .runner import BuildFolder
+
+    check_memory(cfg, n_test_win + n_train_win)
+    folder = BuildFolder(device, os.path.join(run_dir, "build"))
+    try:
+        set_up_device(device, str(folder.path), threads=threads)
+        net = SDSNNNetwork(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),
+                           seed=cfg.schedule.seed, profile=profile)
+    except BaseException:
+        folder.remove()
+        raise
+    net.build_folder = folder
+    return net

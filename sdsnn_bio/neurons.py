@@ -1,16 +1,16 @@
 """Spiking neuron models of SD-SNN as Brian2 code, with their surrogate derivatives.
 
-The networks of the reference code (spec section 3) are discrete-time. With
+The networks of the reference code (method section 3) are discrete-time. With
 ``u`` the membrane potential (dimensionless, one unit = one unit of synaptic
 weight), ``I_t`` the summed synaptic input of step ``t`` and ``b`` the bias:
 
-* **LIF** (MNIST, N-MNIST, DVS-Gesture networks; spec 3.1)::
+* **LIF** (MNIST, N-MNIST, DVS-Gesture networks; method §3.1)::
 
       u_t = decay * u_{t-1} * (1 - s_{t-1}) + I_t + b,   s_t = H(u_t - V_th)
 
   with ``decay = 0.2`` and ``V_th = 0.5``; the factor ``(1 - s_{t-1})`` is a
   hard reset to 0, which Brian2 expresses as the reset ``v = 0``.
-* **LIF with time constant** (the FC layers of the CIFAR network; spec 3.2)::
+* **LIF with time constant** (the FC layers of the CIFAR network; method §3.2)::
 
       u_t = u_{t-1} + (I_t + b - u_{t-1}) / tau,  V_th = 0.5, tau = 2, hard reset.
 
@@ -33,6 +33,8 @@ reference code are:
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .structure.pruning import BIAS_MASK_FLAG_EQS, PRUNING_NEURON_EQS
+from .structure.regeneration import REGENERATION_NEURON_EQS
 
 __all__ = [
     "LIF_EQS",
@@ -47,7 +49,7 @@ __all__ = [
 #: State of one spiking layer. ``I`` collects the synaptic input of the current
 #: step; the window accumulators feed the learning rule; the structural
 #: variables are read and written between structural periods.
-LIF_EQS = """
+LIF_EQS = ("""
 v : 1                      # membrane potential u (units of synaptic weight)
 I : 1                      # synaptic input collected during the current step
 b : 1                      # bias, added every step
@@ -59,18 +61,14 @@ gb : 1                     # accumulated loss gradient of the bias
 mb : 1                     # Adam first moment of the bias
 vb : 1                     # Adam second moment of the bias
 spike_total : 1            # spikes in the current structural period
-pruned : 1                 # 1 once the neuron has been pruned (history set H)
-prune_now : 1              # 1 if the neuron is pruned at the start of this period
-imp : 1                    # sum over live synapses of the spine width (importance)
-live : 1                   # number of live (connected) afferent synapses
-regrown : 1                # afferent synapses regenerated at the start of this period
+""" + PRUNING_NEURON_EQS.lstrip("\n") + REGENERATION_NEURON_EQS.lstrip("\n") + """\
 lr : 1 (shared)            # learning rate of this period
 adam_k0 : 1 (shared)       # Adam steps taken before this period
 learn_on : 1 (shared)      # 1 while training, 0 in evaluation-only runs
 struct_on : 1 (shared)     # 1 when the end-of-period structural step runs
-bias_mask_on : 1 (shared)  # 1 to zero the bias of pruned neurons
+""" + BIAS_MASK_FLAG_EQS.lstrip("\n") + """\
 hard_mask : 1 (shared)     # 1 to keep pruned weights at zero within a period
-"""
+""")
 
 #: An average-pooling stage: a graded (non-spiking) relay whose activity ``a``
 #: is the mean of the spikes of its ``k x k`` afferent neurons in a step, as

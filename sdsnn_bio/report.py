@@ -1,33 +1,19 @@
-"""Reading run folders: the per-period table, text summaries and figures."""
+"""Reading run folders: the per-period table, text summaries and figures.
 
-import csv
-import json
+Every file of a run folder is read through :class:`sdsnn_bio.records.RunFolder`.
+"""
+
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "text_report", "make_figures", "main_job_table"]
+from .records import RunFolder, read_table
 
-
-def read_table(run_dir) -> dict:
-    """The ``periods.csv`` of a run as a dict of numpy arrays (one per column)."""
-    path = Path(run_dir) / "periods.csv"
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    cols = rows[0].keys() if rows else []
-    out = {}
-    for c in cols:
-        vals = [r[c] for r in rows]
-        try:
-            out[c] = np.array([float(v) if v != "" else np.nan for v in vals])
-        except ValueError:
-            out[c] = np.array(vals)
-    return out
+__all__ = ["read_table", "text_report", "draw_figures", "make_figures", "main_job_table"]
 
 
 def _summary(run_dir) -> dict:
-    path = Path(run_dir) / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return RunFolder(run_dir).read_summary()
 
 
 def text_report(run_dir) -> str:
@@ -58,44 +44,57 @@ def text_report(run_dir) -> str:
     return "\n".join(lines)
 
 
+def draw_figures(run_dir) -> dict:
+    """The standard figures of a run (matplotlib ``Figure`` objects, not saved) by file name.
+
+    ``accuracy_compression.png`` (test accuracy and compression per period),
+    ``alive.png`` (alive units per pruned layer, when the run prunes) and
+    ``spine_widths.png`` (spine widths of the live synapses in the last
+    snapshot, once the spines are initialised).
+    """
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_accuracy_compression, plot_alive, plot_spine_widths
+
+    run = RunFolder(run_dir)
+    t = run.read_table()
+    figs = {}
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    plot_accuracy_compression(t, axes=ax)
+    figs["accuracy_compression.png"] = fig
+    if any(c.startswith("alive_") for c in t):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        plot_alive(t, axes=ax)
+        figs["alive.png"] = fig
+    if run.snapshot_periods():
+        layers = sorted({k.split("/")[0] for k in run.snapshot_names("last") if k.endswith("/syn/r_up")})
+        keys = [f"{name}/syn/{var}" for name in layers for var in ("r_up", "r_lo", "connected")]
+        arrays = run.load_snapshot("last", keys=keys).arrays if layers else {}
+        if layers and np.any(arrays[f"{layers[0]}/syn/r_up"]):
+            fig, axs = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3), squeeze=False)
+            for ax, name in zip(axs[0], layers):
+                plot_spine_widths(arrays[f"{name}/syn/r_up"], arrays[f"{name}/syn/r_lo"],
+                                  arrays[f"{name}/syn/connected"], axes=ax, title=name)
+            figs["spine_widths.png"] = fig
+    return figs
+
+
 def make_figures(run_dir) -> list:
-    """Draw the standard figures of a run into ``<run_dir>/figures``; returns the paths."""
+    """Draw the standard figures of a run (:func:`draw_figures`) into its figures folder;
+    returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .viz import plot_accuracy_compression, plot_alive, plot_spine_widths
-
-    run_dir = Path(run_dir)
-    fig_dir = run_dir / "figures"
-    fig_dir.mkdir(exist_ok=True)
-    t = read_table(run_dir)
+    run = RunFolder(run_dir)
+    run.figures.mkdir(exist_ok=True)
     paths = []
-
-    def save(fig, name):
+    for name, fig in draw_figures(run_dir).items():
         fig.tight_layout()
-        paths.append(fig_dir / name)
+        paths.append(run.figures / name)
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    plot_accuracy_compression(t, axes=ax)
-    save(fig, "accuracy_compression.png")
-    if any(c.startswith("alive_") for c in t):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        plot_alive(t, axes=ax)
-        save(fig, "alive.png")
-    snaps = sorted((run_dir / "snapshots").glob("period_*.npz"))
-    if snaps:
-        with np.load(snaps[-1]) as z:
-            layers = sorted({k.split("/")[0] for k in z.files if k.endswith("/syn/r_up")})
-            if layers and np.any(z[f"{layers[0]}/syn/r_up"]):
-                fig, axs = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3), squeeze=False)
-                for ax, name in zip(axs[0], layers):
-                    plot_spine_widths(z[f"{name}/syn/r_up"], z[f"{name}/syn/r_lo"],
-                                      z[f"{name}/syn/connected"], axes=ax, title=name)
-                save(fig, "spine_widths.png")
     return paths
 
 

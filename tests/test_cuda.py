@@ -44,7 +44,7 @@ def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path):
     why = cuda_build_unavailable() or (None if gpu_available() else "no NVIDIA GPU on this machine")
     if why:
         pytest.skip(why)
-    from sdsnn_bio.develop import Development
+    from sdsnn_bio.loop import Development
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.report import read_table
 

@@ -1,6 +1,7 @@
 """The development loop end to end (cpp_standalone): records, structure, resume, CLI."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from sdsnn_bio.config import find_model, load_config
-from sdsnn_bio.develop import Development, PeriodPlan
-from sdsnn_bio.report import read_table
+from sdsnn_bio.loop import Development, PeriodPlan
+from sdsnn_bio.records import RunFolder, read_table
+from sdsnn_bio.report import draw_figures, make_figures
 from sdsnn_bio.structure import last_rate_update, n_to_prune
 
 pytestmark = [pytest.mark.standalone, pytest.mark.slow]
@@ -61,14 +63,56 @@ def test_run_folder_and_records(full_run):
         last_rate_update(cfg.layers[0].rho0, S, 40 - n_pruned, 10, switch=cfg.structure.rate_switch,
                          start=S), abs=1e-6)
     assert 0.3 < summary["final_test_accuracy"] <= 1.0
-    # bounded snapshots: the last three and the best period's
-    snaps = sorted(p.name for p in (out / "snapshots").glob("period_*.npz"))
-    assert snaps == [f"period_{e:04d}.npz" for e in range(cfg.schedule.periods - 3, cfg.schedule.periods)]
+    # bounded snapshots: the last period's (what a resume needs) and the best period's
+    run = RunFolder(out)
+    P = cfg.schedule.periods
+    assert run.snapshot_periods() == [P - 1]
+    assert sorted(p.name for p in run.snapshots.iterdir()) == ["best.npz", f"period_{P - 1:04d}.npz"]
     best_period = int(t["period"][int(np.nanargmax(t["test_accuracy"]))])
-    with np.load(out / "snapshots" / "best.npz") as z:
-        assert json.loads(bytes(z["__meta__"]).decode())["period"] == best_period
+    best = run.load_snapshot("best")
+    assert best.period == best_period and best.meta["period"] == best_period
+    if best_period == P - 1:
+        assert os.path.samefile(run.snapshot_path("best"), run.snapshot_path(P - 1))
     assert t["spikes"].min() > 0 and t["sops"].min() > 0
-    assert (out / "figures" / "accuracy_compression.png").exists() or True  # figures come from the CLI
+    # compact snapshots: at most 70 bytes per synapse (17 float64 arrays took 136)
+    n_synapses = sum(run.read_meta()["n_synapses"].values())
+    assert n_synapses == 784 * 40 + 40 * 10
+    for which in ("last", "best"):
+        size = run.snapshot_path(which).stat().st_size
+        assert size <= 70 * n_synapses, f"{which} snapshot: {size / n_synapses:.1f} bytes per synapse"
+
+
+def test_figures_show_the_records(full_run):
+    out, _ = full_run
+    run = RunFolder(out)
+    t = run.read_table()
+    paths = make_figures(out)
+    assert [p.name for p in paths] == ["accuracy_compression.png", "alive.png", "spine_widths.png"]
+    assert all(p.parent == run.figures and p.stat().st_size > 5000 for p in paths)
+    figs = draw_figures(out)
+    assert sorted(figs) == sorted(p.name for p in paths)
+
+    def line(fig, label):
+        lines = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label() == label]
+        assert len(lines) == 1, label
+        return np.asarray(lines[0].get_xdata(), float), np.asarray(lines[0].get_ydata(), float)
+
+    x, acc = line(figs["accuracy_compression.png"], "test accuracy")
+    np.testing.assert_array_equal(x, t["period"])
+    np.testing.assert_allclose(acc, 100 * t["test_accuracy"])
+    x, comp = line(figs["accuracy_compression.png"], "compression")
+    np.testing.assert_array_equal(x, t["period"])
+    np.testing.assert_allclose(comp, 100 * t["compression"])
+    assert comp[-1] > 10
+    _, alive = line(figs["alive.png"], "fc1")
+    np.testing.assert_array_equal(alive, t["alive_fc1"])
+    # one spine-width histogram per layer: the live synapses of the last snapshot
+    last = run.load_snapshot("last").arrays
+    axes = {ax.get_title(): ax for ax in figs["spine_widths.png"].axes}
+    assert sorted(axes) == ["fc1", "out"]
+    for name, ax in axes.items():
+        live = last[f"{name}/syn/connected"].sum()
+        assert sum(patch.get_height() for patch in ax.patches) == live > 0, name
 
 
 def test_resume_reaches_the_same_result(full_run, tmp_path):
@@ -86,11 +130,12 @@ def test_resume_reaches_the_same_result(full_run, tmp_path):
     for col in ("test_accuracy", "train_loss", "compression", "alive_fc1", "rho_fc1"):
         np.testing.assert_allclose(t_part[col], t_full[col], rtol=0, atol=1e-12, err_msg=col)
     assert summary["final_test_accuracy"] == summary_full["final_test_accuracy"]
-    snap_full = sorted((out_full / "snapshots").glob("*.npz"))[-1]
-    snap_part = sorted((part / "snapshots").glob("*.npz"))[-1]
-    with np.load(snap_full) as a, np.load(snap_part) as b:
-        for key in ("fc1/syn/w", "fc1/syn/connected", "fc1/syn/r_up", "out/syn/w"):
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    a, b = RunFolder(out_full).load_snapshot("last"), RunFolder(part).load_snapshot("last")
+    assert a.period == b.period == cfg.schedule.periods - 1
+    assert sorted(a.arrays) == sorted(b.arrays)
+    for key in a.arrays:   # bit for bit: the compact snapshots restore exactly
+        assert a.arrays[key].dtype == b.arrays[key].dtype and \
+            a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
 
 
 def test_period_plan_is_deterministic_and_covers_the_data():
@@ -155,12 +200,12 @@ def test_cli_main_job_table(tmp_path):
     assert "seed 3" in r.stdout
     assert "[dense] period 8/8" in r.stdout and "[sdsnn] period 8/8" in r.stdout
     for name in ("dense", "sdsnn"):
-        meta = json.loads((out / name / "run.json").read_text())
+        meta = RunFolder(out / name).read_meta()
         assert meta["seed"] == 3
         assert (out / f"{name}.log").stat().st_size > 0
     dense, sdsnn = read_table(out / "dense"), read_table(out / "sdsnn")
     assert np.all(dense["compression"] == 0) and sdsnn["compression"][-1] > 0
-    acc = {n: json.loads((out / n / "summary.json").read_text())["final_test_accuracy"] for n in ("dense", "sdsnn")}
+    acc = {n: RunFolder(out / n).read_summary()["final_test_accuracy"] for n in ("dense", "sdsnn")}
     # the table reports what the two run folders hold
     assert f"dense baseline accuracy  {100 * acc['dense']:.2f}%" in r.stdout
     assert f"SD-SNN accuracy          {100 * acc['sdsnn']:.2f}%" in r.stdout

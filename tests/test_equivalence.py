@@ -12,6 +12,7 @@ import pytest
 
 from sdsnn_bio.config import config_from_dict
 from sdsnn_bio.devices import set_up_device
+from sdsnn_bio.learning import numpy_period
 from sdsnn_bio.network import SDSNNNetwork
 from sdsnn_bio.structure import (
     SpineState,
@@ -79,65 +80,6 @@ def numpy_layers(net):
                        "mb": np.zeros(st.n_neurons), "vb": np.zeros(st.n_neurons),
                        "gW": np.zeros_like(W), "gb": np.zeros(st.n_neurons)})
     return layers
-
-
-def numpy_period(cfg, layers, spikes_in, labels, n_test, lr, k=0):
-    """The rate-coupled readout and Adam in numpy, driven by the recorded input spikes.
-
-    Updates ``layers`` (from :func:`numpy_layers`) in place; ``k`` is the number
-    of Adam steps taken before this period.
-    """
-    T = cfg.schedule.n_steps
-    B = cfg.training.batch
-    K = cfg.n_classes
-    tr = cfg.training
-    n_windows = spikes_in.shape[0]
-    counts_out = np.zeros((n_windows, K))
-    for win in range(n_windows):
-        v = [np.zeros(len(lay["b"])) for lay in layers]
-        sg = [np.zeros(len(lay["b"])) for lay in layers]
-        cnt = [np.zeros(len(lay["b"])) for lay in layers]
-        cnt_in = np.zeros(spikes_in.shape[2])
-        for t in range(T):
-            s = spikes_in[win, t].astype(float)
-            cnt_in += s
-            for li, lay in enumerate(layers):
-                if lay["pool"]:
-                    s = lay["W"] @ s          # graded activity: mean of the afferent spikes
-                    cnt[li] += s
-                    continue
-                v[li] = cfg.neuron.decay * v[li] + lay["W"] @ s + lay["b"]
-                sg[li] += (np.abs(v[li] - cfg.neuron.threshold) < cfg.neuron.surrogate_width)
-                s = (v[li] > cfg.neuron.threshold).astype(float)
-                v[li][s > 0] = 0.0
-                cnt[li] += s
-        counts_out[win] = cnt[-1]
-        if win < n_test:
-            continue
-        y = np.zeros(K)
-        y[labels[win]] = 1.0
-        delta = 2.0 / (B * K) * (cnt[-1] / T - y) * sg[-1] / T
-        for li in range(len(layers) - 1, -1, -1):
-            lay = layers[li]
-            rate_pre = (cnt[li - 1] if li > 0 else cnt_in) / T
-            if not lay["pool"]:
-                lay["gb"] += delta
-                lay["gW"] += np.outer(delta, rate_pre) * lay["exists"]   # only synapses that exist learn
-            if li > 0:
-                delta = lay["W"].T @ delta
-                if not layers[li - 1]["pool"]:   # a pooling stage is linear: no surrogate gain
-                    delta = delta * sg[li - 1] / T
-        if (win - n_test) % B == B - 1:
-            k += 1
-            for lay in (lay for lay in layers if not lay["pool"]):
-                for p, g, m, vv in (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb")):
-                    lay[m] = tr.beta1 * lay[m] + (1 - tr.beta1) * lay[g]
-                    lay[vv] = tr.beta2 * lay[vv] + (1 - tr.beta2) * lay[g] ** 2
-                    mhat = lay[m] / (1 - tr.beta1 ** k)
-                    vhat = lay[vv] / (1 - tr.beta2 ** k)
-                    lay[p] = lay[p] - lr * mhat / (np.sqrt(vhat) + tr.eps)
-                    lay[g][:] = 0.0
-    return counts_out
 
 
 def local_pool_config():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sdsnn_bio.config import config_from_dict, find_model
 from sdsnn_bio.data.mnist import load_idx_dataset, read_idx
 from sdsnn_bio.errors import ConfigError, DataError
-from sdsnn_bio.network import connectivity, estimate_memory, layer_shapes, synapse_counts
+from sdsnn_bio.geometry import connectivity, estimate_memory, layer_shapes, synapse_counts
 
 with open(find_model("mnist_paper"), "rb") as _f:
     BASE = tomllib.load(_f)

@@ -18,7 +18,7 @@ from sdsnn_bio.config import config_from_dict
 from sdsnn_bio.devices import reset_brian, set_up_device
 from sdsnn_bio.errors import ConfigError
 from sdsnn_bio.neurons import SURROGATES
-from sdsnn_bio.network import synapse_counts
+from sdsnn_bio.geometry import synapse_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.standalone]
 

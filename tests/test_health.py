@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from sdsnn_bio.config import config_from_dict, find_model, load_config
-from sdsnn_bio.develop import Development
+from sdsnn_bio.loop import Development
+from sdsnn_bio.records import RunFolder
 from sdsnn_bio.errors import ConfigError, RunError
-from sdsnn_bio.network import check_memory, estimate_memory, synapse_counts
+from sdsnn_bio.geometry import check_memory, estimate_memory, synapse_counts
 
 
 def test_oversized_network_is_refused_before_any_build(tmp_path):
@@ -46,7 +47,7 @@ def test_silent_network_stops_with_period_and_layers(tmp_path):
                                                         schedule={"periods": 3})
     with pytest.raises(RunError, match=r"period 1: the network is silent \(no spike in layers .*out"):
         Development(cfg, tmp_path / "run", device="cpp_standalone").run()
-    snaps = sorted((tmp_path / "run" / "snapshots").glob("period_*.npz"))
-    assert [s.name for s in snaps] == ["period_0000.npz"]
-    with np.load(snaps[0]) as z:
-        assert np.all(np.isfinite(z["fc1/syn/w"]))
+    run = RunFolder(tmp_path / "run")
+    assert run.snapshot_periods() == [0]
+    snap = run.load_snapshot("last")
+    assert snap.period == 0 and np.all(np.isfinite(snap.arrays["fc1/syn/w"]))

@@ -1,6 +1,5 @@
 """A run killed with SIGKILL at a random moment and resumed ends exactly as an uninterrupted run."""
 
-import json
 import os
 import random
 import signal
@@ -11,11 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from sdsnn_bio.report import read_table
+from sdsnn_bio.records import RunFolder
 
 pytestmark = [pytest.mark.slow, pytest.mark.standalone]
 
-ARGS = ["tiny_dense", "--periods", "8"]
+P = 8
+ARGS = ["tiny_dense", "--periods", str(P)]
 
 
 def cli(*args, **kw):
@@ -32,43 +32,69 @@ def reference(tmp_path_factory):
 
 
 def final_state(run_dir):
-    snap = sorted((run_dir / "snapshots").glob("period_*.npz"))[-1]
-    with np.load(snap) as z:
-        arrays = {k: z[k] for k in ("fc1/syn/w", "fc1/syn/connected", "fc1/syn/r_up", "out/syn/w")}
-    return snap.name, arrays, json.loads((run_dir / "summary.json").read_text())
+    run = RunFolder(run_dir)
+    snap = run.load_snapshot("last")
+    return snap.period, snap.arrays, run.read_summary()
+
+
+def kill_after_snapshot(p, run, k, delay):
+    """SIGKILL the run ``delay`` seconds after the snapshot of period ``k`` appears.
+
+    ``k`` leaves at least two periods, the final evaluation and the report to
+    run, and ``delay`` is shorter than one period: the run is still going when
+    it is killed, which the assertions check.
+    """
+    deadline = time.time() + 600
+    while not any(e >= k for e in run.snapshot_periods()):
+        assert p.poll() is None, f"the run ended before its snapshot {k}: {p.stderr.read()[-2000:]}"
+        assert time.time() < deadline, f"no snapshot {k} after 600 s"
+        time.sleep(0.005)
+    time.sleep(delay)
+    assert p.poll() is None, f"the run finished before the kill after snapshot {k}"
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL
 
 
 @pytest.mark.parametrize("kill_seed", [0, 1, 2])
 def test_sigkill_then_resume(reference, tmp_path, kill_seed):
+    """Kill points chosen by the seed (seed 1 kills the resumed run once more), each while the run goes on."""
     rng = random.Random(kill_seed)
+    ref_run = RunFolder(reference)
+    # one period's compute (the run and the decisions), without the snapshot and the binary start
+    period_s = float(np.min(ref_run.read_table()["wall_s"][1:]))
     out = tmp_path / "run"
+    run = RunFolder(out)
+    kills = sorted(rng.sample(range(P - 3), 1 + kill_seed % 2))
     p = cli(*ARGS, "--out", str(out))
-    # wait until at least `min_snaps` periods are saved, then kill at a random moment
-    min_snaps = rng.randint(1, 5)
-    deadline = time.time() + 600
-    while time.time() < deadline and p.poll() is None:
-        snaps = list((out / "snapshots").glob("period_*.npz")) if (out / "snapshots").exists() else []
-        if len(snaps) >= min(min_snaps, 3):
-            break
-        time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 1.5))
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
-        assert p.returncode == -signal.SIGKILL
-    saved = sorted((out / "snapshots").glob("period_*.npz"))
-    assert saved, "no snapshot was written before the kill"
-    assert not list((out / "snapshots").glob(".*.tmp")) or True  # a partial write never replaces a snapshot
-    for s in saved:
-        np.load(s).close()   # every snapshot that exists is complete
+    for i, k in enumerate(kills):
+        if i > 0:
+            p = cli(*ARGS, "--out", str(out), "--resume")
+            k = max(k, run.snapshot_periods()[-1] + 1)
+        assert k <= P - 3
+        kill_after_snapshot(p, run, k, rng.uniform(0.0, period_s))
+        saved = run.snapshot_periods()
+        assert saved, "no snapshot was written before the kill"
+        assert saved[-1] >= k
+        # a partial write never replaces a snapshot: every snapshot that exists is complete
+        for e in saved:
+            snap = run.load_snapshot(e)
+            assert snap.period == e and snap.meta["period"] == e
+            assert snap.arrays["fc1/syn/w"].shape == (784 * 40,)
+        if run.has_best():
+            run.load_snapshot("best")
     r = cli(*ARGS, "--out", str(out), "--resume")
     assert r.wait(timeout=900) == 0, r.stderr.read()
-    name_ref, ref, sum_ref = final_state(reference)
-    name, got, summ = final_state(out)
-    assert name == name_ref
+    assert not [f for f in out.rglob("*") if f.name.endswith(".tmp")], "a temporary file was left"
+    period_ref, ref, sum_ref = final_state(reference)
+    period, got, summ = final_state(out)
+    assert period == period_ref == P - 1
+    assert run.snapshot_periods() == [P - 1]
+    assert sorted(got) == sorted(ref)
     for k in ref:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        assert got[k].tobytes() == ref[k].tobytes(), k
     assert summ["final_test_accuracy"] == sum_ref["final_test_accuracy"]
-    t_ref, t = read_table(reference), read_table(out)
+    t_ref, t = ref_run.read_table(), run.read_table()
     for col in ("period", "test_accuracy", "compression", "alive_fc1"):
         np.testing.assert_array_equal(t[col], t_ref[col], err_msg=col)
+    assert run.table.read_bytes().count(b"\n") == ref_run.table.read_bytes().count(b"\n") == P + 1

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from sdsnn_bio.config import find_model, load_config
-from sdsnn_bio.develop import Development
+from sdsnn_bio.loop import Development
 from sdsnn_bio.devices import reset_brian
+from sdsnn_bio.records import RunFolder
 from sdsnn_bio.report import read_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.standalone]
@@ -24,12 +25,13 @@ def test_runtime_and_cpp_standalone_develop_identically(tmp_path):
     for col in ("test_accuracy", "train_accuracy", "compression", "alive_fc1", "zeros_fc1", "regenerated_fc1"):
         np.testing.assert_array_equal(t_rt[col], t_cpp[col], err_msg=col)
     assert s_rt["final_test_accuracy"] == s_cpp["final_test_accuracy"]
-    snap = sorted((d_rt / "snapshots").glob("*.npz"))[-1].name
-    with np.load(d_rt / "snapshots" / snap) as a, np.load(d_cpp / "snapshots" / snap) as b:
-        np.testing.assert_array_equal(a["fc1/syn/connected"], b["fc1/syn/connected"])
-        for key in ("fc1/syn/w", "out/syn/w", "fc1/syn/r_up"):
-            # -ffast-math (cpp) and Cython may round the last bits differently
-            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    a, b = RunFolder(d_rt).load_snapshot("last"), RunFolder(d_cpp).load_snapshot("last")
+    assert a.period == b.period == cfg.schedule.periods - 1
+    a, b = a.arrays, b.arrays
+    np.testing.assert_array_equal(a["fc1/syn/connected"], b["fc1/syn/connected"])
+    for key in ("fc1/syn/w", "out/syn/w", "fc1/syn/r_up"):
+        # -ffast-math (cpp) and Cython may round the last bits differently
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
 
 
 def test_openmp_runs_agree_within_tolerance(tmp_path):

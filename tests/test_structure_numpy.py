@@ -1,4 +1,4 @@
-"""Hand-derived checks of the numpy reference SD-SNN structural rules (spec 2.1-2.5)."""
+"""Hand-derived checks of the numpy reference SD-SNN structural rules (method §2.1-2.5)."""
 import math
 
 import numpy as np

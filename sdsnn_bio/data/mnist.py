@@ -32,10 +32,8 @@ from sdsnn_bio.errors import DataError
 
 __all__ = [
     "load_mnist5k", "read_idx", "load_idx_dataset", "find_fashion_mnist",
-    "load_dataset", "subset", "cache_dir", "DATASET_NAMES", "IDX_FILES",
+    "load_dataset", "subset", "cache_dir", "IDX_FILES",
 ]
-
-DATASET_NAMES: tuple[str, ...] = ("mnist5k", "mnist", "fashion")
 
 #: role -> base file name (each may also exist with a ``.gz`` suffix)
 IDX_FILES: dict[str, str] = {
@@ -345,36 +343,28 @@ def find_fashion_mnist() -> Path:
 
 # --------------------------------------------------------------------------- dispatch
 def load_dataset(name: str, **kw) -> Dataset:
-    """Load a dataset by name.
+    """Load a dataset of :mod:`sdsnn_bio.data.registry` by name.
 
     * ``"mnist5k"``: ``seed=``, ``n_train=`` as in :func:`load_mnist5k`.
     * ``"mnist"``: ``directory=`` (required) holding the IDX files.
     * ``"fashion"``: ``directory=`` optional (default: Debian's install folder).
 
-    For ``"mnist"`` and ``"fashion"``, optional ``n_train=`` / ``n_test=`` apply
-    :func:`subset` to the loaded data.
+    For the other datasets, optional ``n_train=`` / ``n_test=`` apply :func:`subset`
+    to the loaded data. The names, the directory rules and the loaders are the
+    registry's; only mnist5k's own split options are handled here.
     """
+    from sdsnn_bio.data.registry import open_dataset
+
     key = str(name).lower()
     if key == "mnist5k":
         return load_mnist5k(**kw)
-    if key in ("mnist", "fashion"):
-        directory = kw.pop("directory", None)
-        n_train = kw.pop("n_train", None)
-        n_test = kw.pop("n_test", None)
-        if kw:
-            raise TypeError(f"load_dataset({key!r}): unexpected keyword(s) {sorted(kw)}; "
-                            f"known: directory, n_train, n_test")
-        if directory is None:
-            if key == "mnist":
-                raise DataError("mnist: no IDX directory given; call "
-                                "load_dataset('mnist', directory=...) with a folder holding "
-                                f"{', '.join(n + '[.gz]' for n in IDX_FILES.values())}")
-            directory = find_fashion_mnist()
-        ds = load_idx_dataset(directory, name=key)
-        if n_train is not None or n_test is not None:
-            ds = subset(ds, n_train=n_train, n_test=n_test)
-        return ds
-    raise DataError(f"unknown dataset name {name!r}; known names: {', '.join(DATASET_NAMES)}")
+    directory = kw.pop("directory", None)
+    n_train = kw.pop("n_train", None)
+    n_test = kw.pop("n_test", None)
+    if kw:
+        raise TypeError(f"load_dataset({key!r}): unexpected keyword(s) {sorted(kw)}; "
+                        f"known: directory, n_train, n_test")
+    return open_dataset(key, directory=directory, n_train=n_train, n_test=n_test)
 
 
 # --------------------------------------------------------------------------- subset

@@ -1,4 +1,4 @@
-"""SD-SNN structural rules: pure numpy reference implementation (spec sections 2.1-2.5).
+"""SD-SNN structural rules: pure numpy reference implementation (method sections 2.1-2.5).
 
 Functions over flat per-synapse arrays; they specify what the Brian2
 generated code must compute and make the layer-wide decisions between runs.

@@ -1,8 +1,25 @@
-"""Dendritic-spine state and synaptic constraint (spec sections 2.1 and 2.5).
+"""Dendritic-spine state and the synaptic constraint (method sections 2.1 and 2.5).
 
-Pure numpy reference implementation over flat per-synapse arrays: entry ``j``
-of every array belongs to synapse ``j`` of one layer.  These functions are the
-specification the Brian2 generated code is tested against.
+Everything about the spine constraint is in this module: the per-synapse spine
+variables as Brian2 equations (:data:`SPINE_EQS`), the generated code of the
+spine update and of the clip (:func:`spine_update_code`, :func:`clip_code`),
+its namespace (:func:`spine_namespace`), the layer-wide steps taken between
+runs (:func:`init_spines` after period 0, :func:`constraint_active`) and the
+numpy twin the generated code is tested against (:func:`update_spines`,
+:func:`clip_weights`). No Brian2 import: the code is strings.
+
+The rule, per synapse with masked weight ``wm = w*m`` at the end of a period::
+
+    growth:      wm >= r+ now and at the previous update: c+ += 1, s+ += wm - r+
+                 when c+ reaches N:  r+ <- r+ + s+/N, c+ = s+ = 0
+    lower growth: the same with wm <= r-, c-, s- and r- (r- <- r- + s-/N)
+    retraction:  |wm| < |wm| of the previous update, now and before: cr += 1
+                 when cr reaches N:  r+ <- shrink*r+, r- <- shrink*r-, cr = 0
+    constraint (from period N + 1 on):  w <- clip(w, r-, r+)
+
+so a bound moves after N + 1 consecutive updates (N = 18, shrink = 0.75).
+Pure numpy functions work over flat per-synapse arrays: entry ``j``
+of every array belongs to synapse ``j`` of one layer.
 
 Each synapse carries an allowed weight interval ``[r_lo, r_up]`` (its
 "dendritic spine").  The interval widens when the weight keeps pushing past a
@@ -17,6 +34,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 __all__ = [
+    "SPINE_EQS",
+    "CLIP_FLAG_EQS",
+    "spine_update_code",
+    "clip_code",
+    "spine_namespace",
+    "constraint_active",
     "SPINE_FIELDS",
     "SpineState",
     "init_spines",
@@ -43,7 +66,7 @@ SPINE_FIELDS = (
 
 @dataclass
 class SpineState:
-    """Per-synapse dendritic-spine state of one layer (spec 2.1).
+    """Per-synapse dendritic-spine state of one layer (method §2.1).
 
     Every attribute is a 1-D float64 array with one entry per synapse; all
     have the same length.
@@ -113,7 +136,7 @@ def _as_weights(w, name: str = "w") -> np.ndarray:
 
 
 def init_spines(w) -> SpineState:
-    """Initialise the spine state of a layer (spec 2.1, "Initialisation"; 2.5 period 0).
+    """Initialise the spine state of a layer (method §2.1, "Initialisation"; 2.5 period 0).
 
     Models the end of period 0: every synapse gets the same symmetric interval
     ``[-max(w), max(w)]`` where ``max(w)`` is the largest *signed* weight of
@@ -159,7 +182,7 @@ def init_spines(w) -> SpineState:
 def update_spines(
     state: SpineState, w_masked, n_streak: int = 18, shrink: float = 0.75
 ) -> SpineState:
-    """One spine update at the end of a period (spec 2.1, "Update"; 2.5 periods >= 1).
+    """One spine update at the end of a period (method §2.1, "Update"; 2.5 periods >= 1).
 
     Applied to the masked weights ``w~ = w * m``.  Elementwise, in this order:
 
@@ -256,7 +279,7 @@ def update_spines(
 
 
 def clip_weights(w, state: SpineState) -> np.ndarray:
-    """Synaptic constraint: clip each weight into its spine interval (spec 2.1, "Constraint").
+    """Synaptic constraint: clip each weight into its spine interval (method §2.1, "Constraint").
 
     Applied from period N+1 (19) on, after that period's spine update.
     Computes ``min(max(w, r_lo), r_up)``; it never creates zeros while
@@ -281,7 +304,7 @@ def clip_weights(w, state: SpineState) -> np.ndarray:
 
 
 def spine_width(state: SpineState) -> np.ndarray:
-    """Spine width ``r_up + |r_lo|`` of every synapse (spec 2.2, importance input).
+    """Spine width ``r_up + |r_lo|`` of every synapse (method §2.2, importance input).
 
     Parameters
     ----------
@@ -294,3 +317,82 @@ def spine_width(state: SpineState) -> np.ndarray:
         Width per synapse (new array).
     """
     return state.r_up + np.abs(state.r_lo)
+
+
+# ------------------------------------------------------------- generated code
+
+#: Per-synapse spine state (Brian2 equations; dimensionless, in weight units).
+SPINE_EQS = """
+r_up : 1                    # spine upper bound r+ of the allowed weight
+r_lo : 1                    # spine lower bound r- of the allowed weight (negative)
+c_up : 1                    # growth streak: consecutive updates with w >= r+
+s_up : 1                    # summed overshoot w - r+ over the growth streak
+c_lo : 1                    # lower-growth streak: consecutive updates with w <= r-
+s_lo : 1                    # summed undershoot w - r- over the lower-growth streak
+c_ret : 1                   # retraction streak: consecutive updates with |w| falling
+a_prev : 1                  # |w| at the previous structural update
+prev_up : 1                 # 1 if w >= r+ at the previous update
+prev_lo : 1                 # 1 if w <= r- at the previous update
+prev_ret : 1                # 1 if |w| fell at the previous update
+"""
+
+#: The switch of the constraint (a shared synaptic variable).
+CLIP_FLAG_EQS = """
+clip_on : 1 (shared)        # 1 once the synaptic constraint is active (period > N)
+"""
+
+_SPINE_UPDATE = """
+wm = w*connected
+in_up = int(wm >= r_up)
+both_up = in_up*prev_up
+c_up = (c_up + 1)*both_up
+s_up = (s_up + wm - r_up)*both_up
+grow_up = int(c_up >= n_streak)
+r_up = r_up + grow_up*s_up/n_streak
+c_up = c_up*(1 - grow_up)
+s_up = s_up*(1 - grow_up)
+prev_up = in_up
+in_lo = int(wm <= r_lo)
+both_lo = in_lo*prev_lo
+c_lo = (c_lo + 1)*both_lo
+s_lo = (s_lo + wm - r_lo)*both_lo
+grow_lo = int(c_lo >= n_streak)
+r_lo = r_lo + grow_lo*s_lo/n_streak
+c_lo = c_lo*(1 - grow_lo)
+s_lo = s_lo*(1 - grow_lo)
+prev_lo = in_lo
+in_ret = int(abs(wm) < a_prev)
+both_ret = in_ret*prev_ret
+c_ret = (c_ret + 1)*both_ret
+retract = int(c_ret >= n_streak)
+r_up = r_up*(1 - (1 - shrink)*retract)
+r_lo = r_lo*(1 - (1 - shrink)*retract)
+c_ret = c_ret*(1 - retract)
+prev_ret = in_ret
+a_prev = abs(wm)
+"""
+
+
+def spine_update_code(mask: str = "connected") -> str:
+    """Generated code of the spine update (method §2.1, reference ``get_range_weight``).
+
+    Run once per structural period on every synapse. ``mask`` is the name of
+    the synaptic mask variable (1 = connected); ``n_streak`` (N) and ``shrink``
+    are names in the namespace (see :func:`spine_namespace`).
+    """
+    return _SPINE_UPDATE.replace("wm = w*connected", f"wm = w*{mask}")
+
+
+def clip_code() -> str:
+    """Generated code of the synaptic constraint ``w <- clip(w, r-, r+)`` while ``clip_on`` is 1."""
+    return "\nw = clip_on*clip(w, r_lo, r_up) + (1 - clip_on)*w\n"
+
+
+def spine_namespace(n_streak: int = 18, shrink: float = 0.75) -> dict:
+    """Namespace of :func:`spine_update_code`: streak length N and retraction factor."""
+    return {"n_streak": float(n_streak), "shrink": shrink}
+
+
+def constraint_active(period: int, n_streak: int) -> bool:
+    """The synaptic constraint clips the weights from period ``N + 1`` on (method §2.1)."""
+    return period > n_streak

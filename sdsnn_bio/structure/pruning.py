@@ -1,9 +1,32 @@
-"""Neuronal pruning: importance, selection and dead-unit counts (spec sections 2.2 and 2.4).
+"""Neuron pruning: importance, selection, dead-unit counts (method sections 2.2 and 2.4).
 
-Pure numpy reference implementation over flat per-synapse arrays.  A layer's
-synapses are 1-D arrays; ``post[j]`` is the postsynaptic neuron of synapse
-``j``.  Pruning acts on *units*: a unit is one neuron of a fully connected
-layer, or a channel (many neurons) of a locally connected / conv layer.
+Everything about neuron pruning is in this module:
+
+* the neuron-side state and the generated code (strings, no Brian2 import):
+  :data:`PRUNING_NEURON_EQS`, :func:`importance_code` (per-neuron sums of the
+  live spine widths, at the end of a period), :func:`neuron_prune_code` and
+  :func:`prune_apply_code` (the period's decision applied to the neuron and
+  its afferent synapses at the start of the next period);
+* the layer-wide decision taken between runs, :func:`prune_decision`;
+* the numpy twin over flat per-synapse arrays (:func:`neuron_importance`,
+  :func:`select_pruned`, :func:`live_counts`, :func:`dead_count` ...).
+
+The rule (method §2.2): with ``width_ij = r+_ij + |r-_ij|`` and the min-max
+normalisation over all synapses of the layer,
+
+    S_i = sum_j m_ij (width_ij - min width) / (max width - min width)
+
+(0.5 per live synapse if all widths are equal), summed over the positions of
+a channel for a locally connected layer. Units are ranked by ``S`` (stable,
+ascending); the first ``floor(N rho / 100)`` are the cumulative target, and
+those not pruned before (the history set H) are pruned now: their neurons'
+afferent synapses are masked (``m = 0``). A unit with fewer than
+``theta_dead`` live afferent synapses (per position) counts as dead (method §2.4).
+
+Pure numpy over flat per-synapse arrays: a layer's synapses are 1-D arrays;
+``post[j]`` is the postsynaptic neuron of synapse ``j``. Pruning acts on
+*units*: one neuron of a fully connected layer, or a channel (many neurons)
+of a locally connected / conv layer.
 """
 from __future__ import annotations
 
@@ -12,6 +35,14 @@ import math
 import numpy as np
 
 __all__ = [
+    "PRUNING_NEURON_EQS",
+    "BIAS_MASK_FLAG_EQS",
+    "bias_mask_code",
+    "importance_code",
+    "neuron_prune_code",
+    "prune_apply_code",
+    "prune_decision",
+    "alive_units",
     "normalise",
     "neuron_importance",
     "unit_importance",
@@ -23,7 +54,7 @@ __all__ = [
 
 
 def normalise(x) -> np.ndarray:
-    """Min-max normalisation over all entries (spec 2.2, ``norm_l``).
+    """Min-max normalisation over all entries (method §2.2, ``norm_l``).
 
     ``(x - min) / (max - min)``; if ``max == min`` every value becomes 0.5.
     An empty array is returned as is.
@@ -64,7 +95,7 @@ def _check_post(post, n_post: int, n_syn: int, what: str) -> np.ndarray:
 
 
 def neuron_importance(width, connected, post, n_post: int) -> np.ndarray:
-    """Importance of each postsynaptic neuron (spec 2.2).
+    """Importance of each postsynaptic neuron (method §2.2).
 
     ``S_i = sum_j connected_ij * normalise(width)_ij``, where the min-max
     normalisation runs over *all* synapses of the layer (pruned included) and
@@ -100,7 +131,7 @@ def neuron_importance(width, connected, post, n_post: int) -> np.ndarray:
 
 
 def unit_importance(neuron_scores, unit_of_neuron, n_units: int) -> np.ndarray:
-    """Sum neuron scores per pruning unit (spec 2.2, conv: one unit = one channel).
+    """Sum neuron scores per pruning unit (method §2.2, conv: one unit = one channel).
 
     Parameters
     ----------
@@ -124,7 +155,7 @@ def unit_importance(neuron_scores, unit_of_neuron, n_units: int) -> np.ndarray:
 
 
 def n_to_prune(n_units: int, rho_percent: float) -> int:
-    """Cumulative number of units to prune, ``floor(N * rho / 100)`` (spec 2.2, "Selection").
+    """Cumulative number of units to prune, ``floor(N * rho / 100)`` (method §2.2, "Selection").
 
     The product ``n_units * rho_percent`` is formed before dividing by 100
     (``300 * 35 / 100 == 105`` whereas ``0.35 * 300 < 105`` in floating
@@ -146,7 +177,7 @@ def n_to_prune(n_units: int, rho_percent: float) -> int:
 
 
 def select_pruned(importance, rho_percent: float, history) -> np.ndarray:
-    """Units newly pruned this period (spec 2.2, "Selection").
+    """Units newly pruned this period (method §2.2, "Selection").
 
     Units are sorted by importance in ascending order with a *stable* sort
     (ties keep index order), the first ``n_to_prune(len, rho)`` are taken, and
@@ -183,7 +214,7 @@ def select_pruned(importance, rho_percent: float, history) -> np.ndarray:
 
 
 def live_counts(connected, post, n_post: int) -> np.ndarray:
-    """Number of live synapses (``connected == 1``) of each neuron (spec 2.4, ``sum_j m_ij``).
+    """Number of live synapses (``connected == 1``) of each neuron (method §2.4, ``sum_j m_ij``).
 
     Parameters
     ----------
@@ -208,7 +239,7 @@ def live_counts(connected, post, n_post: int) -> np.ndarray:
 
 
 def dead_count(live_per_unit, theta: float) -> int:
-    """Number of effectively dead units, ``#{i : live_i < theta}`` (spec 2.4, P_l).
+    """Number of effectively dead units, ``#{i : live_i < theta}`` (method §2.4, P_l).
 
     Parameters
     ----------
@@ -222,3 +253,95 @@ def dead_count(live_per_unit, theta: float) -> int:
     int
     """
     return int(np.count_nonzero(np.asarray(live_per_unit) < theta))
+
+
+# ------------------------------------------------------------- generated code
+
+#: Per-neuron pruning state of a pruned layer's neurons (Brian2 equations).
+PRUNING_NEURON_EQS = """
+pruned : 1                 # 1 once the neuron has been pruned (history set H)
+prune_now : 1              # 1 if the neuron is pruned at the start of this period
+imp : 1                    # sum over live synapses of the spine width (importance)
+live : 1                   # number of live (connected) afferent synapses
+"""
+
+#: The switch of the biases of pruned neurons (shared, per group).
+BIAS_MASK_FLAG_EQS = """
+bias_mask_on : 1 (shared)  # 1 to zero the bias of pruned neurons
+"""
+
+
+def importance_code() -> str:
+    """Synapse code: per-neuron sums for the ranking, run at the end of a period.
+
+    The layer-wide min-max normalisation is applied between runs
+    (:func:`prune_decision`): ``S_i = (imp_i - min*live_i) / (max - min)``.
+    """
+    return "\nimp_post += connected*(r_up + abs(r_lo))\nlive_post += connected\n"
+
+
+def neuron_prune_code() -> str:
+    """Neuron code at the start of a period: record the decision, clear the sums."""
+    return "pruned = clip(pruned + prune_now, 0, 1)\nimp = 0\nlive = 0\n"
+
+
+def bias_mask_code() -> str:
+    """Neuron code at the start of a period: zero the bias of pruned neurons while
+    ``bias_mask_on`` is 1 (the reference code leaves it: method §7.4)."""
+    return "b = b*(1 - bias_mask_on*pruned)\n"
+
+
+def prune_apply_code(decision: str = "prune_now_post", mask_flag: str = "mask_on") -> str:
+    """Synapse code at the start of a period: mask the afferent synapses of the
+    neurons pruned now (``decision``), then multiply the mask into the weights
+    while ``mask_flag`` is 1 (method §2.2, step 6)."""
+    return (f"\nconnected = connected*(1 - {decision})\n"
+            f"w = w*(1 - {mask_flag}*(1 - connected))\n")
+
+
+# ------------------------------------------------------ decision between runs
+
+def prune_decision(imp, live, width_min: float, width_max: float, unit_of_neuron, n_units: int,
+                   rho_percent: float, history, theta_dead: float, positions_per_unit: int = 1):
+    """The layer's pruning decision of one period, from the per-neuron sums.
+
+    Parameters
+    ----------
+    imp, live : array_like, shape (n_neurons,)
+        Per-neuron sums of the live spine widths and of the live synapses
+        (what :func:`importance_code` computes).
+    width_min, width_max : float
+        Smallest and largest spine width over all synapses of the layer.
+    unit_of_neuron : array_like of int, shape (n_neurons,)
+    n_units : int
+    rho_percent : float
+        The layer's pruning rate rho (percent).
+    history : array_like of bool, shape (n_units,)
+        Units pruned before (H).
+    theta_dead : float
+        Live synapses per position below which a unit is dead.
+    positions_per_unit : int
+        Neurons per unit (positions of a channel; 1 for a dense layer).
+
+    Returns
+    -------
+    (numpy.ndarray of bool, int)
+        Units pruned now, and the dead-unit count after this pruning.
+    """
+    imp = np.asarray(imp, dtype=np.float64)
+    live = np.asarray(live, dtype=np.float64)
+    lo, hi = float(width_min), float(width_max)
+    neuron_score = (imp - lo * live) / (hi - lo) if hi > lo else 0.5 * live
+    score = unit_importance(neuron_score, unit_of_neuron, n_units)
+    new = select_pruned(score, rho_percent, history)
+    live_unit = unit_importance(live, unit_of_neuron, n_units)
+    live_unit = np.where(new, 0.0, live_unit)
+    return new, dead_count(live_unit / positions_per_unit, theta_dead)
+
+
+def alive_units(connected, post, n_neurons: int, unit_of_neuron, n_units: int, theta_dead: float,
+                positions_per_unit: int = 1) -> int:
+    """Units of a layer that are alive (at least ``theta_dead`` live synapses per position)."""
+    live = live_counts(connected, post, n_neurons)
+    live_unit = unit_importance(live, unit_of_neuron, n_units)
+    return n_units - dead_count(live_unit / positions_per_unit, theta_dead)

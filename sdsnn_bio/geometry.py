@@ -1,0 +1,248 @@
+"""Layer geometry: shapes, connectivity, synapse counts and the memory estimate.
+
+Everything here follows from a configuration alone, without Brian2: the
+validator uses it to reject stacks that do not chain, the network builder to
+connect the synapses, and the period loop to map neurons to the units it
+prunes (a neuron of a dense layer, a channel of a locally connected one).
+This module imports no other part of the package but its errors, so that the
+configuration can use it without an import cycle.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["layer_shapes", "connectivity", "synapse_counts", "estimate_memory", "available_memory",
+           "check_memory", "StageGeometry", "stage_geometry"]
+
+def layer_shapes(cfg) -> list:
+    """Output shape of the input and of every stage: ``(C, H, W)`` or ``(n,)``.
+
+    Raises :class:`ConfigError` naming the layer whose shape does not chain.
+    """
+    shapes = [tuple(cfg.input_shape)]
+    prev_kind = "input"
+    for idx, layer in enumerate(cfg.layers):
+        s = shapes[-1]
+        where = f"{cfg.source}: layers[{idx}] ('{layer.name}')"
+        if layer.type == "dense":
+            shapes.append((layer.units,))
+        elif layer.type == "local":
+            if len(s) != 3:
+                raise ConfigError(f"{where}: a locally connected layer needs a [C, H, W] input, got {s}")
+            c, h, w = s
+            ho = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
+            wo = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
+            if ho < 1 or wo < 1:
+                raise ConfigError(f"{where}: kernel {layer.kernel} does not fit the input {s}")
+            shapes.append((layer.channels, ho, wo))
+        else:  # pool
+            if len(s) != 3:
+                raise ConfigError(f"{where}: pooling needs a [C, H, W] input, got {s}")
+            if prev_kind in ("pool", "input"):
+                raise ConfigError(f"{where}: pooling must follow a spiking layer, not '{prev_kind}'")
+            c, h, w = s
+            if h % layer.size or w % layer.size:
+                raise ConfigError(f"{where}: pool size {layer.size} does not divide the input {h}x{w}")
+            shapes.append((c, h // layer.size, w // layer.size))
+        prev_kind = layer.type
+    return shapes
+
+
+def connectivity(layer, in_shape: tuple, out_shape: tuple):
+    """Presynaptic and postsynaptic indices of a layer's synapses, sorted by presynaptic neuron.
+
+    Neurons are indexed channel-major, ``c*H*W + y*W + x``, the order of
+    PyTorch's ``flatten``, so that a dense layer after a map sees the same
+    input order as the reference network. Synapses are stored presynaptic-major:
+    the forward pathway runs every step and then reads each spiking neuron's
+    synapses contiguously (the paper network's pool-to-conv2 delivery took 2.4x
+    longer with postsynaptic-major order); the backward pathway runs once a window.
+    """
+    i, j = _connectivity(layer, in_shape, out_shape)
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
+def _connectivity(layer, in_shape, out_shape):
+    n_in = int(np.prod(in_shape))
+    n_out = int(np.prod(out_shape))
+    if layer.type == "dense":
+        j = np.repeat(np.arange(n_out), n_in)
+        i = np.tile(np.arange(n_in), n_out)
+        return i.astype(np.int32), j.astype(np.int32)
+    if layer.type == "pool":
+        c, h, w = in_shape
+        cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+        i = (cc * h * w + yy * w + xx).ravel()
+        ho, wo = h // layer.size, w // layer.size
+        j = (cc * ho * wo + (yy // layer.size) * wo + (xx // layer.size)).ravel()
+        order = np.argsort(j, kind="stable")
+        return i[order].astype(np.int32), j[order].astype(np.int32)
+    # locally connected
+    cin, h, w = in_shape
+    cout, ho, wo = out_shape
+    k, p, st = layer.kernel, layer.padding, layer.stride
+    oc, oy, ox, ic, ky, kx = np.meshgrid(np.arange(cout), np.arange(ho), np.arange(wo),
+                                         np.arange(cin), np.arange(k), np.arange(k), indexing="ij")
+    y = oy * st + ky - p
+    x = ox * st + kx - p
+    ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    i = (ic * h * w + y * w + x)[ok]
+    j = (oc * ho * wo + oy * wo + ox)[ok]
+    return i.astype(np.int32), j.astype(np.int32)
+
+
+#: Bytes per synapse and per neuron of a built network (the state variables,
+#: Brian2's index arrays and spike-queue lists of five pathways, and the
+#: copies taken between periods), measured-order estimates used to refuse a
+#: network that cannot fit before anything is built.
+BYTES_PER_SYNAPSE = 240
+BYTES_PER_POOL_SYNAPSE = 48
+BYTES_PER_NEURON = 400
+
+
+def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
+    """Kernel taps that fall inside the input, summed over output positions along one axis."""
+    total = 0
+    for o in range(n_out):
+        lo = o * stride - pad
+        total += sum(1 for t in range(k) if 0 <= lo + t < n_in)
+    return total
+
+
+def synapse_counts(cfg) -> list:
+    """Synapses of every stage, computed from the shapes without building anything."""
+    shapes = layer_shapes(cfg)
+    counts = []
+    for k, layer in enumerate(cfg.layers, start=1):
+        s_in, s_out = shapes[k - 1], shapes[k]
+        if layer.type == "dense":
+            counts.append(int(np.prod(s_in)) * layer.units)
+        elif layer.type == "pool":
+            counts.append(int(np.prod(s_in)))
+        else:
+            ty = _valid_taps(s_in[1], s_out[1], layer.kernel, layer.padding, layer.stride)
+            tx = _valid_taps(s_in[2], s_out[2], layer.kernel, layer.padding, layer.stride)
+            counts.append(s_in[0] * layer.channels * ty * tx)
+    return counts
+
+
+def estimate_memory(cfg, n_windows: int) -> int:
+    """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
+    shapes = layer_shapes(cfg)
+    total = 0
+    for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
+        total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
+        total += int(np.prod(shape)) * BYTES_PER_NEURON
+    n_in = int(np.prod(shapes[0]))
+    total += 3 * 8 * n_windows * (n_in + cfg.n_classes)   # stimulus and targets, with copies
+    return total
+
+
+def available_memory() -> int | None:
+    """Memory available to a new process (bytes), from /proc/meminfo; None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(cfg, n_windows: int):
+    """Refuse, before any build, a network that would not fit in this machine's memory."""
+    need = estimate_memory(cfg, n_windows)
+    have = available_memory()
+    if have is not None and need > have:
+        n_syn = sum(synapse_counts(cfg))
+        raise ConfigError(
+            f"{cfg.source}: the network needs about {need / 2**30:.1f} GiB ({n_syn:,} synapses, "
+            f"{n_windows} windows a period) but only {have / 2**30:.1f} GiB are available; "
+            "make it smaller or use a machine with more memory"
+        )
+    return need
+
+
+
+@dataclass
+class StageGeometry:
+    """One stage of a configured network, as shapes and index arrays (no Brian2).
+
+    A *stage* is a layer of the configuration: ``spiking`` (dense or locally
+    connected LIF neurons with learnable synapses) or ``pool`` (a fixed
+    average-pooling relay). Its *units* are what neuron pruning removes: one
+    neuron of a dense layer, or one channel (all its positions) of a locally
+    connected layer.
+    """
+
+    spec: object                 # the LayerSpec of the configuration
+    index: int                   # 1 = first layer after the input
+    in_shape: tuple
+    out_shape: tuple
+    kind: str                    # "spiking" or "pool"
+    pre_kind: str                # "input", "spiking" or "pool"
+    n_neurons: int
+    pre_index: np.ndarray        # presynaptic neuron of each synapse (presynaptic-major order)
+    post_index: np.ndarray       # postsynaptic neuron of each synapse
+    unit_of_neuron: np.ndarray = None
+    n_units: int = 0
+    fan_in: int = 0              # inputs of one neuron of the layer it stands in for
+    reference_params: int = 0    # weights of the layer it stands in for (conv or linear)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.pre_index)
+
+    @property
+    def learnable(self) -> bool:
+        return self.kind == "spiking"
+
+    @property
+    def structural(self) -> bool:
+        """Has spines, the synaptic constraint or neuron pruning."""
+        return self.learnable and bool(self.spec.spines or self.spec.clip or self.spec.prune)
+
+    @property
+    def pruned(self) -> bool:
+        return self.learnable and bool(self.spec.prune)
+
+    @property
+    def positions_per_unit(self) -> int:
+        return self.n_neurons // self.n_units if self.n_units else 0
+
+
+def stage_geometry(cfg) -> list:
+    """The :class:`StageGeometry` of every stage of ``cfg``, in forward order."""
+    shapes = layer_shapes(cfg)
+    out = []
+    prev_kind = "input"
+    for k, spec in enumerate(cfg.layers, start=1):
+        in_shape, out_shape = shapes[k - 1], shapes[k]
+        n = int(np.prod(out_shape))
+        kind = "pool" if spec.type == "pool" else "spiking"
+        i, j = connectivity(spec, in_shape, out_shape)
+        g = StageGeometry(spec=spec, index=k, in_shape=in_shape, out_shape=out_shape, kind=kind,
+                          pre_kind=prev_kind, n_neurons=n, pre_index=i, post_index=j)
+        if kind == "spiking":
+            if spec.type == "dense":
+                g.fan_in = int(np.prod(in_shape))
+                g.reference_params = g.fan_in * n
+                g.unit_of_neuron = np.arange(n)
+                g.n_units = n
+            else:
+                g.fan_in = in_shape[0] * spec.kernel * spec.kernel
+                g.reference_params = spec.channels * g.fan_in
+                g.unit_of_neuron = np.arange(n) // (out_shape[1] * out_shape[2])
+                g.n_units = out_shape[0]
+        out.append(g)
+        prev_kind = kind
+    return out

@@ -1,0 +1,308 @@
+"""The period loop: train, take the structural decisions, evaluate, record, resume.
+
+Period ``e`` (0-based) is one run of the network plus the layer-wide
+decisions taken after it (:class:`sdsnn_bio.structure.step.StructuralDevelopment`).
+The run of period ``e + 1`` applies them at its first step, and its test
+windows measure period ``e``'s accuracy on the masked network, so the row of
+period ``e`` is complete after that run; a last, evaluation-only run
+completes the final period.
+
+The loop knows neither Brian2 nor file formats: it talks to the network
+through :class:`sdsnn_bio.interface.DevelopingNetwork` and to the run folder
+through :class:`sdsnn_bio.records.RunFolder`.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RunError
+from .metrics import accuracy, period_activity, rate_mse
+from .records import RunFolder
+from .structure.step import StructuralDevelopment
+
+__all__ = ["Development", "PeriodPlan", "BASE_COLUMNS", "WEIGHT_LIMIT"]
+
+#: Weights beyond this magnitude (in units of the firing threshold) count as exploded.
+WEIGHT_LIMIT = 1e3
+
+#: Columns of the per-period table that every run writes (plus per-layer columns
+#: ``alive_<layer>``, ``rho_<layer>``, ``regenerated_<layer>``, ``zeros_<layer>``).
+BASE_COLUMNS = ["period", "test_accuracy", "train_accuracy", "train_loss", "compression",
+                "synapse_sparsity", "spikes", "sops", "lr", "wall_s", "struct_s"]
+
+
+@dataclass
+class PeriodPlan:
+    """Which samples each period's run sees (deterministic from the seed)."""
+
+    n_train_total: int
+    n_test_total: int
+    train_per_period: int
+    test_per_period: int
+    seed: int
+
+    def train_indices(self, period: int) -> np.ndarray:
+        """Training samples of a period: consecutive chunks of per-pass permutations."""
+        start = period * self.train_per_period
+        out = []
+        while len(out) < self.train_per_period:
+            data_epoch, offset = divmod(start + len(out), self.n_train_total)
+            perm = np.random.default_rng([self.seed, data_epoch]).permutation(self.n_train_total)
+            take = min(self.train_per_period - len(out), self.n_train_total - offset)
+            out.extend(perm[offset:offset + take])
+        return np.asarray(out, dtype=int)
+
+    def test_indices(self, period: int) -> np.ndarray:
+        """Test samples of a period: a rotating slice of the test set."""
+        start = (period * self.test_per_period) % self.n_test_total
+        return (start + np.arange(self.test_per_period)) % self.n_test_total
+
+
+def provenance(cfg, device: str, threads: int, stages) -> dict:
+    """What a run was made with: model, device, seed, versions, machine, network size."""
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    from . import __version__
+
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, text=True,
+                             capture_output=True, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        rev = "unknown"
+    return {
+        "model": cfg.name, "source": cfg.source, "device": device, "seed": cfg.schedule.seed,
+        "threads": threads, "sdsnn_bio": __version__, "brian2": version("brian2"), "numpy": np.__version__,
+        "python": sys.version.split()[0], "platform": platform.platform(), "git_revision": rev,
+        "n_synapses": {s.name: s.n_synapses for s in stages}, "n_neurons": {s.name: s.n_neurons for s in stages},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+class Development:
+    """Train a network while it develops its structure, recording every period.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    run_dir : path
+        Output folder (created): config, per-period table, snapshots, figures.
+    device : str
+        ``runtime``, ``cpp_standalone`` or ``cuda_standalone``.
+    dataset : Dataset, optional
+        Data to use instead of loading ``cfg.data``.
+    progress : callable, optional
+        Called with one line of text per period.
+    keep_snapshots : int
+        Period snapshots kept besides the best period's (resume needs one).
+    """
+
+    def __init__(self, cfg, run_dir, device: str = "cpp_standalone", dataset=None, progress=None,
+                 threads: int = 1, keep_snapshots: int = 1, profile: bool = False):
+        from .devices import check_device
+
+        check_device(device)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
+        self.device = device
+        self.progress = progress or (lambda line: None)
+        self.threads = threads
+        self.keep_snapshots = keep_snapshots
+        self.profile = profile
+        self.dataset = dataset
+        self.rows = []
+        self.start_period = 0
+        self.timings = {"build_s": 0.0, "run_s": 0.0, "struct_s": 0.0}
+
+    # ----------------------------------------------------------------- set-up
+    def _prepare(self, resume: bool):
+        from .data.registry import prepare_inputs
+        from .network import build_network
+
+        self.data = prepare_inputs(self.cfg, self.dataset)
+        sch = self.cfg.schedule
+        n_test = min(sch.test_per_period or len(self.data.y_test), len(self.data.y_test))
+        self.plan = PeriodPlan(len(self.data.y_train), len(self.data.y_test), sch.train_per_period, n_test,
+                               sch.seed)
+        if resume and not self.folder.has_meta():
+            raise RunError(f"{self.run_dir}: nothing to resume (no {self.folder.meta.name})")
+        t = time.time()
+        self.net = build_network(self.cfg, n_test, sch.train_per_period, self.device, self.run_dir,
+                                 threads=self.threads, profile=self.profile)
+        self.timings["build_s"] += time.time() - t
+        self.structure = StructuralDevelopment(self.cfg, self.net.stages)
+        if not (resume and self._restore()):
+            self.folder.create()
+            self.folder.write_config(self.cfg.to_dict())
+            self.folder.write_meta(provenance(self.cfg, self.device, self.threads, self.net.stages))
+
+    def _configure(self, e: int, learn: bool = True, decisions_of=None, repeat: bool = False):
+        period = self.structure.period_settings(e, learn=learn)
+        stages = self.structure.stage_settings(e, decisions_of=decisions_of, repeat=repeat)
+        self.net.configure(period, stages)
+        return period.lr
+
+    def _set_inputs(self, test_idx, train_idx=None):
+        d = self.data
+        if train_idx is None:
+            stim, labels = d.x_test[test_idx], d.y_test[test_idx]
+        else:
+            stim = np.concatenate([d.x_test[test_idx], d.x_train[train_idx]])
+            labels = np.concatenate([d.y_test[test_idx], d.y_train[train_idx]])
+        target = np.zeros((len(labels), self.cfg.n_classes))
+        target[np.arange(len(labels)), labels] = 1.0
+        self.net.set_inputs(stim, target)
+
+    # -------------------------------------------------------------- the loop
+    def run(self, resume: bool = False) -> dict:
+        """Run all periods (or the rest of them with ``resume``) and the final evaluation."""
+        try:
+            self._prepare(resume)
+            return self._loop()
+        finally:
+            if getattr(self, "net", None) is not None:
+                self.net.close()
+
+    def _loop(self) -> dict:
+        P, T = self.cfg.schedule.periods, self.cfg.schedule.n_steps
+        n_test = self.plan.test_per_period
+        y_train, y_test = self.data.y_train, self.data.y_test
+        t_loop = time.time()
+        pending_row = self.rows.pop() if (self.rows and "test_accuracy" not in self.rows[-1]) else None
+        for e in range(self.start_period, P):
+            t0 = time.time()
+            lr = self._configure(e, decisions_of=e - 1 if e > 0 else None)
+            test_idx, train_idx = self.plan.test_indices(e), self.plan.train_indices(e)
+            self._set_inputs(test_idx, train_idx)
+            counts = self.net.run()
+            t_run = time.time() - t0
+            self.timings["run_s"] += t_run
+            if pending_row is not None:
+                pending_row["test_accuracy"] = accuracy(counts[:n_test], y_test[test_idx])
+                pending_row.update(self.structure.summary(self.net))
+                self._finish_row(pending_row)
+            spikes, sops = period_activity(self.net.stages, *self.net.events(),
+                                           lambda name: self.net.structural_state(name).connected)
+            self._check_health(e)
+            t1 = time.time()
+            self.structure.decide(e, self.net)
+            t_struct = time.time() - t1
+            self.timings["struct_s"] += t_struct
+            train_counts = counts[n_test:]
+            pending_row = {
+                "period": e, "train_accuracy": accuracy(train_counts, y_train[train_idx]),
+                "train_loss": rate_mse(train_counts, y_train[train_idx], T),
+                "spikes": spikes, "sops": sops, "lr": lr, "wall_s": t_run + t_struct, "struct_s": t_struct,
+            }
+            if self.profile:
+                pending_row["struct_code_s"] = self.net.structural_code_time()
+            self._snapshot(e, pending_row)
+            self._report_progress(e, P, t_loop, pending_row["train_accuracy"])
+        return self.evaluate(pending_row, passes=self.cfg.schedule.eval_passes)
+
+    def evaluate(self, pending_row=None, passes: int = 1) -> dict:
+        """Evaluation-only runs over the whole test set on the final structure."""
+        P = self.cfg.schedule.periods
+        n_win, n_total = self.net.n_windows, len(self.data.y_test)
+        correct = seen = 0
+        first = True
+        for p in range(passes):
+            # a standalone run restarts its random stream, so each pass presents the test
+            # images in another order: each image then meets other input noise
+            order = np.arange(n_total) if p == 0 else \
+                np.random.default_rng([self.cfg.schedule.seed, 7919, p]).permutation(n_total)
+            for start in range(0, n_total, n_win):
+                idx = order[(start + np.arange(n_win)) % n_total]
+                self._configure(P, learn=False, decisions_of=P - 1 if first else None, repeat=not first)
+                self._set_inputs(idx)
+                counts = self.net.run()
+                if first and pending_row is not None:
+                    pending_row.update(self.structure.summary(self.net))
+                first = False
+                valid = min(n_win, n_total - start)
+                correct += int(np.sum(np.argmax(counts[:valid], 1) == self.data.y_test[idx[:valid]]))
+                seen += valid
+        final_acc = correct / seen
+        if pending_row is not None:
+            pending_row["test_accuracy"] = final_acc
+            self._finish_row(pending_row)
+        summary = {"model": self.cfg.name, "device": self.device, "periods": P,
+                   "final_test_accuracy": final_acc, "test_windows": seen,
+                   **{k: v for k, v in (self.rows[-1] if self.rows else {}).items()
+                      if k.startswith(("compression", "synapse_sparsity", "alive_", "rho_"))},
+                   "timings": self.timings}
+        self.folder.write_summary(summary)
+        return summary
+
+    def _check_health(self, e: int):
+        """Stop on NaN or exploding weights, or on a network that stayed silent for a whole period.
+
+        The run folder keeps the last good snapshot (period ``e - 1``); the error
+        names the period and the layer.
+        """
+        for st in (s for s in self.net.stages if s.learnable):
+            w = self.net.weights(st.name)
+            bad = ~np.isfinite(w)
+            if bad.any():
+                raise RunError(f"{self.run_dir}: period {e}: {int(bad.sum())} weights of layer "
+                               f"'{st.name}' are NaN or infinite; the last good snapshot is kept")
+            big = float(np.abs(w).max()) if w.size else 0.0
+            if big > WEIGHT_LIMIT:
+                raise RunError(f"{self.run_dir}: period {e}: weights of layer '{st.name}' exploded "
+                               f"(max |w| = {big:.3g} > {WEIGHT_LIMIT:g}); the last good snapshot is kept")
+        # A network whose output stays silent for a whole period after the first one has
+        # no prediction and, once its membranes sit at 0, no surrogate gradient either
+        # (the first period may start silent: potentials in (0, 1) still carry gradient).
+        _, events = self.net.events()
+        if e >= 1 and events[-1].sum() == 0:
+            silent = [st.name for st, ev in zip(self.net.stages, events) if st.kind == "spiking" and ev.sum() == 0]
+            raise RunError(f"{self.run_dir}: period {e}: the network is silent (no spike in layers "
+                           f"{', '.join(silent)} for the whole period); raise training.weight_init or the "
+                           "input rates; the last good snapshot is kept")
+
+    # ------------------------------------------------------------- records
+    def _snapshot(self, e: int, pending_row: dict):
+        """Write the whole state after period ``e``'s run and decisions (atomic)."""
+        meta = {"period": e, "rows": self.rows + [pending_row], "state": self.structure.to_dict()}
+        self.folder.save_snapshot(e, self.net.state_arrays(), meta, keep=self.keep_snapshots)
+
+    def _restore(self) -> bool:
+        self.folder.clean_temporary()
+        if not self.folder.snapshot_periods():
+            return False
+        snap = self.folder.load_snapshot("last")
+        self.net.restore_state(snap.arrays)
+        self.structure.load_dict(snap.meta["state"])
+        self.rows = snap.meta["rows"]
+        self.start_period = snap.meta["period"] + 1
+        return True
+
+    def _finish_row(self, row):
+        """Append a completed row, rewrite the table, and keep the best period's snapshot."""
+        self.rows.append(row)
+        self.folder.write_table(self.rows, BASE_COLUMNS)
+        acc = row.get("test_accuracy", float("nan"))
+        best = max((r.get("test_accuracy", float("-inf")) for r in self.rows[:-1]), default=float("-inf"))
+        if (acc > best or not self.folder.has_best()) and row["period"] in self.folder.snapshot_periods():
+            self.folder.mark_best(row["period"])
+
+    def _report_progress(self, e, P, t_loop, train_acc):
+        """One line per period: its training accuracy, and the test accuracy and structure
+        after the previous period (a period's test windows open the next period's run)."""
+        done = e - self.start_period + 1
+        left = (time.time() - t_loop) / done * (P - e - 1)
+        last = self.rows[-1] if self.rows else {}
+        alive = " ".join(f"{k[6:]} {last[k]}" for k in last if k.startswith("alive_"))
+        acc = last.get("test_accuracy", float("nan"))
+        test = f"test acc {100 * acc:5.1f}% (after period {e})" if np.isfinite(acc) else "test acc    - "
+        self.progress(
+            f"period {e + 1}/{P} | train acc {100 * train_acc:5.1f}% | {test} | compression "
+            f"{100 * last.get('compression', 0.0):4.1f}% | alive {alive or '-'} | "
+            f"time left {int(left // 60)}m{int(left % 60):02d}s"
+        )
