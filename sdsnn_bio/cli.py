@@ -117,31 +117,42 @@ def cmd_main(args) -> int:
     seed = cfg.schedule.seed if args.seed is None else args.seed
     print(f"sdsnn-bio main job: {cfg.name} ({cfg.description}), {cfg.schedule.periods} periods of "
           f"{cfg.schedule.train_per_period} training samples, device {args.device}, seed {seed}", flush=True)
+    # Both runs compile the same C++ project (a dense run differs only in run-time flags).
+    # With the compiler cache, the SD-SNN run starts once the dense run has built: its
+    # build then takes every object file from the cache instead of compiling it again.
+    from .devices import use_compiler_cache
+
+    sequential = use_compiler_cache() is not None and args.device == "cpp_standalone"
+    import threading
+
+    lock = threading.Lock()
+    built = threading.Event()
+
+    def pump(name, stream, log):
+        for line in stream:
+            log.write(line)
+            log.flush()
+            if line.startswith("sdsnn-bio: network built"):
+                built.set()
+            if line.startswith(("period", "sdsnn-bio")):
+                with lock:
+                    print(f"[{name:5s}] {line}", end="", flush=True)
+        built.set()   # the run ended (or failed) without building: do not wait for it
+
+    threads = []
     for name, out in jobs.items():
         cmd = [sys.executable, "-m", "sdsnn_bio", "run", model, "--device", args.device, "--out", str(out)]
         if args.seed is not None:
             cmd += ["--seed", str(args.seed)]
         if name == "dense":
             cmd.append("--dense")
+        elif sequential:
+            built.wait()
         log = open(root / f"{name}.log", "w")
-        procs[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), log)
-    # stream both logs with a prefix (one reader thread per run)
-    import threading
-
-    lock = threading.Lock()
-
-    def pump(name, stream, log):
-        for line in stream:
-            log.write(line)
-            log.flush()
-            if line.startswith(("period", "sdsnn-bio")):
-                with lock:
-                    print(f"[{name:5s}] {line}", end="", flush=True)
-
-    threads = [threading.Thread(target=pump, args=(name, p.stdout, log), daemon=True)
-               for name, (p, log) in procs.items()]
-    for t in threads:
-        t.start()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs[name] = (p, log)
+        threads.append(threading.Thread(target=pump, args=(name, p.stdout, log), daemon=True))
+        threads[-1].start()
     for t in threads:
         t.join()
     failed = []

@@ -59,6 +59,7 @@ __all__ = [
     "curand_paths",
     "cuda_build_unavailable",
     "configure_cuda",
+    "use_compiler_cache",
     "set_up_device",
 ]
 
@@ -549,6 +550,47 @@ def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=F
     }
 
 
+# --------------------------------------------------------------------------- compiler cache
+
+
+def use_compiler_cache():
+    """Route C and C++ compiles through ``ccache`` when it is installed.
+
+    ``cpp_standalone`` compiles with ``make`` (which takes ``$CXX``) and
+    ``runtime`` compiles Cython extensions (which take ``$CC``): with ``CC`` and
+    ``CXX`` set to ``ccache gcc`` / ``ccache g++``, a code object that was
+    compiled before -- the same network built again by a resumed run, the main
+    job's second run, the many small builds of the test suite -- is taken from
+    the cache in a fraction of the time. The compiler and its flags are the
+    same, so are the binaries.
+
+    Does nothing when ``ccache`` is not on ``PATH``, when ``SDSNN_CCACHE=0``, or
+    for a variable the user has set. Returns the ``ccache`` path or ``None``.
+    brian2cuda passes ``$CXX`` to nvcc's ``-ccbin``, which takes one program:
+    :func:`set_up_device` takes the variables set here back for ``cuda_standalone``.
+    """
+    if os.environ.get("SDSNN_CCACHE", "1") == "0":
+        return None
+    exe = shutil.which("ccache")
+    if exe is None:
+        return None
+    for var, compiler in (("CC", "gcc"), ("CXX", "g++")):
+        if var not in os.environ and shutil.which(compiler):
+            os.environ[var] = _CCACHE_SET[var] = f"{exe} {compiler}"
+    return exe
+
+
+_CCACHE_SET = {}
+
+
+def _drop_compiler_cache():
+    """Take back the ``CC``/``CXX`` that :func:`use_compiler_cache` set."""
+    for var, value in list(_CCACHE_SET.items()):
+        if os.environ.get(var) == value:
+            del os.environ[var]
+        del _CCACHE_SET[var]
+
+
 # --------------------------------------------------------------------------- selection
 
 
@@ -599,6 +641,10 @@ def set_up_device(name, directory, threads=1, build_on_run=False, **cuda_kw):
             f"options {sorted(cuda_kw)} are only for cuda_standalone, not {name!r}"
         )
     quiet_brian()
+    if name == "cuda_standalone":
+        _drop_compiler_cache()
+    else:
+        use_compiler_cache()
     if name == "runtime":
         prefs.codegen.target = "cython"
         set_device("runtime")

@@ -60,6 +60,9 @@ class DevelopingNetwork(Protocol):
     stages: list                 # StageGeometry of every stage, forward order
     n_windows: int               # sample windows of one run (test + training)
 
+    def compile(self) -> None:
+        """Build whatever is built once (a standalone project) before the first run."""
+
     def configure(self, period: PeriodSettings, stages: dict) -> None:
         """Settings of the next run; ``stages`` maps stage names to :class:`StageSettings`."""
 

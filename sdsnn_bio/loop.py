@@ -135,7 +135,9 @@ class Development:
         t = time.time()
         self.net = build_network(self.cfg, n_test, sch.train_per_period, self.device, self.run_dir,
                                  threads=self.threads, profile=self.profile)
+        self.net.compile()
         self.timings["build_s"] += time.time() - t
+        self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
         self.structure = StructuralDevelopment(self.cfg, self.net.stages)
         if not (resume and self._restore()):
             self.folder.create()

@@ -339,6 +339,11 @@ class SDSNNNetwork:
         self.runner.build(compile=compile)
 
     # ------------------------------------------------- DevelopingNetwork
+    def compile(self):
+        """Generate and compile the standalone project (runtime compiles as it runs)."""
+        if self.standalone:
+            self.runner.build()
+
     def configure(self, period: PeriodSettings, stages: dict):
         self.set_shared(lr=period.lr, adam_k0=period.adam_steps_before, learn_on=float(period.learn),
                         struct_on=float(period.structural_step), hard_mask=float(period.hard_masks),

@@ -15,20 +15,28 @@ def test_training_network_generates_and_compiles(tmp_path):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
+    import os
+
+    from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.network import SDSNNNetwork
 
     cfg = load_config(find_model("tiny_dense"))
     build = tmp_path / "cuda_build"
-    set_up_device("cuda_standalone", str(build))
+    # compiled for an H100/H200 whether or not this machine has a GPU
+    set_up_device("cuda_standalone", str(build), compute_capability=9.0)
     net = SDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
-    assert (build / "main").is_file(), "nvcc produced no binary"
+    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    makefile = (build / "makefile").read_text()
+    assert "-arch=sm_90" in makefile and "-std=c++17" in makefile
     # Brian2 numbers a code object whose name an earlier build in this process used
     # (``syn_fc1_bp_codeobject_1.cu``)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("syn_fc1_*codeobject*.cu"))
     # the learning and structural pathways are GPU kernels
     for pathway in ("bp", "adam", "pend", "pstart"):
         assert f"syn_fc1_{pathway}" in code
+    reset_brian()  # must be safe after a cuda build
+    reset_brian()
 
 
 @pytest.mark.cuda
