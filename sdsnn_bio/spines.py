@@ -136,7 +136,8 @@ def decide_pruning(syn, rho_percent: float, history, theta_dead: float = 1.0):
 
     Writes ``prune_now`` of the target group and switches the mask on; returns
     ``(pruned_now, dead)``: a boolean array over the target's neurons and the
-    dead-neuron count after this pruning.
+    dead-neuron count after this pruning (a neuron with fewer than
+    ``theta_dead`` live afferent synapses is dead; by default one with none).
     """
     import numpy as np
 
