@@ -292,6 +292,7 @@ class SDSNNNetwork:
         self.net = b2.Network(objects + [self.out_monitor])
         carry = [(owner, names) for st in self.learnable_stages
                  for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY))]
+        self._states = {}            # structural_state() of the last run, read once per stage
         self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
                                    carry=carry, seed=seed, profile=profile)
 
@@ -310,6 +311,7 @@ class SDSNNNetwork:
         return self.runner.get(owner, var)
 
     def set_next(self, owner, var: str, value):
+        self._states.clear()   # runtime applies the value at once
         self.runner.set_next(owner, var, value)
 
     def set_shared(self, **flags):
@@ -369,6 +371,7 @@ class SDSNNNetwork:
 
     def run(self) -> np.ndarray:
         """Run one period; returns the output spike counts per window (windows x classes)."""
+        self._states.clear()
         self.runner.run()
         mon = self.out_monitor
         win = np.floor(np.asarray(mon.t_) / float(self.T * self.dt) + 1e-9).astype(int)
@@ -383,9 +386,16 @@ class SDSNNNetwork:
         return sum(t for name, t in self.runner.last_profile.items() if "pstart" in name or "pend" in name)
 
     def weights(self, stage: str) -> np.ndarray:
-        return self.get(self.stage(stage).synapses, "w")
+        return self.structural_state(stage).weights
 
     def structural_state(self, stage: str) -> StructuralState:
+        """The stage's state after the last run, read once (the records, the activity count
+        and the decisions all ask for it); kept until the next run or ``set_next``."""
+        if stage not in self._states:
+            self._states[stage] = self._read_structural_state(stage)
+        return self._states[stage]
+
+    def _read_structural_state(self, stage: str) -> StructuralState:
         st = self.stage(stage)
         syn, grp = st.synapses, st.group
         per_neuron = {v: self.get(grp, v) if st.structural else np.zeros(st.n_neurons)
