@@ -227,13 +227,14 @@ def test_compiler_cache_routes_compiles_through_ccache(tmp_path, monkeypatch):
 def test_compiler_cache_respects_the_user(tmp_path, monkeypatch):
     from sdsnn_bio.devices import use_compiler_cache
 
-    _fake_ccache(tmp_path, monkeypatch)
+    exe = _fake_ccache(tmp_path, monkeypatch)
     monkeypatch.setenv("SDSNN_CCACHE", "0")
     assert use_compiler_cache() is None and "CXX" not in os.environ
     monkeypatch.delenv("SDSNN_CCACHE")
     monkeypatch.setenv("CXX", "clang++")
-    assert use_compiler_cache() is not None
-    assert os.environ["CXX"] == "clang++"
+    assert use_compiler_cache() == exe
+    # the user's CXX is kept, the unset CC goes through the cache
+    assert os.environ["CXX"] == "clang++" and os.environ["CC"] == f"{exe} gcc"
     from sdsnn_bio import devices
 
     devices._drop_compiler_cache()
