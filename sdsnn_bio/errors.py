@@ -1,6 +1,6 @@
 """Error types with messages that name the file, field or value at fault."""
 
-__all__ = ["SdsnnError", "ConfigError", "DataError", "DeviceError", "RunError"]
+__all__ = ["SdsnnError", "ConfigError", "DataError", "DeviceError", "RunError", "FigureError"]
 
 
 class SdsnnError(Exception):
@@ -21,3 +21,7 @@ class DeviceError(SdsnnError, RuntimeError):
 
 class RunError(SdsnnError, RuntimeError):
     """A run cannot start or continue (bad run folder, unhealthy network)."""
+
+
+class FigureError(SdsnnError, ValueError):
+    """A figure cannot be drawn or saved as asked (period out of range, format not available)."""

@@ -1,0 +1,97 @@
+"""Plots of a run's per-period table: accuracy, compression, alive units, spine widths, main job."""
+
+import numpy as np
+
+from ._common import axes_or_current as _axes
+
+__all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job"]
+
+
+def plot_accuracy_compression(table: dict, axes=None, **kwds):
+    """Test accuracy (left axis, %) and compression (right axis, %) over structural periods."""
+    ax = _axes(axes)
+    p = table["period"]
+    ax.plot(p, 100 * table["test_accuracy"], label="test accuracy", color="C0", **kwds)
+    ax.set_xlabel("structural period")
+    ax.set_ylabel("test accuracy (%)", color="C0")
+    ax2 = ax.twinx()
+    ax2.plot(p, 100 * table["compression"], color="C3", label="compression", **kwds)
+    ax2.set_ylabel("compression (%)", color="C3")
+    return ax
+
+
+def plot_alive(table: dict, axes=None, **kwds):
+    """Units (neurons, or channels of a locally connected layer) alive per pruned layer."""
+    ax = _axes(axes)
+    for c in table:
+        if c.startswith("alive_"):
+            ax.step(table["period"], table[c], where="post", label=c[6:], **kwds)
+    ax.set_xlabel("structural period")
+    ax.set_ylabel("alive units")
+    ax.legend()
+    return ax
+
+
+def plot_spine_widths(r_up, r_lo, connected=None, axes=None, bins=50, title=None, **kwds):
+    """Histogram of spine widths ``r+ + |r-|`` (live synapses only when ``connected`` is given)."""
+    ax = _axes(axes)
+    width = np.asarray(r_up) + np.abs(np.asarray(r_lo))
+    if connected is not None:
+        width = width[np.asarray(connected) > 0]
+    ax.hist(width, bins=bins, **kwds)
+    ax.set_xlabel("spine width r+ + |r-| (weight units)")
+    ax.set_ylabel("synapses")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
+    """The main job side by side: SD-SNN and its dense twin, period by period.
+
+    Parameters
+    ----------
+    dense, sdsnn : dict
+        The per-period tables (``periods.csv`` read by :func:`sdsnn_bio.records.read_table`)
+        of the dense baseline and of the SD-SNN run.
+    fig : matplotlib.figure.Figure, optional
+        The figure to draw into (three axes are added); a new one when None.
+    **kwds
+        Passed to every ``plot``/``step`` call.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three axes: test accuracy (%) of both runs, compression and synapse sparsity (%) of
+        the SD-SNN run, and alive units of each pruned layer of the SD-SNN run.
+    """
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(13, 3.6))
+    ax_acc, ax_comp, ax_alive = fig.subplots(1, 3)
+    for t, label, color in ((dense, "dense", "0.4"), (sdsnn, "SD-SNN", "C0")):
+        ax_acc.plot(t["period"], 100 * np.asarray(t["test_accuracy"], float), label=label,
+                    color=color, **kwds)
+    ax_acc.set_xlabel("structural period")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_title("test accuracy")
+    ax_acc.legend()
+    ax_comp.plot(sdsnn["period"], 100 * np.asarray(sdsnn["compression"], float),
+                 label="compression", color="C3", **kwds)
+    if "synapse_sparsity" in sdsnn:
+        ax_comp.plot(sdsnn["period"], 100 * np.asarray(sdsnn["synapse_sparsity"], float),
+                     label="synapse sparsity", color="C1", **kwds)
+    ax_comp.set_xlabel("structural period")
+    ax_comp.set_ylabel("SD-SNN (%)")
+    ax_comp.set_title("compression")
+    ax_comp.legend()
+    for c in sdsnn:
+        if c.startswith("alive_"):
+            ax_alive.step(sdsnn["period"], sdsnn[c], where="post", label=c[6:], **kwds)
+    ax_alive.set_xlabel("structural period")
+    ax_alive.set_ylabel("alive units")
+    ax_alive.set_title("SD-SNN alive units")
+    if ax_alive.get_lines():
+        ax_alive.legend()
+    return fig

@@ -1,0 +1,304 @@
+"""Pictures of structural development (sdsnn_bio.viz) on synthetic arrays: what is drawn is the data."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import LineCollection
+
+from sdsnn_bio import viz
+from sdsnn_bio.errors import FigureError, SdsnnError
+from sdsnn_bio.geometry import connectivity
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _dense(n_pre, n_post):
+    """Dense connectivity in the network's order (presynaptic-major)."""
+    class Dense:
+        type = "dense"
+    return connectivity(Dense, (n_pre,), (n_post,))
+
+
+def test_existing_plots_still_importable_from_viz():
+    from sdsnn_bio.viz import plot_accuracy_compression, plot_alive, plot_spine_widths  # noqa: F401
+
+    ax = viz.plot_spine_widths(np.array([0.1, 0.2, 0.3]), np.array([-0.1, 0.0, -0.3]),
+                               connected=np.array([1, 0, 1]), bins=4)
+    assert sum(p.get_height() for p in ax.patches) == 2
+
+
+def test_field_mosaic_places_each_unit_in_its_tile():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6 * 4, 7))            # 6x4 images, 7 units
+    mosaic, origins = viz.field_mosaic(w, (6, 4), ncols=3)
+    assert mosaic.shape == (3 * 7 - 1, 3 * 5 - 1)
+    for u, (r, c) in enumerate(origins):
+        np.testing.assert_array_equal(mosaic[r:r + 6, c:c + 4], w[:, u].reshape(6, 4))
+    # gaps and the two empty tiles after the last unit are NaN: only the 7 tiles hold numbers
+    assert np.isfinite(mosaic).sum() == 7 * 24
+    # a (C, H, W) input: the mean over channels (channel-major order)
+    w3 = rng.normal(size=(2 * 3 * 3, 2))
+    m3, _ = viz.field_mosaic(w3, (2, 3, 3), ncols=2)
+    np.testing.assert_allclose(m3[:3, :3], w3[:, 0].reshape(2, 3, 3).mean(0))
+    with pytest.raises(ValueError, match="pixels"):
+        viz.field_mosaic(w, (5, 5))
+
+
+def test_receptive_fields_grey_out_pruned_units():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(28 * 28, 12))
+    alive = np.ones(12, bool)
+    alive[[2, 7]] = False
+    w[:, 7] = 50.0                               # a pruned unit does not set the colour scale
+    ax = viz.plot_receptive_fields(w, alive, (28, 28), ncols=4, colorbar=True)
+    mosaic, origins = viz.field_mosaic(w, (28, 28), ncols=4)
+    img = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+    np.testing.assert_array_equal(img, mosaic)
+    vmax = np.abs(w[:, alive]).max()
+    assert ax.images[0].get_clim() == pytest.approx((-vmax, vmax))
+    grey = np.ma.filled(ax.images[1].get_array().astype(float), np.nan)
+    covered = np.isfinite(grey)
+    assert covered.sum() == 2 * 28 * 28
+    for u in (2, 7):
+        r, c = origins[u]
+        assert covered[r:r + 28, c:c + 28].all()
+    assert "10 alive" in ax.get_xlabel()
+    # all alive: no grey layer
+    ax2 = viz.plot_receptive_fields(w, np.ones(12, bool), axes=plt.figure().gca())
+    assert len(ax2.images) == 1
+
+
+def test_receptive_fields_over_periods_share_one_scale():
+    rng = np.random.default_rng(2)
+    ws = [rng.normal(scale=s, size=(16, 5)) for s in (1.0, 2.0, 3.0)]
+    alive = [np.ones(5, bool), np.array([1, 1, 0, 1, 1], bool), np.array([1, 0, 0, 1, 1], bool)]
+    fig = viz.plot_receptive_fields_periods(ws, alive, [0, 10, 20], (4, 4), exact=[True, True, 18])
+    axs = [ax for ax in fig.axes if ax.images]
+    assert len(axs) == 3
+    vmax = max(np.abs(w[:, a]).max() for w, a in zip(ws, alive))
+    for ax, w, a in zip(axs, ws, alive):
+        assert ax.images[0].get_clim() == pytest.approx((-vmax, vmax))
+        np.testing.assert_array_equal(np.ma.filled(ax.images[0].get_array().astype(float), np.nan),
+                                      viz.field_mosaic(w, (4, 4))[0])
+        assert len(ax.images) == (1 if a.all() else 2)
+    assert [ax.get_title().split(":")[0] for ax in axs] == ["period 0", "period 10", "period 20"]
+    assert "weights of period 18" in axs[2].get_title()
+
+
+def test_field_rgba_blends_pruned_tiles_to_grey():
+    w = np.ones((4, 2))
+    rgba = viz.field_rgba(w, np.array([True, False]), (2, 2), vmax=1.0, cmap="gray", ncols=2,
+                          pruned_color=(0.5, 0.5, 0.5), pruned_alpha=1.0)
+    np.testing.assert_allclose(rgba[:2, :2, :3], 1.0)          # alive: top of the grey map
+    np.testing.assert_allclose(rgba[:2, 3:5, :3], 0.5)         # pruned: grey
+    np.testing.assert_allclose(rgba[:, 2, :3], 1.0)            # the gap: white
+
+
+def test_synapse_matrix_dense_and_grouped():
+    i, j = _dense(6, 4)
+    vals = np.arange(24, dtype=float)
+    img = viz.synapse_image(vals, i, j)
+    # the network's order: w.reshape(n_pre, n_post) is the matrix
+    np.testing.assert_array_equal(img, vals.reshape(6, 4))
+    ax = viz.plot_synapse_matrix(vals, i, j, label="weight w")
+    np.testing.assert_array_equal(ax.images[0].get_array(), vals.reshape(6, 4))
+    assert ax.get_xlabel() == "postsynaptic unit" and ax.get_ylabel() == "presynaptic neuron"
+    # a locally connected layer: mean live fraction per pair of channels
+    class Local:
+        type, kernel, padding, stride = "local", 3, 1, 1
+    i, j = connectivity(Local, (2, 5, 5), (3, 5, 5))
+    connected = (np.arange(len(i)) % 3 == 0).astype(float)
+    img = viz.synapse_image(connected, i, j, pre_group=np.arange(50) // 25, post_group=np.arange(75) // 25)
+    assert img.shape == (2, 3)
+    for a in range(2):
+        for b in range(3):
+            m = (i // 25 == a) & (j // 25 == b)
+            assert img[a, b] == pytest.approx(connected[m].mean())
+    with pytest.raises(ValueError, match="pre_group"):
+        viz.synapse_image(np.ones(3), [0, 1, 2], [0, 1, 2], n_pre=3000, n_post=3000)
+    # no synapse between a pair: NaN, not 0
+    img = viz.synapse_image(np.ones(2), [0, 1], [0, 0], n_pre=2, n_post=2)
+    assert np.isnan(img[:, 1]).all() and (img[:, 0] == 1).all()
+
+
+def test_unit_images_over_periods():
+    periods = np.arange(5, 10)
+    alive = np.ones((5, 4), bool)
+    alive[2:, 1] = False
+    alive[4:, 3] = False
+    ax = viz.plot_alive_units(periods, alive, ylabel="channel")
+    mesh = ax.collections[0]
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(4, 5), alive.T.astype(float))
+    assert ax.get_xlabel() == "structural period" and ax.get_ylabel() == "channel"
+    assert "2 of 4" in ax.get_title()
+    np.testing.assert_allclose(mesh.get_coordinates()[0, :, 0], np.arange(4.5, 10.5))
+    counts = np.arange(20).reshape(5, 4)
+    ax = viz.plot_live_synapses(periods, counts, axes=plt.figure().gca())
+    np.testing.assert_array_equal(np.asarray(ax.collections[0].get_array()).reshape(4, 5), counts.T)
+    with pytest.raises(ValueError, match="n_periods"):
+        viz.plot_live_synapses(periods, counts.T)
+
+
+def test_distribution_heat_map():
+    periods = np.array([0, 1, 2])
+    edges = np.linspace(-1, 1, 5)
+    counts = np.array([[0, 3, 5, 0], [1, 2, 2, 1], [10, 0, 0, 7]])
+    ax = viz.plot_distribution_periods(periods, edges, counts, label="weight w")
+    arr = ax.collections[0].get_array()
+    np.testing.assert_array_equal(np.ma.filled(arr, 0).reshape(4, 3), counts.T)
+    assert np.ma.getmaskarray(arr).sum() == 4               # empty bins blank on the log scale
+    np.testing.assert_allclose(ax.collections[0].get_coordinates()[:, 0, 1], edges)
+    assert ax.get_ylabel() == "weight w"
+    ax = viz.plot_distribution_periods(periods, edges, counts, log=False, axes=plt.figure().gca())
+    np.testing.assert_array_equal(np.asarray(ax.collections[0].get_array()).reshape(4, 3), counts.T)
+    with pytest.raises(ValueError, match="n_bins"):
+        viz.plot_distribution_periods(periods, edges[:-1], counts)
+
+
+def test_event_rasters():
+    ev = {"period": np.array([3, 3, 4, 5, 5, 6, 7]),
+          "layer": np.array(["fc1", "fc1", "fc1", "conv2", "fc1", "fc1", "fc1"]),
+          "kind": np.array([b"unit_pruned", b"synapse_pruned", b"synapse_pruned", b"unit_pruned",
+                            b"synapse_regenerated", b"unit_revived", b"unit_pruned"]),
+          "index": np.array([9, 100, 101, 2, 100, 9, 4])}
+    ax = viz.plot_events(ev, layer="fc1")
+    lines = {ln.get_label().split(" ")[0]: ln for ln in ax.get_lines()}
+    assert sorted(lines) == sorted(["unit_pruned", "unit_revived", "synapse_pruned", "synapse_regenerated"])
+    np.testing.assert_array_equal(lines["unit_pruned"].get_xdata(), [3, 7])
+    np.testing.assert_array_equal(lines["unit_pruned"].get_ydata(), [9, 4])
+    np.testing.assert_array_equal(lines["synapse_pruned"].get_ydata(), [100, 101])
+    assert lines["unit_pruned"].get_color() != lines["synapse_pruned"].get_color()
+    assert lines["unit_pruned"].get_label() == "unit_pruned (2)"
+    ax = viz.plot_events(ev, kinds=("unit_pruned", "unit_revived"), axes=plt.figure().gca())
+    assert ax.get_ylabel() == "unit index"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [9, 2, 4])     # both layers
+    bad = dict(ev, kind=np.array(["unit_pruned"] * 6 + ["unit_exploded"]))
+    with pytest.raises(ValueError, match="unit_exploded"):
+        viz.plot_events(bad)
+
+
+def test_network_diagram_small_is_exact():
+    alive = [np.ones(3, bool), np.array([1, 0, 1, 1], bool), np.ones(2, bool)]
+    links = [np.array([[1, 0, 2, 0], [0, 0, 1, 1], [3, 0, 0, 1]]), np.array([[1, 1], [0, 0], [2, 0], [0, 4]])]
+    ax = viz.plot_network(["in", "h", "out"], alive, links)
+    edges = {c.get_label(): c for c in ax.collections if isinstance(c, LineCollection)}
+    assert sorted(edges) == ["h -> out", "in -> h"]
+    for lc, m in zip((edges["in -> h"], edges["h -> out"]), links):
+        counts = np.asarray(lc.get_array())
+        assert sorted(counts) == sorted(m[m > 0])
+        lw = np.asarray(lc.get_linewidths())
+        assert lw[np.argmax(counts)] == lw.max() and lw[np.argmin(counts)] == lw.min()
+    # each segment joins the nodes of the two units: in 0 (y=1) -> h 0 (y=1) carries 1
+    counts = np.asarray(edges["in -> h"].get_array())
+    segs = edges["in -> h"].get_segments()
+    k = [n for n, s in enumerate(segs) if np.allclose(s, [[0, 1], [1, 1]])]
+    assert len(k) == 1 and counts[k[0]] == 1
+    k = [n for n, s in enumerate(segs) if np.allclose(s, [[0, 0], [1, 1]])]       # in 2 -> h 0: 3
+    assert len(k) == 1 and counts[k[0]] == 3
+    nodes = {c.get_label(): len(c.get_offsets()) for c in ax.collections if not isinstance(c, LineCollection)}
+    assert nodes == {"in alive": 3, "in dead": 0, "h alive": 3, "h dead": 1, "out alive": 2, "out dead": 0}
+    assert "3/4 alive" in ax.get_xticklabels()[1].get_text()
+    with pytest.raises(ValueError, match="links\\[1\\]"):
+        viz.plot_network(["in", "h", "out"], alive, [links[0], links[1].T])
+
+
+def test_network_diagram_mnist5k_fc_size_aggregates_edges_fast():
+    import time
+
+    rng = np.random.default_rng(3)
+    alive_h = rng.random(300) < 0.6
+    connected = (rng.random((784, 300)) < 0.5) & alive_h[None, :]
+    out = np.repeat(alive_h[:, None], 10, axis=1).astype(int)
+    t0 = time.perf_counter()
+    fig = plt.figure(figsize=(8, 6))
+    ax = viz.plot_network(["input", "fc1", "out"], [np.ones(784, bool), alive_h, np.ones(10, bool)],
+                          [connected.astype(int), out], axes=fig.gca(), max_groups=32)
+    fig.savefig(__import__("io").BytesIO(), format="png", dpi=100)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 10, f"{elapsed:.1f} s"
+    edges = [c for c in ax.collections if isinstance(c, LineCollection)]
+    counts = [np.asarray(c.get_array()) for c in edges]
+    assert counts[0].sum() == connected.sum() and counts[1].sum() == out.sum()   # every live synapse
+    assert len(counts[0]) <= 32 * 32 and len(counts[1]) <= 32 * 10
+    nodes = {c.get_label(): len(c.get_offsets()) for c in ax.collections if not isinstance(c, LineCollection)}
+    assert nodes["input alive"] == 784 and nodes["fc1 alive"] == alive_h.sum()
+    assert nodes["fc1 dead"] == 300 - alive_h.sum()
+
+
+def test_group_units():
+    np.testing.assert_array_equal(viz.group_units(5, 8), np.arange(5))
+    g = viz.group_units(784, 32)
+    assert g[0] == 0 and g[-1] == 31 and np.all(np.diff(g) >= 0)
+    assert np.bincount(g).min() >= 24
+
+
+def test_animation_gif_frames_show_each_period(tmp_path):
+    from PIL import Image
+
+    periods = [0, 1, 2]
+    w = np.ones((4, 2))
+    frames = {0: (w, np.array([True, True])), 1: (w, np.array([True, False])),
+              2: (-w, np.array([False, False]))}
+    fig = plt.figure(figsize=(2, 2))
+    anim = viz.animate_receptive_fields(frames.__getitem__, periods, (2, 2), axes=fig.gca(), cmap="gray")
+    path = viz.save_animation(anim, tmp_path / "fields.gif", fps=2, dpi=50)
+    img = Image.open(path)
+    assert img.n_frames == 3
+    # the image shown after saving is the last period's, and the title follows the period
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), viz.field_rgba(-w, frames[2][1], (2, 2), vmax=1.0,
+                                                                        cmap="gray"))
+    assert ax.get_title() == "period 2"
+    # frames differ: a unit is pruned in period 1
+    f0 = np.asarray(img.convert("RGB"))
+    img.seek(1)
+    f1 = np.asarray(img.convert("RGB"))
+    assert np.abs(f0.astype(int) - f1.astype(int)).sum() > 0
+    with pytest.raises(FigureError, match=".avi"):
+        viz.save_animation(anim, tmp_path / "fields.avi")
+
+
+def test_animation_mp4_only_with_ffmpeg(tmp_path):
+    from matplotlib import animation
+
+    anim = viz.animate_images([np.eye(3), np.zeros((3, 3))], [0, 1], axes=plt.figure().gca())
+    if animation.writers.is_available("ffmpeg"):
+        path = viz.save_animation(anim, tmp_path / "a.mp4")
+        assert path.read_bytes()[4:8] == b"ftyp"
+    else:
+        with pytest.raises(SdsnnError, match="ffmpeg"):
+            viz.save_animation(anim, tmp_path / "a.mp4")
+        assert not (tmp_path / "a.mp4").exists()
+        # the same animation still saves as a GIF, two frames
+        from PIL import Image
+
+        assert Image.open(viz.save_animation(anim, tmp_path / "a.gif")).n_frames == 2
+
+
+def test_main_job_figure():
+    dense = {"period": np.arange(4), "test_accuracy": np.array([0.5, 0.6, 0.7, 0.8]),
+             "compression": np.zeros(4)}
+    sdsnn = {"period": np.arange(4), "test_accuracy": np.array([0.4, 0.6, 0.75, 0.82]),
+             "compression": np.array([0, 0.1, 0.3, 0.4]), "synapse_sparsity": np.array([0, 0.1, 0.2, 0.3]),
+             "alive_conv2": np.array([40, 40, 38, 35]), "alive_fc1": np.array([300, 280, 250, 240])}
+    fig = viz.plot_main_job(dense, sdsnn)
+    ax_acc, ax_comp, ax_alive = fig.axes
+
+    def ydata(ax, label):
+        (ln,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+        return np.asarray(ln.get_ydata(), float)
+
+    np.testing.assert_allclose(ydata(ax_acc, "dense"), 100 * dense["test_accuracy"])
+    np.testing.assert_allclose(ydata(ax_acc, "SD-SNN"), 100 * sdsnn["test_accuracy"])
+    np.testing.assert_allclose(ydata(ax_comp, "compression"), 100 * sdsnn["compression"])
+    np.testing.assert_array_equal(ydata(ax_alive, "fc1"), sdsnn["alive_fc1"])
+    np.testing.assert_array_equal(ydata(ax_alive, "conv2"), sdsnn["alive_conv2"])
+    assert ax_acc.get_ylabel() == "test accuracy (%)"
