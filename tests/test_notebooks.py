@@ -1,70 +1,362 @@
-"""The notebooks and analysis scripts run and produce what they promise."""
+"""The notebooks and analysis scripts run and produce what they promise.
 
-import runpy
+Each notebook in ``notebooks/`` is executed with nbclient in a Jupyter kernel that
+runs this interpreter (``sys.executable``: the project's virtual environment, also on
+a fresh clone). The kernel is kept alive after the last cell; the tests then read the
+notebook's variables and the data of its figures back as JSON and check them against
+values computed here, independently: the numpy twins of the rules
+(``sdsnn_bio/structure/*.py``), hand recurrences, or the run folder's own records.
+"""
+
+import json
+import math
+import os
+import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sdsnn_bio.records import RunFolder
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+from sdsnn_bio.structure import constraint, regeneration  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+#: Name of the kernel spec written for the tests (it runs ``sys.executable``).
+KERNEL = "sdsnn-bio-test"
+
+#: Seconds a notebook cell may take.
+CELL_TIMEOUT = 600
+
+
+# ----------------------------------------------------------------- the kernel
+
+@pytest.fixture(scope="session")
+def kernel_dir(tmp_path_factory):
+    """A kernel-spec folder with one spec whose kernel is this interpreter.
+
+    Written per session (nothing is installed into the venv or the user's
+    Jupyter folders), so a fresh clone needs no manual step.
+    """
+    from ipykernel.kernelspec import write_kernel_spec
+
+    root = tmp_path_factory.mktemp("kernels")
+    write_kernel_spec(root / KERNEL, overrides={"display_name": "sdsnn-bio tests"})
+    spec = json.loads((root / KERNEL / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable, spec["argv"]
+    return root
+
+
+class Kernel:
+    """The live kernel of an executed notebook: read values back as JSON."""
+
+    def __init__(self, client):
+        self.client = client
+        self.get("None")  # defines the converter in the kernel
+
+    def run(self, code: str) -> str:
+        """Run ``code`` in the kernel; return what it printed (an error fails the test)."""
+        out, errors = [], []
+
+        def hook(msg):
+            kind, content = msg["header"]["msg_type"], msg["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                out.append(content["text"])
+            elif kind == "error":
+                errors.append(re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(content["traceback"])))
+
+        reply = self.client.kc.execute_interactive(code, output_hook=hook, timeout=120)
+        if errors or reply["content"]["status"] != "ok":
+            pytest.fail(f"inspection code failed in the notebook's kernel:\n{code}\n" + "\n".join(errors))
+        return "".join(out)
+
+    def get(self, expr: str):
+        """The value of the Python expression ``expr`` in the kernel (arrays as lists)."""
+        text = self.run(_JSON_HELPER + f"print(__nbtest_json({expr}))\n")
+        return json.loads(text)
+
+    def figure(self, name: str) -> list:
+        """The data of figure ``name``, drawn once: per axes, its labels, lines and rectangles."""
+        return self.get(f"__nbtest_figure({name})")
+
+
+_JSON_HELPER = '''
+def __nbtest_json(obj):
+    import json
+    import numpy
+    def convert(o):
+        if isinstance(o, numpy.ndarray):
+            return numpy.asarray(o, dtype=float).tolist() if o.dtype.kind not in "b" else o.tolist()
+        if isinstance(o, numpy.generic):
+            return o.item()
+        if hasattr(o, "__array__"):   # Brian2 quantities and variable views
+            return convert(numpy.asarray(o))
+        raise TypeError(f"cannot convert {type(o)}")
+    return json.dumps(obj, default=convert)
+
+def __nbtest_figure(fig):
+    import io
+    import numpy
+    from matplotlib.patches import Rectangle
+    fig.savefig(io.BytesIO(), format="png", dpi=30)   # it draws
+    axes = []
+    for ax in fig.axes:
+        lines = {}
+        for ln in ax.get_lines():
+            lines.setdefault(ln.get_label(), []).append(
+                [numpy.asarray(ln.get_xdata(), float).tolist(), numpy.asarray(ln.get_ydata(), float).tolist()])
+        spans = [[p.get_label(), p.get_x(), p.get_x() + p.get_width()]
+                 for p in ax.patches if isinstance(p, Rectangle)]
+        axes.append({"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "lines": lines,
+                     "rectangles": spans})
+    return axes
+'''
+
+
+@contextmanager
+def executed(notebook: Path, kernel_dir: Path, env: dict | None = None):
+    """Execute every cell of ``notebook``; yield a :class:`Kernel` on its still-running kernel."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    nb = nbformat.read(notebook, as_version=4)
+    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
+    client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
+                                     resources={"metadata": {"path": str(notebook.parent)}})
+    kernel_env = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
+    try:
+        with client.setup_kernel(env=kernel_env):
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            yield Kernel(client)
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+
+
+def lines_of(axes: dict, label: str):
+    """``(x, y)`` of the one line called ``label`` on an axes from :meth:`Kernel.figure`."""
+    found = axes["lines"].get(label, [])
+    assert len(found) == 1, (label, sorted(axes["lines"]))
+    return np.array(found[0][0]), np.array(found[0][1])
+
+
+# -------------------------------------------------------------- the registry
+
+#: Every notebook and the test that checks what it computes.
+NOTEBOOK_TESTS = {
+    "plasticity_dynamics": "test_plasticity_dynamics_synapse",
+}
 
 
 def test_every_notebook_has_its_test():
     """Each notebook gets a test that checks what it computes (add one with a new notebook)."""
-    assert sorted(p.stem for p in (REPO / "notebooks").glob("*.py")) == ["plasticity_dynamics"]
+    shipped = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert shipped == sorted(NOTEBOOK_TESTS), "a notebook without a test, or a test without a notebook"
+    for test in NOTEBOOK_TESTS.values():
+        assert callable(globals().get(test)), test
+    # the notebooks are the .ipynb files: no percent-format scripts beside them
+    assert not list(NOTEBOOKS.glob("*.py"))
 
 
-def line_data(fig, label):
-    """``(x, y)`` of the line called ``label`` on any axes of a figure (twin axes included)."""
-    lines = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label() == label]
-    assert len(lines) == 1, (label, [ln.get_label() for ax in fig.axes for ln in ax.get_lines()])
-    return np.asarray(lines[0].get_xdata(), float), np.asarray(lines[0].get_ydata(), float)
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_TESTS))
+def test_notebook_committed_without_outputs(name):
+    """Notebooks are stored without outputs (readable diffs; the tests execute them)."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, (name, cell.source[:60])
+    assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
-@pytest.mark.slow
-@pytest.mark.standalone
-def test_plasticity_dynamics_notebook(tmp_path, monkeypatch, capsys):
-    """The notebook trains tiny_dense for 10 periods; check what it computed and drew."""
-    monkeypatch.setenv("NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    g = runpy.run_path(str(REPO / "notebooks" / "plasticity_dynamics.py"), run_name="__main__")
-    printed = capsys.readouterr().out
-    cfg, table, summary = g["cfg"], g["table"], g["summary"]
-    periods, S = cfg.schedule.periods, cfg.schedule.structure_start
-    assert periods == 10 and list(table["period"]) == list(range(periods))
-    # the table it read: no compression before structure_start, some at the end
-    assert np.all(table["compression"][table["period"] < S] == 0)
-    assert table["compression"][-1] > 0.1
-    # a plausible accuracy (10 classes: chance is 0.1), as the run's own records say
-    run = RunFolder(tmp_path / "run")
-    assert 0.2 < summary["final_test_accuracy"] <= 1.0
-    assert summary == run.read_summary()
-    # the live synapses it printed are those of the last snapshot
-    snap = run.load_snapshot("last")
-    assert snap.period == periods - 1
-    conn = snap.arrays["fc1/syn/connected"]
-    live = int(conn.sum())
-    assert g["n_live"] == live and 0 < live < conn.size == 784 * 40
-    assert f"period {periods - 1}: live synapses {live} of {conn.size}" in printed
-    width = snap.arrays["fc1/syn/r_up"] + np.abs(snap.arrays["fc1/syn/r_lo"])
-    np.testing.assert_array_equal(g["width"], width)
-    # the figures show the table and the snapshot
-    x, acc = line_data(g["fig_development"], "test accuracy")
-    np.testing.assert_array_equal(x, table["period"])
-    np.testing.assert_allclose(acc, 100 * table["test_accuracy"])
-    x, comp = line_data(g["fig_development"], "compression")
-    np.testing.assert_allclose(comp, 100 * table["compression"])
-    alive = [ln for ln in g["ax_alive"].get_lines() if ln.get_label() == "fc1"]
-    np.testing.assert_array_equal(alive[0].get_ydata(), table["alive_fc1"])
-    heights = [patch.get_height() for patch in g["ax_spines"].patches]
-    assert sum(heights) == live
-    for name in ("development.png", "spine_widths.png"):
-        assert (tmp_path / name).stat().st_size > 5000, name
+# ---------------------------------------------------- notebook 1: plasticity
 
+@pytest.fixture(scope="module")
+def plasticity(kernel_dir):
+    with executed(NOTEBOOKS / "plasticity_dynamics.ipynb", kernel_dir) as kernel:
+        yield kernel
+
+
+def spine_twin(seen_w, N, M, start, rho, q0, periods):
+    """The numpy twin of the notebook's layer: the state after every structural tick.
+
+    ``seen_w[:, k]`` are the weights the tick ``k`` found (what the period before it
+    left). Tick ``k`` runs the spine update and the constraint (method §2.1), then the
+    regeneration (§2.3) and the pruning decision taken after period ``k - 1`` (§2.2),
+    and zeroes pruned weights once pruning has started.
+    """
+    n = seen_w.shape[0]
+    state = constraint.init_spines(seen_w[:, 1])   # after period 0, on its weights
+    conn = np.ones(n)
+    regen = regeneration.init_regeneration(n)
+    history = np.zeros(n, bool)
+    out = {key: np.full((n, periods + 1), np.nan) for key in
+           ("w", "r_up", "r_lo", "c_up", "c_ret", "connected", "regen_k")}
+    for k in range(1, periods + 1):
+        decided = k - 1 >= start            # decisions were taken after period k - 1
+        new = np.zeros(n, bool)
+        if decided:                          # ranking on the spines as the last tick left them
+            width = state.r_up + np.abs(state.r_lo)
+            lo, hi = width.min(), width.max()
+            score = conn * ((width - lo) / (hi - lo) if hi > lo else 0.5)
+            order = np.argsort(score, kind="stable")[: math.floor(n * rho / 100)]
+            new[order] = True
+            new &= ~history
+            history |= new
+            q = min(q0 + 1.1 ** (k - 1 - start), 99.0)
+            threshold = np.percentile(seen_w[:, k], q)
+        state = constraint.update_spines(state, seen_w[:, k] * conn, n_streak=N)
+        w = seen_w[:, k].copy()
+        if k - 1 > N:
+            w = np.minimum(np.maximum(w, state.r_lo), state.r_up)
+        if decided:
+            cand = (conn == 0) & (w > threshold)
+            streak = np.where(cand & (regen.cand_prev != 0), regen.streak + 1, 0.0)
+            regrow = streak > M
+            conn = np.where(regrow, 1.0, conn)
+            regen = regeneration.RegenerationState(np.where(regrow, 0.0, streak), cand.astype(float))
+            conn = conn * (1 - new)
+        if k - 1 >= start:
+            w = w * conn
+        for key, value in (("w", w), ("r_up", state.r_up), ("r_lo", state.r_lo), ("c_up", state.c_up),
+                           ("c_ret", state.c_ret), ("connected", conn), ("regen_k", regen.streak)):
+            out[key][:, k] = value
+    return out, history
+
+
+def test_plasticity_dynamics_synapse(plasticity):
+    """The recorded spine state is the numpy twin's, tick for tick, and tells the story told."""
+    k = plasticity
+    c = k.get('dict(N=N_STREAK, M=REGEN_M, start=START, rho=RHO, q0=Q0, periods=PERIODS, steps=steps, '
+              'T=float(T), dt=float(b2.defaultclock.dt), change=change, history=history, '
+              'threshold=threshold, events=events)')
+    P, N, M, S = c["periods"], c["N"], c["M"], c["start"]
+    mon = k.get('{v: getattr(spine, v) for v in ("w", "r_up", "r_lo", "c_up", "c_ret", "connected", "regen_k")}')
+    mon = {v: np.array(a) for v, a in mon.items()}
+    seen = np.array(k.get("seen.w"))
+    fine_t, fine_w = np.array(k.get("weight.t")), np.array(k.get("weight.w"))
+    assert seen.shape == (5, P + 1) and mon["r_up"].shape == (5, P + 1)
+    assert fine_w.shape == (5, (P + 1) * c["steps"])
+
+    # the drive: each period adds its change (one increment per step) to what the tick left
+    change = np.array(c["change"])
+    np.testing.assert_allclose(seen[:, 1:], mon["w"][:, :-1] + change[:P].T, atol=1e-12)
+    step = np.arange(1, fine_w.shape[1])
+    inside = step % c["steps"] != 0                                  # steps without a tick
+    np.testing.assert_allclose(np.diff(fine_w, axis=1)[:, inside],
+                               change[step[inside] // c["steps"]].T / c["steps"], atol=1e-12)
+
+    # tick for tick, the generated code agrees with the numpy twin of the rules
+    twin, history = spine_twin(seen, N, M, S, c["rho"], c["q0"], P)
+    for var, expected in twin.items():
+        np.testing.assert_allclose(mon[var][:, 1:], expected[:, 1:], rtol=1e-12, atol=1e-12, err_msg=var)
+    assert np.array_equal(history, c["history"])
+    # the thresholds it set: the q(e)-th percentile of the weights after period e
+    thr = np.array(c["threshold"], float)
+    for e in range(P):
+        if e < S:
+            assert np.isnan(thr[e])
+        else:
+            q = min(c["q0"] + 1.1 ** (e - S), 99.0)
+            assert thr[e] == pytest.approx(np.percentile(seen[:, e + 1], q), rel=1e-12)
+
+    # the story the notebook tells happened: growth, constraint, retraction, pruning, regrowth
+    r_up, conn = mon["r_up"][0], mon["connected"][0]
+    ev = c["events"]
+    grew = [t for t in range(2, P + 1) if r_up[t] > r_up[t - 1]]
+    shrank = [t for t in range(2, P + 1) if r_up[t] < r_up[t - 1]]
+    assert ev["grew"] == grew and ev["retracted"] == shrank
+    assert grew[0] == 5          # above the bound at the ends of periods 2, 3, 4: N + 1 updates
+    assert 4 in ev["clipped"]    # the constraint clips from the end of period N + 1 = 3
+    assert ev["clipped"] == [t for t in range(1, P + 1) if conn[t] == conn[t - 1] == 1 and mon["w"][0][t] < seen[0][t]]
+    assert max(grew[:3]) < min(shrank)
+    assert ev["pruned"] == [S + 1] and list(np.flatnonzero(history)) == [0]
+    (regrown,) = ev["regrown"]
+    assert (conn[S + 1:regrown] == 0).all() and (conn[regrown:] == 1).all()
+    # regrowth at the (M + 2)-th consecutive candidate period, with the weight it has
+    clipped = np.minimum(np.maximum(seen[0], mon["r_lo"][0]), mon["r_up"][0])
+    candidate = [t for t in range(S + 2, regrown + 1) if clipped[t] > thr[t - 1]]
+    assert candidate == list(range(regrown - M - 1, regrown + 1))
+    assert mon["w"][0][regrown] == clipped[regrown] > 0
+
+    # the picture shows these arrays
+    ax_w, ax_c, ax_width = k.figure("fig_synapse")
+    ticks = np.arange(1, P + 1)
+    for label, expected in (("r+", mon["r_up"][0]), ("r-", mon["r_lo"][0]),
+                            ("w seen by the update", seen[0])):
+        x, y = lines_of(ax_w, label)
+        np.testing.assert_array_equal(x, ticks)
+        np.testing.assert_array_equal(y, expected[1:])
+    x, y = lines_of(ax_w, "w")
+    np.testing.assert_allclose(x, fine_t / c["T"])
+    np.testing.assert_array_equal(y, fine_w[0])
+    x, y = lines_of(ax_w, "regeneration threshold g(e)")
+    np.testing.assert_array_equal(x, np.arange(1, P + 1))
+    np.testing.assert_array_equal(y, thr)
+    assert [r[1:] for r in ax_w["rectangles"] if r[0] == "pruned"] == [[S + 1, regrown]]
+    for label, var in (("growth streak c+", "c_up"), ("retraction streak c0", "c_ret"),
+                       ("regeneration streak k", "regen_k")):
+        np.testing.assert_array_equal(lines_of(ax_c, label)[1], mon[var][0][1:])
+    for s in range(5):
+        np.testing.assert_allclose(lines_of(ax_width, f"synapse {s}")[1],
+                                   mon["r_up"][s][1:] + np.abs(mon["r_lo"][s][1:]))
+    assert "periods" in ax_width["xlabel"] and ax_w["ylabel"].startswith("weight")
+
+
+def test_plasticity_dynamics_rate(plasticity):
+    """The neurotrophic rates follow the recurrences of method §2.4 and the numbers of §4.4."""
+    k = plasticity
+    got = k.get("dict(periods=periods, rates=rates, alive=alive, S=S)")
+    periods = np.array(got["periods"])
+    S = got["S"]
+    assert periods[0] == S == 37 and periods[-1] == 299
+    # independent recurrence: pruned units = max(before, floor(N rho / 100)), no regeneration
+    units = {"conv2": 40, "fc1": 300}
+    rho = {"conv2": 5.0, "fc1": 35.0}
+    pruned = {"conv2": 0, "fc1": 0}
+    want = {name: ([], []) for name in units}
+    fc1_alive_before = 300
+    for e in periods:
+        for name in ("conv2", "fc1"):
+            want[name][0].append(rho[name])
+            pruned[name] = max(pruned[name], math.floor(units[name] * rho[name] / 100))
+            a = units[name] - pruned[name]
+            want[name][1].append(a)
+            if name == "conv2":
+                rho[name] += math.exp(-(e - S) / 5) * a / fc1_alive_before
+            else:
+                alpha = math.exp(-(e - S)) if e <= 60 else 0.00075
+                rho[name] += alpha * a / 10
+                fc1_alive_before = a
+    for name in units:
+        np.testing.assert_allclose(got["rates"][name], want[name][0], rtol=1e-12)
+        np.testing.assert_array_equal(got["alive"][name], want[name][1])
+    # method §4.4: fc1 35, 54.5, 59.54, 61.19, 61.77, 61.98 ... 64.09 at epoch 299; 192 and 2 pruned
+    assert np.round(got["rates"]["fc1"][:6], 2).tolist() == [35, 54.5, 59.54, 61.19, 61.77, 61.98]
+    assert round(got["rates"]["fc1"][-1], 2) == 64.09
+    assert 300 - got["alive"]["fc1"][-1] == 192 and 40 - got["alive"]["conv2"][-1] == 2
+
+    ax_rho, ax_alive, ax_factor = k.figure("fig_rate")
+    for name in units:
+        x, y = lines_of(ax_rho, name)
+        np.testing.assert_array_equal(x, periods)
+        np.testing.assert_allclose(y, got["rates"][name])
+        np.testing.assert_allclose(lines_of(ax_alive, name)[1], 100 * np.array(want[name][1]) / units[name])
+    np.testing.assert_allclose(lines_of(ax_factor, "hidden: exp(-(e - S)/5)")[1], np.exp(-(periods - S) / 5))
+    alpha = np.where(periods <= 60, np.exp(-(periods - S).astype(float)), 0.00075)
+    np.testing.assert_allclose(lines_of(ax_factor, "last: alpha(e)")[1], alpha)
+    assert ax_rho["ylabel"] == "pruning rate rho (%)"
+
+
+# ------------------------------------------------------------------ analysis
 
 def test_compare_runs_rejects_unfinished_folder(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "analysis" / "compare_runs.py"), str(tmp_path)],
