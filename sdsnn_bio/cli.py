@@ -89,7 +89,7 @@ def cmd_list(args) -> int:
 
 def cmd_report(args) -> int:
     from .records import RunFolder
-    from .report import make_figures, text_report
+    from .report import load_history, make_figures, make_structure_figures, text_report
 
     run_dir = Path(args.run_dir)
     folder = RunFolder(run_dir)
@@ -98,6 +98,16 @@ def cmd_report(args) -> int:
     if args.figures:
         for path in make_figures(run_dir):
             print(f"wrote {path}")
+        try:
+            history = load_history(run_dir)
+        except SdsnnError as exc:
+            print(f"no structural figures: {exc}")
+        else:
+            for path in make_structure_figures(run_dir, history=history):
+                print(f"wrote {path}")
+    if args.period is not None:
+        for path in make_structure_figures(run_dir, period=args.period, over_periods=False, animations=False):
+            print(f"wrote {path}")
     print(text_report(run_dir))
     return 0
 
@@ -105,7 +115,7 @@ def cmd_report(args) -> int:
 def cmd_main(args) -> int:
     """The main job: dense baseline and SD-SNN side by side on MNIST 5k, then the final table."""
     from .config import find_model, load_config
-    from .report import main_job_table
+    from .report import main_job_table, make_main_job_figure
 
     model = args.model
     cfg = load_config(find_model(model))
@@ -165,6 +175,7 @@ def cmd_main(args) -> int:
             print(f"main job: the {name} run failed; its log is {root / (name + '.log')}", file=sys.stderr)
         return 1
     print(main_job_table(jobs["dense"], jobs["sdsnn"], wall_s=time.time() - t0))
+    print(f"figure: {make_main_job_figure(jobs['dense'], jobs['sdsnn'], root / 'main.png')}")
     return 0
 
 
@@ -203,7 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
     rep = sub.add_parser("report", help="summarise a run folder")
     rep.add_argument("run_dir")
-    rep.add_argument("--figures", action="store_true", help="(re)draw the figures")
+    rep.add_argument("--figures", action="store_true",
+                     help="(re)draw the figures into RUN_DIR/figures: the table's, and the structure's "
+                          "from the run's structural history (at the last period, over periods, animations)")
+    rep.add_argument("--period", type=int, metavar="E",
+                     help="draw the structure at period E (receptive fields, masks, network diagram)")
     rep.set_defaults(func=cmd_report)
     m = sub.add_parser("main", help="the main job: dense baseline and SD-SNN on MNIST 5k")
     m.add_argument("--model", default="mnist5k_main")

@@ -1,15 +1,19 @@
 """Reading run folders: the per-period table, text summaries and figures.
 
-Every file of a run folder is read through :class:`sdsnn_bio.records.RunFolder`.
+Every file of a run folder is read through :class:`sdsnn_bio.records.RunFolder`,
+and its structural history through :class:`sdsnn_bio.history.History`.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from .records import RunFolder, read_table
+from .errors import FigureError, SdsnnError
+from .records import RunFolder, atomic_write, read_table
 
-__all__ = ["read_table", "text_report", "draw_figures", "make_figures", "main_job_table"]
+__all__ = ["read_table", "text_report", "draw_figures", "make_figures", "main_job_table",
+           "load_history", "draw_structure_figures", "animate_layer", "make_structure_figures",
+           "network_columns", "live_synapse_counts", "main_job_figure", "make_main_job_figure"]
 
 
 def _summary(run_dir) -> dict:
@@ -118,3 +122,373 @@ def main_job_table(dense_dir, sdsnn_dir, wall_s=None) -> str:
     width = max(len(r[0]) for r in rows)
     bar = "-" * (width + 40)
     return "\n".join([bar] + [f"{a:{width}s}  {b}" for a, b in rows] + [bar])
+
+
+# ----------------------------------------------------------------- structure figures
+#: Receptive fields drawn side by side in ``fields_<layer>_periods.png``.
+FIELD_PERIODS = 4
+#: Frames of an animation at most (periods evenly spaced over the run).
+MAX_FRAMES = 50
+
+
+def load_history(run_dir, history=None):
+    """The structural history of a run folder (:class:`sdsnn_bio.history.History`).
+
+    ``history``, when given, is returned as it is (any object with ``History``'s reading
+    interface). Raises :class:`~sdsnn_bio.errors.SdsnnError` naming the folder when it has
+    no history.
+    """
+    if history is not None:
+        return history
+    try:
+        from .history import History
+    except ImportError as exc:  # pragma: no cover - an install without the history module
+        raise FigureError(f"{run_dir}: structural figures need sdsnn_bio.history, which this "
+                          f"installation lacks ({exc})") from exc
+    return History(run_dir)
+
+
+def _check_period(run_dir, h, period) -> int:
+    periods = [int(p) for p in h.periods]
+    try:
+        e = int(period)
+    except (TypeError, ValueError):
+        raise FigureError(f"{run_dir}: period must be an integer, got {period!r}") from None
+    if e != period or e not in periods:
+        raise FigureError(f"{run_dir}: period {period} is out of range: the structural history holds "
+                          f"periods {periods[0]}..{periods[-1]}")
+    return e
+
+
+def _is_image_dense(ls) -> bool:
+    """A dense layer whose input is a map (C, H, W): its units' fields can be drawn as images."""
+    n_pre, n_post = int(np.prod(ls.pre_shape)), int(np.prod(ls.post_shape))
+    return (getattr(ls, "layer_type", "dense") in ("dense", "") and len(ls.post_shape) == 1
+            and len(ls.pre_shape) == 3 and len(ls.i) == n_pre * n_post)
+
+
+def _live_weights(ls) -> np.ndarray:
+    """The weight matrix ``[n_pre, n_post]`` of a dense layer, 0 where no live synapse
+    (or no recorded value: a synapse not live in ``values_period``)."""
+    n_pre, n_post = int(np.prod(ls.pre_shape)), int(np.prod(ls.post_shape))
+    w = np.asarray(ls.w, dtype=float)
+    w = np.where(np.asarray(ls.connected, bool) & np.isfinite(w), w, 0.0)
+    # presynaptic-major order: synapse s joins pre s // n_post to post s % n_post
+    return w.reshape(n_pre, n_post)
+
+
+def _values_note(ls) -> str:
+    if getattr(ls, "exact", True) and ls.values_period == ls.period:
+        return ""
+    kind = "exact" if ls.exact else "8-bit"
+    return f" (weights: period {ls.values_period}, {kind})"
+
+
+def _channel_groups(ls):
+    """Presynaptic channel of each presynaptic neuron and unit of each postsynaptic neuron."""
+    pre = tuple(ls.pre_shape)
+    positions = int(np.prod(pre[1:])) if len(pre) == 3 else 1
+    return np.arange(int(np.prod(pre))) // positions, np.asarray(ls.unit_of_post)
+
+
+def _mask_figure(ls, plt):
+    """Connection mask and spine widths of a layer at one period (dense: per synapse;
+    locally connected: mean per pair of input channel and output channel)."""
+    from .viz import plot_synapse_matrix
+
+    n_pre, n_post = int(np.prod(ls.pre_shape)), int(np.prod(ls.post_shape))
+    dense = len(ls.post_shape) == 1 and n_pre * n_post <= 4_000_000
+    groups = {} if dense else dict(zip(("pre_group", "post_group"), _channel_groups(ls)))
+    labels = (dict(pre_label="presynaptic neuron", post_label="postsynaptic unit") if dense else
+              dict(pre_label="presynaptic channel", post_label="postsynaptic channel"))
+    fig, axs = plt.subplots(1, 2, figsize=(11, 5))
+    conn = np.asarray(ls.connected, bool)
+    plot_synapse_matrix(conn.astype(float), ls.i, ls.j, n_pre, n_post, axes=axs[0],
+                        label="connected (1 = live synapse)", vmin=0, vmax=1, **groups, **labels)
+    axs[0].set_title(f"{ls.name}: mask at period {ls.period} ({int(conn.sum())} live of {len(conn)})")
+    width = np.asarray(ls.r_up, float) + np.abs(np.asarray(ls.r_lo, float))
+    ok = conn & np.isfinite(width)
+    plot_synapse_matrix(width[ok], np.asarray(ls.i)[ok], np.asarray(ls.j)[ok], n_pre, n_post, axes=axs[1],
+                        label="spine width r+ + |r-| (weight units)", cmap="magma", **groups, **labels)
+    axs[1].set_title(f"spine widths of the live synapses{_values_note(ls)}")
+    return fig
+
+
+def _fields_title(ls, alive):
+    c = ls.pre_shape[0]
+    mean = f", mean over {c} input channels" if c > 1 else ""
+    return f"{ls.name} at period {ls.period}: {int(np.sum(alive))} of {len(alive)} units alive{mean}" \
+           f"{_values_note(ls)}"
+
+
+def network_columns(structure: dict):
+    """Columns, alive units and live-synapse links of the network diagram at one period.
+
+    Parameters
+    ----------
+    structure : dict of LayerStructure
+        Every stage with synapses at one period, in network order
+        (:meth:`sdsnn_bio.history.History.structure_at`); pooling relays pass their
+        input channels on unchanged.
+
+    Returns
+    -------
+    names, alive, links
+        For :func:`sdsnn_bio.viz.plot_network`: the input (one unit per input neuron), then each
+        layer with learnable synapses; ``links[k]`` counts the live synapses from each unit of
+        column ``k`` to each unit of column ``k + 1`` whose two units are both alive.
+    """
+    stages = list(structure.values())
+    if not stages:
+        raise FigureError("no layers to draw")
+    n_in = int(np.prod(stages[0].pre_shape))
+    names, alive, links = ["input"], [np.ones(n_in, bool)], []
+    unit_of = np.arange(n_in)          # neuron of the stage's input -> unit of the last column
+    for ls in stages:
+        i, j = np.asarray(ls.i), np.asarray(ls.j)
+        post_unit = np.asarray(ls.unit_of_post)
+        if getattr(ls, "layer_type", "") == "pool":
+            # a relay: its output channel is the channel of the layer before
+            relay = np.zeros(int(np.prod(ls.post_shape)), dtype=int)
+            relay[j] = unit_of[i]
+            unit_of = relay
+            continue
+        a = np.asarray(ls.alive, bool)
+        pre_u, post_u = unit_of[i], post_unit[j]
+        keep = np.asarray(ls.connected, bool) & alive[-1][pre_u] & a[post_u]
+        m = np.bincount(pre_u[keep] * len(a) + post_u[keep], minlength=len(alive[-1]) * len(a))
+        names.append(ls.name)
+        alive.append(a)
+        links.append(m.reshape(len(alive[-2]), len(a)))
+        unit_of = post_unit
+    return names, alive, links
+
+
+def _network_figure(structure: dict, period, plt):
+    from .viz import plot_network
+
+    names, alive, links = network_columns(structure)
+    fig, ax = plt.subplots(figsize=(3 + 2.2 * len(names), 6))
+    plot_network(names, alive, links, axes=ax)
+    ax.set_title(f"surviving network at period {period}", pad=30)
+    return fig
+
+
+def live_synapse_counts(h, layer: str):
+    """``(periods, counts[n_periods, n_units])``: live synapses onto each unit, period by period.
+
+    Read from the history's per-unit summaries where it has them, else counted from
+    :meth:`structure_at` of every period.
+    """
+    summary = getattr(h, "unit_summary", None)
+    if summary is not None:
+        return np.asarray(h.periods), np.asarray(summary(layer)["live"])
+    rows = []
+    for e in h.periods:
+        ls = h.structure_at(int(e))[layer]
+        post_unit = np.asarray(ls.unit_of_post)[np.asarray(ls.j)]
+        rows.append(np.bincount(post_unit[np.asarray(ls.connected, bool)], minlength=len(ls.alive)))
+    return np.asarray(h.periods), np.stack(rows)
+
+
+def _field_periods(h) -> list:
+    """Up to :data:`FIELD_PERIODS` periods with stored weights, evenly spread over the run."""
+    periods = [int(p) for p in h.periods]
+    keys = sorted({int(k) for k in h.keyframes} & set(periods)) or periods
+    pick = np.unique(np.rint(np.linspace(0, len(keys) - 1, min(FIELD_PERIODS, len(keys)))).astype(int))
+    return [keys[k] for k in pick]
+
+
+def draw_structure_figures(run_dir, period=None, over_periods=True, history=None) -> dict:
+    """The structural figures of a run (matplotlib ``Figure`` objects, not saved) by file name.
+
+    At ``period`` (default: the last recorded one), with ``NNNN`` its number:
+    ``fields_<layer>_pNNNN.png`` (receptive fields of a dense layer over its input map,
+    pruned units greyed), ``mask_<layer>_pNNNN.png`` (connection mask and spine widths;
+    per pair of channels for a locally connected layer), ``network_pNNNN.png`` (the
+    surviving network). With ``over_periods``, also, per pruned layer:
+    ``units_<layer>.png`` (alive units and live synapses per unit over periods),
+    ``distributions_<layer>.png`` (weights and spine widths of the live synapses over
+    periods), ``events_<layer>.png`` (pruning and regeneration rasters) and
+    ``fields_<layer>_periods.png`` (receptive fields at up to four stored periods).
+
+    Raises :class:`~sdsnn_bio.errors.FigureError` when ``period`` is not in the history.
+    """
+    import matplotlib.pyplot as plt
+
+    from .viz import (plot_alive_units, plot_distribution_periods, plot_events, plot_live_synapses,
+                      plot_receptive_fields, plot_receptive_fields_periods)
+
+    h = load_history(run_dir, history)
+    e = int(h.periods[-1]) if period is None else _check_period(run_dir, h, period)
+    structure = h.structure_at(e)
+    figs = {}
+    for name in h.layers:
+        ls = structure[name]
+        if _is_image_dense(ls):
+            fig, ax = plt.subplots(figsize=(8, 8))
+            plot_receptive_fields(_live_weights(ls), ls.alive, ls.pre_shape, axes=ax, colorbar=True,
+                                  title=_fields_title(ls, ls.alive))
+            figs[f"fields_{name}_p{e:04d}.png"] = fig
+        figs[f"mask_{name}_p{e:04d}.png"] = _mask_figure(ls, plt)
+    figs[f"network_p{e:04d}.png"] = _network_figure(structure, e, plt)
+    if not over_periods:
+        return figs
+    for name in h.layers:
+        ls = structure[name]
+        ylabel = "unit" if len(ls.post_shape) == 1 else "channel"
+        fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+        periods, alive = h.alive(name)
+        plot_alive_units(periods, alive, axes=axs[0], ylabel=ylabel)
+        periods, counts = live_synapse_counts(h, name)
+        plot_live_synapses(periods, counts, axes=axs[1], ylabel=ylabel)
+        fig.suptitle(name)
+        figs[f"units_{name}.png"] = fig
+        fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+        p, edges, c = h.histogram(name, "w")
+        plot_distribution_periods(p, edges, c, axes=axs[0], label="weight w (dimensionless)")
+        axs[0].set_title(f"{name}: weights of the live synapses")
+        try:
+            p, edges, c = h.histogram(name, "width")
+        except SdsnnError as exc:      # a layer without spine bounds
+            axs[1].text(0.5, 0.5, str(exc), ha="center", va="center", wrap=True, transform=axs[1].transAxes)
+            axs[1].set_axis_off()
+        else:
+            plot_distribution_periods(p, edges, c, axes=axs[1], label="spine width r+ + |r-| (weight units)")
+            axs[1].set_title(f"{name}: spine widths of the live synapses")
+        figs[f"distributions_{name}.png"] = fig
+        ev = h.events(name)
+        fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+        plot_events(ev, kinds=("unit_pruned", "unit_revived"), axes=axs[0],
+                    ylabel=f"{ylabel} index")
+        axs[0].set_title(f"{name}: {ylabel}s pruned and revived")
+        plot_events(ev, kinds=("synapse_pruned", "synapse_regenerated"), axes=axs[1], markersize=1.5)
+        axs[1].set_title(f"{name}: synapses pruned and regenerated")
+        for ax in axs:
+            ax.set_xlim(float(h.periods[0]) - 0.5, float(h.periods[-1]) + 0.5)
+        figs[f"events_{name}.png"] = fig
+        if _is_image_dense(ls):
+            chosen = _field_periods(h)
+            at = [h.structure_at(k)[name] for k in chosen]
+            fig = plot_receptive_fields_periods(
+                [_live_weights(s) for s in at], [s.alive for s in at], chosen, ls.pre_shape,
+                exact=[True if s.values_period == s.period else s.values_period for s in at])
+            fig.suptitle(f"{name}: receptive fields over development (pruned units grey)")
+            figs[f"fields_{name}_periods.png"] = fig
+    return figs
+
+
+def animate_layer(run_dir, layer: str, max_frames: int = MAX_FRAMES, history=None, axes=None):
+    """An animation of one pruned layer's structure across the run.
+
+    A dense layer over an input map shows its receptive fields (pruned units grey); another
+    layer its connection mask (the live fraction per pair of input and output channel).
+    At most ``max_frames`` periods, evenly spread from the first to the last; drawn on
+    ``axes`` (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.animation.FuncAnimation
+    """
+    import matplotlib.pyplot as plt
+
+    from .viz import animate_images, animate_receptive_fields, synapse_image
+
+    h = load_history(run_dir, history)
+    if layer not in h.layers:
+        raise FigureError(f"{run_dir}: no pruned layer {layer!r} in the history (layers: {', '.join(h.layers)})")
+    periods = [int(p) for p in h.periods]
+    pick = np.unique(np.rint(np.linspace(0, len(periods) - 1, min(max_frames, len(periods)))).astype(int))
+    frames = [periods[k] for k in pick]
+    first = h.structure_at(frames[0])[layer]
+    ax = plt.subplots(figsize=(7, 7))[1] if axes is None else axes
+    if _is_image_dense(first):
+        def get(e):
+            ls = h.structure_at(e)[layer]
+            return _live_weights(ls), ls.alive
+
+        w_max = max(float(np.nanmax(np.abs(_live_weights(h.structure_at(k)[layer])))) for k in
+                    sorted({frames[0], frames[-1]}))
+        return animate_receptive_fields(get, frames, first.pre_shape, axes=ax, vmax=w_max or 1.0,
+                                        title=f"{layer}, period {{period}}")
+    pre_group, post_group = _channel_groups(first)
+
+    def mask(e):
+        ls = h.structure_at(e)[layer]
+        return synapse_image(np.asarray(ls.connected, float), ls.i, ls.j, pre_group=pre_group,
+                             post_group=post_group)
+
+    anim = animate_images(mask, frames, axes=ax, title=f"{layer}, period {{period}}", vmin=0, vmax=1,
+                          aspect="auto", cmap="viridis", xlabel="postsynaptic channel",
+                          ylabel="presynaptic channel")
+    ax.figure.colorbar(ax.images[0], ax=ax).set_label("live fraction of the synapses")
+    return anim
+
+
+def _save(fig, path: Path, dpi=110):
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def make_structure_figures(run_dir, period=None, over_periods=True, animations=True, history=None,
+                           max_frames: int = MAX_FRAMES) -> list:
+    """Draw :func:`draw_structure_figures` (and, with ``animations``, one GIF per pruned layer,
+    ``<layer>.gif``, from :func:`animate_layer`) into the run's figures folder; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import save_animation
+
+    run = RunFolder(run_dir)
+    h = load_history(run_dir, history)
+    figs = draw_structure_figures(run_dir, period=period, over_periods=over_periods, history=h)
+    run.figures.mkdir(exist_ok=True)
+    paths = []
+    for name, fig in figs.items():
+        fig.tight_layout()
+        paths.append(_save(fig, run.figures / name))
+    if animations:
+        for layer in h.layers:
+            fig, ax = plt.subplots(figsize=(7, 7))
+            anim = animate_layer(run_dir, layer, max_frames=max_frames, history=h, axes=ax)
+            tmp = run.figures / f".{layer}.tmp.gif"
+            save_animation(anim, tmp, fps=5, dpi=80)
+            plt.close(fig)
+            path = run.figures / f"{layer}.gif"
+            tmp.replace(path)
+            paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------- main job
+def main_job_figure(dense_dir, sdsnn_dir):
+    """The main job's figure: SD-SNN beside its dense twin (:func:`sdsnn_bio.viz.plot_main_job`)."""
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_main_job
+
+    fig = plot_main_job(read_table(dense_dir), read_table(sdsnn_dir), fig=plt.figure(figsize=(14, 4)))
+    d, s = _summary(dense_dir), _summary(sdsnn_dir)
+    if d and s:
+        fig.suptitle(f"final test accuracy: dense {100 * d['final_test_accuracy']:.2f}%, "
+                     f"SD-SNN {100 * s['final_test_accuracy']:.2f}%")
+    return fig
+
+
+def make_main_job_figure(dense_dir, sdsnn_dir, path) -> Path:
+    """Draw :func:`main_job_figure` into ``path`` (PNG, written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = main_job_figure(dense_dir, sdsnn_dir)
+    fig.tight_layout()
+    return _save(fig, Path(path))

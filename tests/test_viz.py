@@ -302,3 +302,240 @@ def test_main_job_figure():
     np.testing.assert_array_equal(ydata(ax_alive, "fc1"), sdsnn["alive_fc1"])
     np.testing.assert_array_equal(ydata(ax_alive, "conv2"), sdsnn["alive_conv2"])
     assert ax_acc.get_ylabel() == "test accuracy (%)"
+
+
+# ------------------------------------------------------------------ run-folder glue (report)
+class _Structure:
+    """A LayerStructure-like record (the fields of sdsnn_bio.history.LayerStructure)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class FakeHistory:
+    """History's reading interface over synthetic arrays: input 28x28 -> fc1 (12) -> out (3).
+
+    fc1 loses units 2 (period 2) and 5 (period 4; its synapses go first), unit 2 comes back
+    at period 5; synapses flip at random; weights are stored at keyframes 0, 3 and 6 only.
+    """
+
+    def __init__(self, n_periods=7, seed=0):
+        rng = np.random.default_rng(seed)
+        self.periods = np.arange(n_periods)
+        self.layers = ["fc1"]
+        self.keyframes = np.array([0, 3, n_periods - 1])
+        self.i, self.j = _dense(784, 12)
+        self.oi, self.oj = _dense(12, 3)
+        conn = np.ones(len(self.i), bool)
+        alive = np.ones(12, bool)
+        self.conn, self.alive_ = [], []
+        for e in self.periods:
+            if e == 2:
+                alive[2] = False
+                conn[self.j == 2] = False
+            if e == 4:
+                alive[5] = False
+                conn[self.j == 5] = False
+            if e == 5:
+                alive[2] = True
+                conn[(self.j == 2) & (self.i < 300)] = True
+            if e >= 1:
+                flip = rng.random(len(conn)) < 0.01
+                conn = np.where(flip & alive[self.j], ~conn, conn)
+            self.conn.append(conn.copy())
+            self.alive_.append(alive.copy())
+        self.w = {int(k): rng.normal(scale=1 + k, size=len(self.i)).astype(np.float32) for k in self.keyframes}
+        self.edges = np.linspace(-3, 3, 7)
+
+    def _values_period(self, e):
+        return int(self.keyframes[np.argmin(np.abs(self.keyframes - e))])
+
+    def structure_at(self, e):
+        e = int(e)
+        vp = self._values_period(e)
+        fc1 = _Structure(name="fc1", period=e, pre_shape=(1, 28, 28), post_shape=(12,), i=self.i, j=self.j,
+                         connected=self.conn[e], alive=self.alive_[e], unit_of_post=np.arange(12),
+                         w=self.w[vp], r_up=np.abs(self.w[vp]), r_lo=-0.5 * np.ones(len(self.i), np.float32),
+                         values_period=vp, exact=False, layer_type="dense", pruned=True)
+        out = _Structure(name="out", period=e, pre_shape=(12,), post_shape=(3,), i=self.oi, j=self.oj,
+                         connected=np.ones(36, bool), alive=np.ones(3, bool), unit_of_post=np.arange(3),
+                         w=np.ones(36, np.float32), r_up=np.full(36, np.nan), r_lo=np.full(36, np.nan),
+                         values_period=vp, exact=False, layer_type="dense", pruned=False)
+        return {"fc1": fc1, "out": out}
+
+    def alive(self, layer):
+        return self.periods.copy(), np.stack(self.alive_)
+
+    def histogram(self, layer, var):
+        counts = np.stack([np.histogram(self.w[self._values_period(e)][self.conn[e]], self.edges)[0]
+                           for e in self.periods])
+        if var == "width":
+            counts = counts[:, ::-1]
+        return self.periods.copy(), self.edges, counts
+
+    def events(self, layer=None):
+        p, k, ix = [], [], []
+        for e in self.periods[1:]:
+            for kind, idx in (("unit_pruned", np.flatnonzero(self.alive_[e - 1] & ~self.alive_[e])),
+                              ("unit_revived", np.flatnonzero(~self.alive_[e - 1] & self.alive_[e])),
+                              ("synapse_pruned", np.flatnonzero(self.conn[e - 1] & ~self.conn[e])),
+                              ("synapse_regenerated", np.flatnonzero(~self.conn[e - 1] & self.conn[e]))):
+                p += [e] * len(idx)
+                k += [kind] * len(idx)
+                ix += list(idx)
+        return {"period": np.array(p), "layer": np.array(["fc1"] * len(p)), "kind": np.array(k),
+                "index": np.array(ix)}
+
+
+@pytest.fixture(scope="module")
+def fake_history():
+    return FakeHistory()
+
+
+def _figure_images(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_structure_figures_at_a_period_draw_the_history(fake_history, tmp_path):
+    from sdsnn_bio.report import draw_structure_figures
+
+    h = fake_history
+    figs = draw_structure_figures(tmp_path, period=4, over_periods=False, history=h)
+    assert sorted(figs) == ["fields_fc1_p0004.png", "mask_fc1_p0004.png", "network_p0004.png"]
+    s = h.structure_at(4)["fc1"]
+    # receptive fields: live weights of the nearest keyframe (3), units 2 and 5 greyed
+    (ax,) = _figure_images(figs["fields_fc1_p0004.png"])
+    w = np.where(s.connected, s.w, 0).reshape(784, 12)
+    np.testing.assert_array_equal(np.ma.filled(ax.images[0].get_array().astype(float), np.nan),
+                                  viz.field_mosaic(w, (28, 28))[0])
+    assert np.isfinite(np.ma.filled(ax.images[1].get_array().astype(float), np.nan)).sum() == 2 * 784
+    assert "10 of 12 units alive" in ax.get_title() and "weights: period 3" in ax.get_title()
+    # mask: the connection matrix; widths only where live
+    ax_mask, ax_width = _figure_images(figs["mask_fc1_p0004.png"])
+    np.testing.assert_array_equal(ax_mask.images[0].get_array(), h.conn[4].reshape(784, 12))
+    width = np.ma.filled(ax_width.images[0].get_array().astype(float), np.nan)
+    np.testing.assert_array_equal(np.isfinite(width), h.conn[4].reshape(784, 12))
+    np.testing.assert_allclose(width[np.isfinite(width)],
+                               (np.abs(s.w) + 0.5).reshape(784, 12)[h.conn[4].reshape(784, 12)], rtol=1e-6)
+    # network: input -> fc1 -> out, edges count the live synapses between alive units
+    ax = figs["network_p0004.png"].axes[0]
+    edges = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert np.asarray(edges[0].get_array()).sum() == h.conn[4].sum()      # pruned units have no synapses
+    assert np.asarray(edges[1].get_array()).sum() == 3 * 10               # from the 10 alive fc1 units
+    nodes = {c.get_label(): len(c.get_offsets()) for c in ax.collections if not isinstance(c, LineCollection)}
+    assert nodes["fc1 dead"] == 2 and nodes["input alive"] == 784 and nodes["out alive"] == 3
+
+
+def test_structure_figures_over_periods(fake_history, tmp_path):
+    from sdsnn_bio.report import draw_structure_figures, live_synapse_counts
+
+    h = fake_history
+    figs = draw_structure_figures(tmp_path, history=h)
+    last = int(h.periods[-1])
+    assert sorted(figs) == sorted([f"fields_fc1_p{last:04d}.png", f"mask_fc1_p{last:04d}.png",
+                                   f"network_p{last:04d}.png", "units_fc1.png", "distributions_fc1.png",
+                                   "events_fc1.png", "fields_fc1_periods.png"])
+    ax_alive, ax_live = [ax for ax in figs["units_fc1.png"].axes if ax.collections][:2]
+    np.testing.assert_array_equal(np.asarray(ax_alive.collections[0].get_array()).reshape(12, -1),
+                                  np.stack(h.alive_).T)
+    # live synapses per unit: counted from the structure of every period (no unit summaries here)
+    periods, counts = live_synapse_counts(h, "fc1")
+    np.testing.assert_array_equal(counts, [np.bincount(h.j[c], minlength=12) for c in h.conn])
+    np.testing.assert_array_equal(np.asarray(ax_live.collections[0].get_array()).reshape(12, -1), counts.T)
+    ax_w, ax_width = [ax for ax in figs["distributions_fc1.png"].axes if ax.collections][:2]
+    _, _, cw = h.histogram("fc1", "w")
+    _, _, cwidth = h.histogram("fc1", "width")
+    np.testing.assert_array_equal(np.ma.filled(ax_w.collections[0].get_array(), 0).reshape(6, -1), cw.T)
+    np.testing.assert_array_equal(np.ma.filled(ax_width.collections[0].get_array(), 0).reshape(6, -1), cwidth.T)
+    ax_units, ax_syn = figs["events_fc1.png"].axes
+    lines = {ln.get_label().split(" ")[0]: ln for ln in ax_units.get_lines()}
+    np.testing.assert_array_equal(lines["unit_pruned"].get_xdata(), [2, 4])
+    np.testing.assert_array_equal(lines["unit_pruned"].get_ydata(), [2, 5])
+    np.testing.assert_array_equal(lines["unit_revived"].get_xdata(), [5])
+    ev = h.events("fc1")
+    n_syn = sum(len(ln.get_xdata()) for ln in ax_syn.get_lines())
+    assert n_syn == np.isin(ev["kind"], ["synapse_pruned", "synapse_regenerated"]).sum() > 0
+    # fields side by side at the stored periods
+    axs = _figure_images(figs["fields_fc1_periods.png"])
+    assert [ax.get_title().split(":")[0] for ax in axs] == ["period 0", "period 3", f"period {last}"]
+
+
+def test_structure_period_out_of_range_is_a_clear_error(fake_history, tmp_path):
+    from sdsnn_bio.report import draw_structure_figures
+
+    for bad in (7, -1, 2.5):
+        with pytest.raises(FigureError, match=r"period .* out of range: .* periods 0\.\.6"):
+            draw_structure_figures(tmp_path, period=bad, history=fake_history)
+
+
+def test_make_structure_figures_writes_pngs_and_an_animation(fake_history, tmp_path):
+    from PIL import Image
+
+    from sdsnn_bio.report import make_structure_figures
+
+    paths = make_structure_figures(tmp_path, period=3, over_periods=False, history=fake_history, max_frames=4)
+    names = sorted(p.name for p in paths)
+    assert names == ["fc1.gif", "fields_fc1_p0003.png", "mask_fc1_p0003.png", "network_p0003.png"]
+    assert all(p.parent == tmp_path / "figures" for p in paths)
+    gif = Image.open(tmp_path / "figures" / "fc1.gif")
+    assert gif.n_frames == 4                              # periods 0, 2, 4, 6
+    png = Image.open(tmp_path / "figures" / "network_p0003.png")
+    assert png.size[0] > 500 and png.size[1] > 400
+    assert not list((tmp_path / "figures").glob("*.tmp*"))
+
+
+def test_network_columns_through_a_pooling_relay():
+    """input 1x4x4 -> local (2 channels, 4x4) -> pool 2 -> dense 3: channels feed the dense units."""
+    from sdsnn_bio.report import network_columns
+
+    class Local:
+        type, kernel, padding, stride = "local", 3, 1, 1
+
+    class Pool:
+        type, size = "pool", 2
+
+    class Dense:
+        type = "dense"
+    i1, j1 = connectivity(Local, (1, 4, 4), (2, 4, 4))
+    ip, jp = connectivity(Pool, (2, 4, 4), (2, 2, 2))
+    i2, j2 = connectivity(Dense, (8,), (3,))
+    conn2 = np.ones(len(i2), bool)
+    conn2[(i2 < 4) & (j2 == 0)] = False          # channel 0 -> unit 0 cut
+    s = {"conv": _Structure(name="conv", pre_shape=(1, 4, 4), post_shape=(2, 4, 4), i=i1, j=j1,
+                            connected=np.ones(len(i1), bool), alive=np.array([True, True]),
+                            unit_of_post=np.arange(32) // 16, layer_type="local"),
+         "pool": _Structure(name="pool", pre_shape=(2, 4, 4), post_shape=(2, 2, 2), i=ip, j=jp,
+                            connected=np.ones(len(ip), bool), alive=np.ones(2, bool),
+                            unit_of_post=np.arange(8) // 4, layer_type="pool"),
+         "fc": _Structure(name="fc", pre_shape=(2, 2, 2), post_shape=(3,), i=i2, j=j2, connected=conn2,
+                          alive=np.array([True, True, False]), unit_of_post=np.arange(3), layer_type="dense")}
+    names, alive, links = network_columns(s)
+    assert names == ["input", "conv", "fc"]
+    assert links[0].shape == (16, 2) and links[0].sum() == 2 * len(i1) // 2
+    np.testing.assert_array_equal(links[0][5], [9, 9])          # an inner pixel feeds 9 positions each
+    np.testing.assert_array_equal(links[1], [[0, 4, 0], [4, 4, 0]])
+
+
+def test_main_job_figure_from_run_folders(tmp_path):
+    from sdsnn_bio.records import RunFolder
+    from sdsnn_bio.report import main_job_figure, make_main_job_figure
+
+    rows = {"dense": [{"period": e, "test_accuracy": 0.5 + 0.1 * e, "compression": 0.0} for e in range(3)],
+            "sdsnn": [{"period": e, "test_accuracy": 0.45 + 0.12 * e, "compression": 0.2 * e,
+                       "synapse_sparsity": 0.1 * e, "alive_fc1": 40 - 3 * e} for e in range(3)]}
+    for name, r in rows.items():
+        run = RunFolder(tmp_path / name)
+        run.create()
+        run.write_table(r, ["period"])
+        run.write_summary({"final_test_accuracy": r[-1]["test_accuracy"]})
+    fig = main_job_figure(tmp_path / "dense", tmp_path / "sdsnn")
+    ax_acc, _, ax_alive = fig.axes
+    (sd,) = [ln for ln in ax_acc.get_lines() if ln.get_label() == "SD-SNN"]
+    np.testing.assert_allclose(sd.get_ydata(), [45, 57, 69])
+    (fc1,) = ax_alive.get_lines()
+    np.testing.assert_array_equal(fc1.get_ydata(), [40, 37, 34])
+    assert "SD-SNN 69.00%" in fig._suptitle.get_text()
+    path = make_main_job_figure(tmp_path / "dense", tmp_path / "sdsnn", tmp_path / "main.png")
+    from PIL import Image
+
+    assert Image.open(path).size[0] > 1000
