@@ -179,6 +179,17 @@ def cmd_main(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """A grid of runs on Dask (:mod:`sdsnn_bio.sweep`); the table of their results."""
+    from .sweep import make_security, run_sweep
+
+    security = make_security(args.tls_ca_file, args.tls_cert, args.tls_key)
+    rows = run_sweep(args.sweep_file, out=args.out, resume=args.resume, scheduler=args.scheduler,
+                     security=security, n_workers=args.workers, retries=args.retries,
+                     stagger=False if args.no_stagger else None)
+    return 0 if all(r["status"] in ("done", "kept") for r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import registry
     from .devices import DEVICES
@@ -226,6 +237,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, help="seed of both runs (default: the model's)")
     m.add_argument("--out")
     m.set_defaults(func=cmd_main)
+    sw = sub.add_parser("sweep", help="a grid of runs (models, seeds, options) on Dask; a table of results")
+    sw.add_argument("sweep_file", help="TOML file: [grid] of values, [options] fixed for every job")
+    sw.add_argument("--out", help="output folder (default runs/<sweep name>)")
+    sw.add_argument("--resume", action="store_true",
+                    help="continue the sweep in --out: finished jobs kept, unfinished ones resumed")
+    sw.add_argument("--scheduler", help="address of a Dask scheduler (default: a local cluster on 127.0.0.1, "
+                    "one single-threaded worker per core)")
+    sw.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    sw.add_argument("--retries", type=int, default=3, help="attempts after the first for a job whose run died")
+    sw.add_argument("--no-stagger", action="store_true",
+                    help="start all jobs at once (default: the jobs of one build wait for its first build)")
+    sw.add_argument("--tls-ca-file", help="TLS: certificate authority of the scheduler")
+    sw.add_argument("--tls-cert", help="TLS: this client's certificate")
+    sw.add_argument("--tls-key", help="TLS: this client's private key")
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 

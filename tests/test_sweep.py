@@ -1,0 +1,346 @@
+"""Sweeps on Dask: validation before any job, grid expansion, a loopback-only cluster, TLS,
+a real sweep whose table equals its run folders, and a worker killed mid-job."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdsnn_bio import cli
+from sdsnn_bio.errors import ConfigError, SdsnnError
+from sdsnn_bio.records import RunFolder
+from sdsnn_bio.sweep import load_sweep, local_cluster, make_security, run_options, run_sweep
+
+# One build for every run here: the same windows a period, only seeds and period counts differ.
+OPTIONS = """
+[options]
+periods = {periods}
+train_per_period = 20
+test_per_period = 20
+n_train = 100
+n_test = 20
+spine_streak = 1
+structure_start = 2
+"""
+P = 12   # enough periods to kill a worker between the first snapshot and the end
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def sweep_file(tmp_path, grid='model = ["tiny_dense"]\nseed = [0, 1]', periods=P, name="s"):
+    return write(tmp_path / f"{name}.toml", f'name = "{name}"\n[grid]\n{grid}\n' + OPTIONS.format(periods=periods))
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------- validation
+BAD = [
+    # (file text, words the one error must contain)
+    ('name = "x"\nfoo = 1\n[grid]\nseed = [0]\n[options]\nmodel = "tiny_dense"', ["unknown key 'foo'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nsede = [0]', ["unknown key 'grid.sede'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\nperiods = "4"',
+     ["key 'options.periods'", "must be an integer", "'4'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense", "no_such_model"]', ["key 'grid.model'", "no_such_model"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nmasks = ["soft", "medium"]',
+     ["key 'grid.masks'", "soft, hard", "'medium'"]),
+    ('name = "x"\n[grid]\n[options]\nmodel = "tiny_dense"', ["key 'grid' is empty"]),
+    ('name = "x"\n[options]\nmodel = "tiny_dense"', ["key 'grid' is missing"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nseed = []', ["key 'grid.seed'", "non-empty array"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nseed = 3', ["key 'grid.seed'", "non-empty array"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nseed = [1, 1]', ["key 'grid.seed' repeats"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nseed = [1]\n[options]\nseed = 2',
+     ["key 'seed' is both in [grid] and in [options]"]),
+    ('name = "x"\n[grid]\nseed = [1]', ["key 'model' is missing"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\ntrain_per_period = 25',
+     ["key 'options.train_per_period' = 25", "multiple of training.batch"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\ntraining.lr = [1e-3, -1.0]',
+     ["key 'grid.training.lr' = -1.0", "training.lr", "> 0"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\n"training.lrr" = 1.0', ["unknown key 'training.lrr'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\nlayers.fc9.rho0 = 1.0',
+     ["key 'options.layers.fc9.rho0'", "no layer named 'fc9'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\nneuron = 1', ["unknown key 'options.neuron'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\ndense = 1', ["key 'options.dense'", "a boolean"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\ndevice = "gpu"', ["key 'options.device'"]),
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\n[options]\nn_train = 100000', ["job tiny_dense", "n_train"]),
+    # options that are valid together although one alone is not
+    # (checked by the real sweep below: structure_start = 2 needs spine_streak = 1)
+    # a grid value that fails with the options is named ...
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nspine_streak = [1, 3]\n[options]\nstructure_start = 3',
+     ["key 'grid.spine_streak' = 3", "schedule.structure_start"]),
+    # ... and a combination of values that pass alone names the job and its values
+    ('name = "x"\n[grid]\nmodel = ["tiny_dense"]\nspine_streak = [1, 3]\nstructure_start = [3, 5]',
+     ["job tiny_dense_spine_streak-3_structure_start-3 (model = 'tiny_dense', spine_streak = 3, "
+      "structure_start = 3)", "schedule.structure_start"]),
+    ('name = "x y"\n[grid]\nmodel = ["tiny_dense"]', ["key 'name'"]),
+    ('name = "x"\n[grid\nmodel = 1', ["not valid TOML"]),
+]
+
+
+@pytest.mark.parametrize("text, words", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_sweep_file_is_one_error_and_nothing_runs(tmp_path, capsys, text, words):
+    path = write(tmp_path / "bad.toml", text)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as err:
+        run_sweep(path, out=out)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: "), msg
+    for w in words:
+        assert w in msg, msg
+    assert not out.exists()
+    # the command line: the same message, exit status 2, no folder
+    assert cli.main(["sweep", str(path), "--out", str(out)]) == 2
+    assert msg in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_sweep_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such sweep file"):
+        load_sweep(tmp_path / "none.toml")
+
+
+def test_bad_tls_and_cluster_arguments(tmp_path):
+    assert make_security() is None
+    with pytest.raises(ConfigError, match="--tls-key is missing"):
+        make_security(tls_ca_file=__file__, tls_cert=__file__)
+    with pytest.raises(ConfigError, match="--tls-cert .*nope.pem: no such file"):
+        make_security(__file__, str(tmp_path / "nope.pem"), __file__)
+    path = sweep_file(tmp_path, periods=3)
+    for kw in ({"n_workers": 0}, {"retries": -1}):
+        with pytest.raises(SdsnnError, match=list(kw)[0]):
+            run_sweep(path, out=tmp_path / "out", **kw)
+        assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- grid expansion
+def test_grid_expansion(tmp_path):
+    path = write(tmp_path / "g.toml", """
+name = "grid"
+[grid]
+seed = [3, 4]
+masks = ["soft", "hard"]
+training.lr = [0.002]
+[options]
+model = "tiny_dense"
+periods = 5
+dense = false
+"layers.fc1.rho0" = 20.0
+""")
+    sw = load_sweep(path)
+    assert sw.name == "grid" and sw.seed_key == "seed"
+    assert list(sw.grid) == ["seed", "masks", "training.lr"]
+    assert [j.id for j in sw.jobs] == [f"seed-{s}_masks-{m}_training.lr-0.002" for s in (3, 4) for m in ("soft", "hard")]
+    for job, (s, m) in zip(sw.jobs, [(s, m) for s in (3, 4) for m in ("soft", "hard")]):
+        c = job.config
+        assert job.values == {"seed": s, "masks": m, "training.lr": 0.002}
+        assert (c.name, c.schedule.seed, c.structure.masks, c.training.lr) == ("tiny_dense", s, m, 0.002)
+        assert c.schedule.periods == 5 and c.structure.enabled and c.layers[0].rho0 == 20.0
+        assert c.schedule.train_per_period == 50          # the model's own value where nothing is set
+        assert job.device == "cpp_standalone"
+    # run flags act as `sdsnn-bio run` applies them
+    sw = load_sweep(write(tmp_path / "h.toml", 'name = "h"\n[grid]\nmodel = ["tiny_dense"]\n'
+                          'dense = [false, true]\nno_regeneration = [true]\n[options]\ndevice = "runtime"'))
+    assert [j.config.structure.enabled for j in sw.jobs] == [True, False]
+    assert all(not j.config.structure.regeneration and j.device == "runtime" for j in sw.jobs)
+    assert sw.seed_key is None
+
+
+def test_run_options_are_the_run_commands():
+    opts = run_options()
+    assert opts["periods"] == (int, None) and opts["dense"] == (bool, None)
+    assert opts["masks"] == (str, ("soft", "hard")) and "mnist5k" in opts["dataset"][1]
+    assert not {"out", "resume", "json", "threads", "help"} & set(opts)
+
+
+# ----------------------------------------------------------------- the cluster
+def _listening(pids):
+    import psutil
+
+    found = []
+    for pid in pids:
+        for s in psutil.Process(pid).net_connections(kind="inet"):
+            if s.status == psutil.CONN_LISTEN:
+                found.append((pid, s.laddr.ip, s.laddr.port))
+    return found
+
+
+def test_local_cluster_listens_on_loopback_only():
+    from distributed import Client
+
+    with local_cluster(n_workers=2) as cluster, Client(cluster) as client:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        workers = client.scheduler_info()["workers"]
+        assert len(workers) == 2
+        for addr, info in workers.items():
+            assert addr.startswith("tcp://127.0.0.1:") and info["nanny"].startswith("tcp://127.0.0.1:")
+            assert info["nthreads"] == 1
+        # every socket the scheduler, nannies and workers listen on (here and in the workers)
+        pids = [os.getpid()] + list(client.run(os.getpid).values())
+        sockets = _listening(pids)
+        assert {p for p, _, _ in sockets} == set(pids)
+        assert all(ip == "127.0.0.1" for _, ip, _ in sockets), sockets
+
+
+def test_tls_cluster_and_security_from_files(tmp_path):
+    """A TLS-only local cluster (self-signed, Security.temporary) reached through the
+    Security that make_security builds from PEM files, as for a remote scheduler."""
+    from distributed import Client
+    from distributed.security import Security
+
+    temp = Security.temporary()
+    files = {}
+    for name, pem in (("ca", temp.tls_ca_file), ("cert", temp.tls_client_cert), ("key", temp.tls_client_key)):
+        files[name] = write(tmp_path / f"{name}.pem", pem)
+    sec = make_security(files["ca"], files["cert"], files["key"])
+    assert isinstance(sec, Security) and sec.require_encryption
+    assert (sec.tls_ca_file, sec.tls_client_cert, sec.tls_client_key) == tuple(map(str, files.values()))
+    with local_cluster(n_workers=1, security=temp) as cluster:
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        with Client(cluster.scheduler_address, security=sec) as client:
+            assert client.submit(sum, [1, 2, 3]).result() == 6
+            assert all(a.startswith("tls://127.0.0.1:") for a in client.scheduler_info()["workers"])
+        # without the files the scheduler is out of reach
+        with pytest.raises(Exception):
+            Client(cluster.scheduler_address, timeout=2)
+
+
+# ----------------------------------------------------------------- a real sweep
+def sweep_cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "sdsnn_bio", "sweep", *map(str, args)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """Two seeds of tiny_dense through `sdsnn-bio sweep` on the embedded cluster."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    path = sweep_file(tmp)
+    out = tmp / "out"
+    p = sweep_cli(path, "--out", out)
+    stdout, stderr = p.communicate(timeout=900)
+    assert p.returncode == 0, stdout + stderr
+    return path, out, stdout
+
+
+def summaries(out, ids):
+    return {i: RunFolder(out / i / "run").read_summary() for i in ids}
+
+
+def test_sweep_table_equals_the_run_folders(finished):
+    path, out, stdout = finished
+    ids = ["tiny_dense_seed-0", "tiny_dense_seed-1"]
+    assert json.loads((out / "jobs.json").read_text())[1] == {
+        "id": ids[1], "values": {"model": "tiny_dense", "seed": 1}, "model": "tiny_dense", "device": "cpp_standalone"}
+    rows = read_csv(out / "results.csv")
+    assert [r["job"] for r in rows] == ids
+    sums = summaries(out, ids)
+    for r, (i, s) in zip(rows, sums.items()):
+        run = RunFolder(out / i / "run")
+        assert (r["model"], int(r["seed"]), r["status"], r["attempts"], r["resumed"]) == \
+            ("tiny_dense", int(i[-1]), "done", "1", "0")
+        assert run.read_meta()["seed"] == int(i[-1]) and len(run.read_table()["period"]) == P
+        for col in ("final_test_accuracy", "compression", "synapse_sparsity", "alive_fc1"):
+            assert float(r[col]) == pytest.approx(s[col], rel=1e-5, abs=1e-9), col
+        assert 0 < float(r["wall_s"]) < 900
+        log = (out / i / "job.log").read_text()
+        assert log.startswith(f"sdsnn-bio sweep: attempt 1 of job {i}") and f"period {P}/{P}" in log
+    # structure developed (pruning from period 2), so the compared numbers are not all zero
+    assert any(s["compression"] > 0 for s in sums.values())
+    assert "tiny_dense_seed-1" in stdout and "mean +- std over seeds" in stdout
+    assert (out / "results.txt").read_text().strip() in stdout
+
+
+def test_sweep_mean_and_std_over_seeds(finished):
+    _, out, _ = finished
+    (row,) = read_csv(out / "seeds.csv")
+    sums = list(summaries(out, ["tiny_dense_seed-0", "tiny_dense_seed-1"]).values())
+    assert row["model"] == "tiny_dense" and row["n"] == "2"
+    for col in ("final_test_accuracy", "compression", "alive_fc1"):
+        vals = np.array([s[col] for s in sums], float)
+        assert float(row[f"{col}_mean"]) == pytest.approx(vals.mean(), rel=1e-5, abs=1e-9)
+        assert float(row[f"{col}_std"]) == pytest.approx(vals.std(ddof=1), rel=1e-5, abs=1e-9)
+
+
+def test_sweep_rerun_needs_resume_and_keeps_finished_jobs(finished):
+    path, out, _ = finished
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/run/summary.json")}
+    rows_before = read_csv(out / "results.csv")
+    p = sweep_cli(path, "--out", out)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 2 and "use --resume" in err
+    p = sweep_cli(path, "--out", out, "--resume", "--workers", "1")
+    stdout, err = p.communicate(timeout=300)
+    assert p.returncode == 0, stdout + err
+    rows = read_csv(out / "results.csv")
+    assert [r["status"] for r in rows] == ["kept", "kept"]
+    for a, b in zip(rows, rows_before):
+        assert {k: v for k, v in a.items() if k != "status"} == {k: v for k, v in b.items() if k != "status"}
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/run/summary.json")} == before
+    assert "attempt 2" not in (out / "tiny_dense_seed-0" / "job.log").read_text()
+
+
+def test_sweep_refuses_a_changed_job(finished, tmp_path):
+    path, out, _ = finished
+    changed = write(tmp_path / "s.toml", path.read_text().replace("n_test = 20", "n_test = 30"))
+    with pytest.raises(ConfigError, match="holds another configuration"):
+        run_sweep(changed, out=out, resume=True)
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_worker_killed_mid_job_resumes(finished, tmp_path):
+    """SIGKILL the worker of a running job after its first snapshot: the scheduler runs the
+    job again, which resumes from the snapshot and ends as the uninterrupted run did."""
+    _, ref_out, _ = finished
+    path = sweep_file(tmp_path)
+    out = tmp_path / "out"
+    victim = out / "tiny_dense_seed-0"
+    p = sweep_cli(path, "--out", out, "--workers", "2")
+    run = RunFolder(victim / "run")
+    deadline = time.time() + 600
+    while not run.snapshot_periods():
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline, "no snapshot after 600 s"
+        time.sleep(0.005)
+    attempt = json.loads((victim / "job.json").read_text())["attempts"][-1]
+    assert not run.is_finished() and run.snapshot_periods()[-1] < P - 1
+    os.kill(attempt["worker_pid"], signal.SIGKILL)
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 0, stdout + stderr
+    rec = json.loads((victim / "job.json").read_text())
+    assert [a["worker_pid"] for a in rec["attempts"]][0] == attempt["worker_pid"]
+    assert len(rec["attempts"]) == 2 and rec["attempts"][0]["returncode"] == "lost"
+    resumed_from = rec["attempts"][1]["resume_from"]
+    assert 0 <= resumed_from < P - 1
+    assert f"attempt 2 of job tiny_dense_seed-0 on worker" in (victim / "job.log").read_text()
+    assert f"resuming from the snapshot of period {resumed_from}" in (victim / "job.log").read_text()
+    # the run of the killed attempt died with its worker: one process wrote the folder at a time
+    with pytest.raises(ProcessLookupError):
+        os.kill(attempt["pid"], 0)
+    rows = {r["job"]: r for r in read_csv(out / "results.csv")}
+    assert rows["tiny_dense_seed-0"]["attempts"] == "2" and rows["tiny_dense_seed-0"]["resumed"] == "1"
+    assert rows["tiny_dense_seed-1"]["attempts"] == "1"
+    ids = list(rows)
+    for i, s in summaries(out, ids).items():
+        assert rows[i]["status"] == "done"
+        assert len(RunFolder(out / i / "run").read_table()["period"]) == P
+        # resumed or not, each job ends exactly as the same job of the uninterrupted sweep
+        ref = RunFolder(ref_out / i / "run")
+        assert {k: v for k, v in s.items() if k != "timings"} == \
+            {k: v for k, v in ref.read_summary().items() if k != "timings"}
+        t, rt = RunFolder(out / i / "run").read_table(), ref.read_table()
+        for col in ("test_accuracy", "train_accuracy", "compression", "alive_fc1", "spikes"):
+            assert np.array_equal(t[col], rt[col]), (i, col)
+        assert float(rows[i]["final_test_accuracy"]) == pytest.approx(s["final_test_accuracy"])
