@@ -210,3 +210,8 @@ def test_cli_main_job_table(tmp_path):
     assert f"dense baseline accuracy  {100 * acc['dense']:.2f}%" in r.stdout
     assert f"SD-SNN accuracy          {100 * acc['sdsnn']:.2f}%" in r.stdout
     assert f"SD-SNN compression       {100 * sdsnn['compression'][-1]:.2f}%" in r.stdout
+    # main.png after the table: both runs' accuracy over the periods (its data: tests/test_viz.py)
+    from PIL import Image
+
+    assert r.stdout.strip().endswith(f"figure: {out / 'main.png'}")
+    assert Image.open(out / "main.png").size[0] > 1000
