@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunError
+from .history import HistoryRecorder
 from .metrics import accuracy, period_activity, rate_mse
 from .records import RunFolder
 from .structure.step import StructuralDevelopment
@@ -91,7 +92,8 @@ class Development:
     ----------
     cfg : ModelConfig
     run_dir : path
-        Output folder (created): config, per-period table, snapshots, figures.
+        Output folder (created): config, per-period table, snapshots, structural
+        history (:mod:`sdsnn_bio.history`), figures.
     device : str
         ``runtime``, ``cpp_standalone`` or ``cuda_standalone``.
     dataset : Dataset, optional
@@ -139,7 +141,9 @@ class Development:
         self.timings["build_s"] += time.time() - t
         self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
         self.structure = StructuralDevelopment(self.cfg, self.net.stages)
+        self.history = HistoryRecorder(self.folder, self.net.stages, self.cfg.schedule.periods)
         if not (resume and self._restore()):
+            self.history.start()
             self.folder.create()
             self.folder.write_config(self.cfg.to_dict())
             self.folder.write_meta(provenance(self.cfg, self.device, self.threads, self.net.stages))
@@ -226,6 +230,8 @@ class Development:
                 counts = self.net.run()
                 if first and pending_row is not None:
                     pending_row.update(self.structure.summary(self.net))
+                    # the final structure (the last period's decisions applied)
+                    self.history.record(P, self.net.state_arrays(), final=True)
                 first = False
                 valid = min(n_win, n_total - start)
                 correct += int(np.sum(np.argmax(counts[:valid], 1) == self.data.y_test[idx[:valid]]))
@@ -270,9 +276,12 @@ class Development:
 
     # ------------------------------------------------------------- records
     def _snapshot(self, e: int, pending_row: dict):
-        """Write the whole state after period ``e``'s run and decisions (atomic)."""
+        """Write the structural history of period ``e``, then the whole state after its run and
+        decisions (atomic; a snapshot of ``e`` implies the history of ``e``)."""
         meta = {"period": e, "rows": self.rows + [pending_row], "state": self.structure.to_dict()}
-        self.folder.save_snapshot(e, self.net.state_arrays(), meta, keep=self.keep_snapshots)
+        arrays = self.net.state_arrays()
+        self.history.record(e, arrays)
+        self.folder.save_snapshot(e, arrays, meta, keep=self.keep_snapshots)
 
     def _restore(self) -> bool:
         self.folder.clean_temporary()
@@ -283,6 +292,7 @@ class Development:
         self.structure.load_dict(snap.meta["state"])
         self.rows = snap.meta["rows"]
         self.start_period = snap.meta["period"] + 1
+        self.history.resume(snap.meta["period"])
         return True
 
     def _finish_row(self, row):

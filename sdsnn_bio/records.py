@@ -7,12 +7,18 @@ A run folder holds::
     periods.csv        one row per structural period
     summary.json       final figures (written at the end)
     snapshots/         period_NNNN.npz (the newest, for resume) and best.npz
+    history/           the structural history (sdsnn_bio.history): period_NNNN.npz for every
+                       period (mask changes, alive units, histograms, per-unit summaries)
+                       and keyframe_NNNN.npz (quantised weights and spine bounds) for a
+                       bounded set of periods
     figures/           PNG files drawn by sdsnn_bio.report
 
 Every file is written atomically (temporary name, fsync, ``os.replace``), so a
 run killed at any moment leaves either the old or the new version of a file,
 and at most a ``*.tmp`` leftover that :meth:`RunFolder.clean_temporary`
-removes and that is never read as a record.
+removes and that is never read as a record. History files follow the same
+rule, and a resumed run first removes the history of the periods after its
+snapshot (:meth:`RunFolder.clear_history`), so that it writes them again.
 
 Snapshots store each array in the smallest exact form (see :func:`encode_array`):
 bit-packed 0/1 masks, small integers for counters, sparse indices and values for
@@ -36,14 +42,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RUN_FILES", "RunFolder", "Snapshot", "atomic_write", "encode_array", "decode_array",
+__all__ = ["RUN_FILES", "HISTORY_KINDS", "RunFolder", "Snapshot", "atomic_write", "encode_array", "decode_array",
            "read_table", "format_cell"]
 
 #: File and folder names inside a run folder.
 RUN_FILES = {"config": "config.toml", "table": "periods.csv", "meta": "run.json",
-             "summary": "summary.json", "snapshots": "snapshots", "figures": "figures"}
+             "summary": "summary.json", "snapshots": "snapshots", "history": "history",
+             "figures": "figures"}
 
 _SNAP_RE = re.compile(r"^period_(\d{4,})\.npz$")
+#: Kinds of history file: the record of every period and the keyframes.
+HISTORY_KINDS = ("period", "keyframe")
+_HIST_RE = re.compile(r"^(period|keyframe)_(\d{4,})\.npz$")
 _BEST = "best.npz"
 _META = "__meta__"          # the caller's JSON meta data
 _RECORDS = "__records__"    # period, format and the per-array encodings
@@ -262,6 +272,10 @@ class RunFolder:
         return self.path / RUN_FILES["snapshots"]
 
     @property
+    def history(self) -> Path:
+        return self.path / RUN_FILES["history"]
+
+    @property
     def figures(self) -> Path:
         return self.path / RUN_FILES["figures"]
 
@@ -296,7 +310,7 @@ class RunFolder:
     def clean_temporary(self) -> list:
         """Remove ``*.tmp`` files left by a killed writer; returns the removed paths."""
         removed = []
-        for d in (self.path, self.snapshots):
+        for d in (self.path, self.snapshots, self.history):
             if d.is_dir():
                 for p in sorted(d.iterdir()):
                     if p.name.endswith(".tmp") and p.is_file():
@@ -371,23 +385,8 @@ class RunFolder:
         are deleted only once the new one is in place; ``best.npz`` is kept.
         """
         self.create()
-        entries, specs = {}, {}
-        for key, value in arrays.items():
-            if key.startswith("__") or "#" in key:
-                raise ValueError(f"snapshot array name {key!r} is reserved")
-            parts, specs[key] = encode_array(value)
-            entries.update({key + suffix: part for suffix, part in parts.items()})
-        header = {"format": _FORMAT, "period": int(period), "arrays": specs}
-        entries[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        entries[_RECORDS] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         path = self.snapshot_path(period)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **entries)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self.snapshots)
+        _write_records(path, period, arrays, meta)
         for old in self.snapshot_periods()[:-max(1, keep)]:
             if old != period:
                 self.snapshot_path(old).unlink(missing_ok=True)
@@ -406,21 +405,7 @@ class RunFolder:
         ``keys`` limits the arrays that are read. Snapshots written before the
         compact format (all arrays raw, no encoding record) load as well.
         """
-        path = self.snapshot_path(which)
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z[_META]).decode()) if _META in z.files else {}
-            if _RECORDS in z.files:
-                header = json.loads(bytes(z[_RECORDS]).decode())
-                specs, period = header["arrays"], header["period"]
-            else:
-                specs = {k: {"enc": "raw"} for k in z.files if k != _META}
-                period = meta.get("period", -1)
-            arrays = {}
-            for key in (specs if keys is None else keys):
-                spec = specs[key]
-                parts = {s: z[key + s] for s in ("", _INDEX) if s == "" or key + s in z.files}
-                arrays[key] = decode_array(spec, parts)
-        return Snapshot(period=int(period), arrays=arrays, meta=meta)
+        return _read_records(self.snapshot_path(which), keys)
 
     def mark_best(self, period: int) -> None:
         """Make ``best.npz`` the snapshot of ``period``: a hard link (a copy where links fail)."""
@@ -440,6 +425,61 @@ class RunFolder:
         os.replace(tmp, best)
         _fsync_dir(self.snapshots)
 
+    # structural history
+    def history_path(self, period: int, kind: str = "period") -> Path:
+        """File of the history record of ``period``: ``kind`` ``"period"`` or ``"keyframe"``."""
+        if kind not in HISTORY_KINDS:
+            raise ValueError(f"history kind must be one of {HISTORY_KINDS}, got {kind!r}")
+        return self.history / f"{kind}_{int(period):04d}.npz"
+
+    def history_periods(self, kind: str = "period") -> list:
+        """Periods with a history file of ``kind``, ascending (temporary files excluded)."""
+        if kind not in HISTORY_KINDS:
+            raise ValueError(f"history kind must be one of {HISTORY_KINDS}, got {kind!r}")
+        if not self.history.is_dir():
+            return []
+        return sorted(int(m.group(2)) for p in self.history.iterdir()
+                      if (m := _HIST_RE.match(p.name)) and m.group(1) == kind)
+
+    def save_history(self, period: int, arrays: dict, meta: dict, kind: str = "period") -> Path:
+        """Write one history file atomically (arrays in their compact exact forms, ``meta`` as JSON,
+        the zip members deflated)."""
+        path = self.history_path(period, kind)
+        self.history.mkdir(parents=True, exist_ok=True)
+        _write_records(path, period, arrays, meta, compress=True)
+        return path
+
+    def load_history(self, period: int, kind: str = "period", keys=None) -> Snapshot:
+        """One history file, decoded exactly (``keys`` limits the arrays read)."""
+        return _read_records(self.history_path(period, kind), keys)
+
+    def remove_history(self, period: int, kind: str = "period") -> None:
+        """Delete one history file (a keyframe given up for a better one)."""
+        self.history_path(period, kind).unlink(missing_ok=True)
+        _fsync_dir(self.history)
+
+    def clear_history(self, after: int = -1) -> list:
+        """Delete the history files of the periods after ``after`` (all with -1); returns them.
+
+        A resumed run calls this with the period of its snapshot: what a killed
+        run wrote after that snapshot is written again, identically.
+        """
+        removed = []
+        for kind in HISTORY_KINDS:
+            for e in self.history_periods(kind):
+                if e > after:
+                    path = self.history_path(e, kind)
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        if removed:
+            _fsync_dir(self.history)
+        return removed
+
+    def history_bytes(self) -> int:
+        """Bytes of all history files."""
+        if not self.history.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.history.iterdir() if _HIST_RE.match(p.name))
 
 def _fsync_dir(path: Path) -> None:
     try:
@@ -452,3 +492,44 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _write_records(path: Path, period: int, arrays: dict, meta: dict, compress: bool = False) -> None:
+    """Write an ``.npz`` of compact exact arrays and JSON meta data atomically (then fsync the folder).
+
+    ``compress`` deflates the members of the zip file (small files of many
+    arrays, such as the history's, lose their headers' weight)."""
+    entries, specs = {}, {}
+    for key, value in arrays.items():
+        if key.startswith("__") or "#" in key:
+            raise ValueError(f"record array name {key!r} is reserved")
+        parts, specs[key] = encode_array(value)
+        entries.update({key + suffix: part for suffix, part in parts.items()})
+    header = {"format": _FORMAT, "period": int(period), "arrays": specs}
+    entries[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    entries[_RECORDS] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        (np.savez_compressed if compress else np.savez)(f, **entries)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _read_records(path: Path, keys=None) -> Snapshot:
+    """The arrays and meta data of an ``.npz`` written by :func:`_write_records` (or a raw one)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(bytes(z[_META]).decode()) if _META in z.files else {}
+        if _RECORDS in z.files:
+            header = json.loads(bytes(z[_RECORDS]).decode())
+            specs, period = header["arrays"], header["period"]
+        else:
+            specs = {k: {"enc": "raw"} for k in z.files if k != _META}
+            period = meta.get("period", -1)
+        arrays = {}
+        for key in (specs if keys is None else keys):
+            spec = specs[key]
+            parts = {s: z[key + s] for s in ("", _INDEX) if s == "" or key + s in z.files}
+            arrays[key] = decode_array(spec, parts)
+    return Snapshot(period=int(period), arrays=arrays, meta=meta)

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from sdsnn_bio.records import RunFolder
+from sdsnn_bio.history import History
+from sdsnn_bio.records import HISTORY_KINDS, RunFolder
 
 pytestmark = [pytest.mark.slow, pytest.mark.standalone]
 
@@ -35,6 +36,17 @@ def final_state(run_dir):
     run = RunFolder(run_dir)
     snap = run.load_snapshot("last")
     return snap.period, snap.arrays, run.read_summary()
+
+
+def history_contents(run):
+    """Every history file's meta data and arrays (dtype, shape, bytes), by kind and period
+    (zip members carry their writing time, so files are compared by content)."""
+    out = {}
+    for kind in HISTORY_KINDS:
+        for e in run.history_periods(kind):
+            rec = run.load_history(e, kind)
+            out[(kind, e)] = (rec.meta, {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in rec.arrays.items()})
+    return out
 
 
 def kill_after_snapshot(p, run, k, delay):
@@ -82,6 +94,8 @@ def test_sigkill_then_resume(reference, tmp_path, kill_seed):
             assert snap.arrays["fc1/syn/w"].shape == (784 * 40,)
         if run.has_best():
             run.load_snapshot("best")
+        # the history is complete up to the snapshot (files are atomic too)
+        assert History(out).periods[-1] >= saved[-1]
     r = cli(*ARGS, "--out", str(out), "--resume")
     assert r.wait(timeout=900) == 0, r.stderr.read()
     assert not [f for f in out.rglob("*") if f.name.endswith(".tmp")], "a temporary file was left"
@@ -98,3 +112,9 @@ def test_sigkill_then_resume(reference, tmp_path, kill_seed):
     for col in ("period", "test_accuracy", "compression", "alive_fc1"):
         np.testing.assert_array_equal(t[col], t_ref[col], err_msg=col)
     assert run.table.read_bytes().count(b"\n") == ref_run.table.read_bytes().count(b"\n") == P + 1
+    # the structural history is the uninterrupted run's, file by file
+    hist_ref, hist = history_contents(ref_run), history_contents(run)
+    assert sorted(hist) == sorted(hist_ref)
+    assert ("period", P) in hist and ("keyframe", P) in hist
+    for key in hist_ref:
+        assert hist[key] == hist_ref[key], key
