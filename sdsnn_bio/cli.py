@@ -1,4 +1,4 @@
-"""Command line: ``sdsnn-bio run MODEL``, ``sdsnn-bio list``, ``sdsnn-bio report RUN_DIR``, ``sdsnn-bio main``.
+"""Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``.
 
 Also reachable as ``python -m sdsnn_bio``.
 """
@@ -109,6 +109,17 @@ def cmd_report(args) -> int:
         for path in make_structure_figures(run_dir, period=args.period, over_periods=False, animations=False):
             print(f"wrote {path}")
     print(text_report(run_dir))
+    return 0
+
+
+def cmd_export(args) -> int:
+    """The structure of a run at one period as GraphML or npz (:mod:`sdsnn_bio.export`)."""
+    from .export import export_run
+
+    t0 = time.time()
+    path = export_run(args.run_dir, period=args.period, fmt=args.format, out=args.out,
+                      live_only=not args.all_synapses)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
     return 0
 
 
@@ -231,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--period", type=int, metavar="E",
                      help="draw the structure at period E (receptive fields, masks, network diagram)")
     rep.set_defaults(func=cmd_report)
+    ex = sub.add_parser("export", help="the structure of a run at one period as GraphML or npz")
+    ex.add_argument("run_dir")
+    ex.add_argument("--period", type=int, help="period to export (default: the last recorded, the final structure)")
+    ex.add_argument("--format", default="graphml", choices=("graphml", "npz"))
+    ex.add_argument("--out", help="output file (default <run folder name>_period_NNNN.<format> here)")
+    ex.add_argument("--all-synapses", action="store_true",
+                    help="GraphML: every synapse of the pool with an attribute 'connected' (default: live ones)")
+    ex.set_defaults(func=cmd_export)
     m = sub.add_parser("main", help="the main job: dense baseline and SD-SNN on MNIST 5k")
     m.add_argument("--model", default="mnist5k_main")
     m.add_argument("--device", default="cpp_standalone", choices=DEVICES)
