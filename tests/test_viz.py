@@ -539,3 +539,82 @@ def test_main_job_figure_from_run_folders(tmp_path):
     from PIL import Image
 
     assert Image.open(path).size[0] > 1000
+
+
+# ------------------------------------------------------------- with the real History
+def _recorded_run(folder, periods=10, seed=0):
+    """A run folder with a table and a structural history written by HistoryRecorder for
+    tiny_dense (784-40-10), the structure developed by hand (no simulation): from period 4
+    on, unit 3 and then unit 7 lose all their synapses, and 1% of the synapses flip."""
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.geometry import stage_geometry
+    from sdsnn_bio.history import HistoryRecorder
+    from sdsnn_bio.records import RunFolder
+
+    cfg = load_config(find_model("tiny_dense")).replace(schedule={"periods": periods})
+    run = RunFolder(folder)
+    run.create()
+    run.write_config(cfg.to_dict())
+    stages = stage_geometry(cfg)
+    rec = HistoryRecorder(run, stages, periods)
+    rec.start()
+    rng = np.random.default_rng(seed)
+    state = {st.name: {"connected": np.ones(st.n_synapses, np.uint8),
+                       "w": rng.normal(0, 0.05, st.n_synapses).astype(np.float32),
+                       "r_up": np.full(st.n_synapses, 0.1, np.float32),
+                       "r_lo": np.full(st.n_synapses, -0.1, np.float32)} for st in stages}
+    fc1 = stages[0]
+    rows = []
+    for e in range(periods + 1):
+        s = state["fc1"]
+        if e >= 4:
+            s["connected"][rng.random(fc1.n_synapses) < 0.01] ^= 1
+        for unit, start in ((3, 4), (7, 6)):
+            if e >= start:
+                s["connected"][fc1.post_index == unit] = 0
+        s["w"] += rng.normal(0, 0.01, fc1.n_synapses).astype(np.float32)
+        rec.record(e, {f"{k}/syn/{v}": a for k, d in state.items() for v, a in d.items()}, final=e == periods)
+        if e < periods:
+            rows.append({"period": e, "test_accuracy": 0.5, "compression": 0.0, "synapse_sparsity": 0.0,
+                         "alive_fc1": 40})
+    run.write_table(rows, ["period"])
+    return run
+
+
+def test_report_cli_draws_the_structure_from_a_recorded_history(tmp_path, capsys):
+    from PIL import Image
+
+    from sdsnn_bio.cli import main
+    from sdsnn_bio.history import History
+
+    run = _recorded_run(tmp_path / "run")
+    h = History(run.path)
+    assert main(["report", str(run.path), "--period", "5"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in run.figures.iterdir()) == ["fields_fc1_p0005.png", "mask_fc1_p0005.png",
+                                                             "network_p0005.png"]
+    assert f"wrote {run.figures / 'network_p0005.png'}" in out
+    # what the picture at period 5 shows is the history's structure of period 5
+    from sdsnn_bio.report import draw_structure_figures
+
+    figs = draw_structure_figures(run.path, period=5, over_periods=False)
+    s = h.structure_at(5)["fc1"]
+    assert not s.alive[3] and s.alive[7]
+    ax = [a for a in figs["mask_fc1_p0005.png"].axes if a.images][0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), s.connected.reshape(784, 40))
+    ax = [a for a in figs["fields_fc1_p0005.png"].axes if a.images][0]
+    assert np.isfinite(np.ma.filled(ax.images[1].get_array().astype(float), np.nan)).sum() == 784
+    # out of range: exit status 2 and the range in the message
+    assert main(["report", str(run.path), "--period", "11"]) == 2
+    assert "period 11 is out of range" in capsys.readouterr().err
+    # --figures: the table's figures, then every structural one and the animation
+    assert main(["report", str(run.path), "--figures"]) == 0
+    names = {p.name for p in run.figures.iterdir()}
+    assert {"accuracy_compression.png", "fields_fc1_p0010.png", "network_p0010.png", "units_fc1.png",
+            "distributions_fc1.png", "events_fc1.png", "fields_fc1_periods.png", "fc1.gif"} <= names
+    assert Image.open(run.figures / "fc1.gif").n_frames == 11
+    # the history's events: unit 3 pruned at period 4, unit 7 at 6 (drawn as the fake's above)
+    ev = h.events("fc1")
+    unit = ev["kind"] == "unit_pruned"
+    np.testing.assert_array_equal(ev["period"][unit], [4, 6])
+    np.testing.assert_array_equal(ev["index"][unit], [3, 7])
