@@ -82,9 +82,11 @@ class Kernel:
         text = self.run(_JSON_HELPER + f"print(__nbtest_json({expr}))\n")
         return json.loads(text)
 
-    def figure(self, name: str) -> list:
-        """The data of figure ``name``, drawn once: per axes, its labels, lines and rectangles."""
-        return self.get(f"__nbtest_figure({name})")
+    def figure(self, name: str, arrays: bool = False) -> list:
+        """The data of figure ``name``, drawn once: per axes, its labels, title, texts, lines,
+        rectangles, step patches, collections and images (the arrays of collections and images
+        too with ``arrays``)."""
+        return self.get(f"__nbtest_figure({name}, arrays={arrays})")
 
 
 _JSON_HELPER = '''
@@ -101,11 +103,14 @@ def __nbtest_json(obj):
         raise TypeError(f"cannot convert {type(o)}")
     return json.dumps(obj, default=convert)
 
-def __nbtest_figure(fig):
+def __nbtest_figure(fig, arrays=False):
     import io
     import numpy
-    from matplotlib.patches import Rectangle
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import Rectangle, StepPatch
     fig.savefig(io.BytesIO(), format="png", dpi=30)   # it draws
+    def values(a):
+        return numpy.ma.filled(numpy.ma.asarray(a, dtype=float), numpy.nan).tolist()
     axes = []
     for ax in fig.axes:
         lines = {}
@@ -114,8 +119,18 @@ def __nbtest_figure(fig):
                 [numpy.asarray(ln.get_xdata(), float).tolist(), numpy.asarray(ln.get_ydata(), float).tolist()])
         spans = [[p.get_label(), p.get_x(), p.get_x() + p.get_width()]
                  for p in ax.patches if isinstance(p, Rectangle)]
-        axes.append({"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "lines": lines,
-                     "rectangles": spans})
+        stairs = {p.get_label(): [values(p.get_data().values), values(p.get_data().edges)]
+                  for p in ax.patches if isinstance(p, StepPatch)}
+        collections = []
+        for c in ax.collections:
+            entry = {"label": c.get_label(), "points": len(c.get_offsets()) if isinstance(c, PathCollection) else None}
+            if arrays and c.get_array() is not None:
+                entry["array"] = values(c.get_array())
+            collections.append(entry)
+        images = [values(im.get_array()) for im in ax.images] if arrays else len(ax.images)
+        axes.append({"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "title": ax.get_title(),
+                     "texts": [t.get_text() for t in ax.texts], "lines": lines, "rectangles": spans,
+                     "stairs": stairs, "collections": collections, "images": images})
     return axes
 '''
 
@@ -141,6 +156,13 @@ def executed(notebook: Path, kernel_dir: Path, env: dict | None = None):
             km.shutdown_kernel(now=True)
 
 
+def titled(fig: list, start: str) -> dict:
+    """The one axes of a figure from :meth:`Kernel.figure` whose title starts with ``start``."""
+    found = [a for a in fig if a["title"].startswith(start)]
+    assert len(found) == 1, (start, [a["title"] for a in fig])
+    return found[0]
+
+
 def lines_of(axes: dict, label: str):
     """``(x, y)`` of the one line called ``label`` on an axes from :meth:`Kernel.figure`."""
     found = axes["lines"].get(label, [])
@@ -153,6 +175,7 @@ def lines_of(axes: dict, label: str):
 #: Every notebook and the test that checks what it computes.
 NOTEBOOK_TESTS = {
     "plasticity_dynamics": "test_plasticity_dynamics_synapse",
+    "structure_development": "test_structure_development_history",
 }
 
 
@@ -354,6 +377,163 @@ def test_plasticity_dynamics_rate(plasticity):
     alpha = np.where(periods <= 60, np.exp(-(periods - S).astype(float)), 0.00075)
     np.testing.assert_allclose(lines_of(ax_factor, "last: alpha(e)")[1], alpha)
     assert ax_rho["ylabel"] == "pruning rate rho (%)"
+
+
+# ---------------------------------------------- notebook 2: structure over development
+
+@pytest.fixture(scope="module")
+def development(kernel_dir, tmp_path_factory):
+    """The executed notebook, its output folder, and the run folder's own records."""
+    from sdsnn_bio.records import RunFolder
+
+    out = tmp_path_factory.mktemp("structure_development")
+    with executed(NOTEBOOKS / "structure_development.ipynb", kernel_dir,
+                  env={"SDSNN_NOTEBOOK_OUT": str(out)}) as kernel:
+        run = RunFolder(out / "run")
+        snap = run.load_snapshot("last")
+        yield kernel, out, run, snap
+
+
+def _snapshot_structure(snap, theta_dead=20.0):
+    """fc1's live synapses as the last snapshot holds them: mask, live weights, live counts, alive units."""
+    conn = snap.arrays["fc1/syn/connected"] != 0
+    assert conn.size == 784 * 40
+    pre, post = np.divmod(np.arange(conn.size), 40)       # all to all, presynaptic-major
+    live = np.bincount(post[conn], minlength=40)
+    return conn, pre, post, live, live >= theta_dead
+
+
+@pytest.mark.slow
+def test_structure_development_history(development):
+    """The run, its history and every picture agree with the run folder's table and last snapshot."""
+    k, out, run, snap = development
+    table = run.read_table()
+    got = k.get("dict(summary=summary, periods=periods, alive=alive, live=live, S=S, P=P, "
+                "table={c: table[c] for c in table}, theta=cfg.layers[0].theta_dead, "
+                "events={c: events[c].tolist() for c in events})")
+    P, S = got["P"], got["S"]
+    assert (P, S) == (16, 4) and list(table["period"]) == list(range(P))
+    # the run's own records
+    assert got["summary"] == run.read_summary() and 0.2 < got["summary"]["final_test_accuracy"] <= 1
+    for c in table:
+        np.testing.assert_array_equal(got["table"][c], table[c], err_msg=c)
+    assert snap.period == P - 1
+
+    # the history against the table: period e + 1 is the structure after period e's decisions
+    periods, alive, live = np.array(got["periods"]), np.array(got["alive"], bool), np.array(got["live"])
+    assert periods.tolist() == list(range(P + 1)) and alive.shape == (P + 1, 40)
+    assert alive[0].all() and (live[0] == 784).all()
+    np.testing.assert_array_equal(alive.sum(1)[1:], table["alive_fc1"])
+    np.testing.assert_array_equal(live.sum(1)[1:], 784 * 40 - table["zeros_fc1"])
+    ev = {c: np.array(v) for c, v in got["events"].items()}
+    regen = [int(np.sum((ev["kind"] == "synapse_regenerated") & (ev["period"] == e + 1))) for e in range(P)]
+    assert regen == table["regenerated_fc1"].astype(int).tolist()
+    assert ev["period"][ev["kind"] == "unit_pruned"].min() == S + 1          # the pruning wave
+    # dense before S, sparse after, and stable at the end (the notebook says so)
+    assert (table["compression"][:S] == 0).all() and table["compression"][-1] > 0.2
+    assert ev["period"].max() <= P - 4 and len(set(table["compression"][-4:])) == 1
+    # the last snapshot (exact) is the structure of period P - 1, and (stable) of P
+    conn, pre, post, n_live, alive_snap = _snapshot_structure(snap, got["theta"])
+    np.testing.assert_array_equal(live[P - 1], n_live)
+    np.testing.assert_array_equal(live[P], n_live)
+    np.testing.assert_array_equal(alive[P], alive_snap)
+    w = np.where(conn, snap.arrays["fc1/syn/w"], 0.0)
+    width = snap.arrays["fc1/syn/r_up"] + np.abs(snap.arrays["fc1/syn/r_lo"])
+
+    # the table's picture
+    fig = k.figure("fig_table")
+    for label, expected in (("test accuracy", 100 * table["test_accuracy"]),
+                            ("compression", 100 * table["compression"]), ("fc1", table["alive_fc1"])):
+        (ax,) = [a for a in fig if label in a["lines"]]
+        x, y = lines_of(ax, label)
+        np.testing.assert_array_equal(x, table["period"])
+        np.testing.assert_allclose(y, expected)
+
+    # units and events
+    ax_units, ax_live, *rest = k.figure("fig_units", arrays=True)
+    ax_events = next(a for a in rest if a["lines"])
+    np.testing.assert_array_equal(np.ravel(ax_units["collections"][0]["array"]), alive.T.ravel().astype(float))
+    np.testing.assert_array_equal(np.ravel(ax_live["collections"][0]["array"]), live.T.ravel())
+    for kind in ("unit_pruned", "unit_revived", "synapse_pruned", "synapse_regenerated"):
+        sel = ev["kind"] == kind
+        (x, y), = ax_events["lines"][f"{kind} ({int(sel.sum())})"]
+        np.testing.assert_array_equal(x, ev["period"][sel])
+        np.testing.assert_array_equal(y, ev["index"][sel])
+
+    # distributions: the histogram of period P - 1 is the snapshot's, counted here
+    hist = k.get('dict(w=[edges_w, counts_w], width=[edges_width, counts_width])')
+    fig = k.figure("fig_dist", arrays=True)
+    ax_w, ax_width = titled(fig, "fc1: weights"), titled(fig, "fc1: spine widths")
+    for var, values, ax in (("w", w[conn], ax_w), ("width", width[conn], ax_width)):
+        edges, counts = (np.array(a) for a in hist[var])
+        assert counts.shape == (P + 1, len(edges) - 1)
+        np.testing.assert_array_equal(counts.sum(1), live.sum(1))
+        mine = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0]
+        np.testing.assert_array_equal(counts[P - 1], mine)
+        shown = np.where(counts.T > 0, counts.T, np.nan)                 # log scale: empty bins blank
+        np.testing.assert_array_equal(np.ravel(ax["collections"][0]["array"]), shown.ravel())
+
+    # receptive fields: period P's tiles are the snapshot's live weights within the keyframe's error
+    from sdsnn_bio.viz import field_mosaic
+
+    fp = k.get("dict(periods=field_periods, err=h.quantisation_error(P, 'fc1', 'w'), "
+               "values=[structures[e].values_period for e in field_periods])")
+    assert fp["periods"] == [0, S + 1, S + 4, P]
+    fields = [a for a in k.figure("fig_fields", arrays=True) if a["title"].startswith("period")]
+    assert [a["title"].split(":")[0] for a in fields] == [f"period {e}" for e in fp["periods"]]
+    for a, e in zip(fields, fp["periods"]):
+        assert a["title"].split("\n")[0] == f"period {e}: {int(alive[e].sum())} alive"
+        assert len(a["images"]) == (1 if alive[e].all() else 2)      # pruned units greyed
+    mosaic, _ = field_mosaic(w.reshape(784, 40))
+    np.testing.assert_allclose(np.array(fields[-1]["images"][0]), mosaic, atol=fp["err"] * 1.001 + 1e-7)
+    assert fp["err"] > 0 and fp["values"][-1] == P
+
+    # the mask and the spine widths of the final structure
+    fig = k.figure("fig_mask", arrays=True)
+    ax_mask, ax_spine = titled(fig, "fc1 mask at period"), titled(fig, "spine widths")
+    np.testing.assert_array_equal(np.array(ax_mask["images"][0]), conn.reshape(784, 40).astype(float))
+    wmax = k.get("h.quantisation_error(P, 'fc1', 'r_up') + h.quantisation_error(P, 'fc1', 'r_lo')")
+    spine = np.array(ax_spine["images"][0])
+    np.testing.assert_allclose(spine[conn.reshape(784, 40)], width[conn], atol=wmax * 1.001 + 1e-6)
+    assert np.isnan(spine[~conn.reshape(784, 40)]).all()
+
+    # the surviving network: edges carry the live synapses between alive units
+    out_conn = snap.arrays["out/syn/connected"] != 0
+    fig = k.figure("fig_network", arrays=True)
+    for a, e in ((titled(fig, "period 0"), 0), (titled(fig, f"period {P}"), P)):
+        lc = {c["label"]: np.sum(c["array"]) for c in a["collections"] if "->" in c["label"]}
+        nodes = {c["label"]: c["points"] for c in a["collections"] if c["points"] is not None}
+        if e == 0:
+            assert lc == {"input -> fc1": 784 * 40, "fc1 -> out": 400}
+            assert nodes["fc1 alive"] == 40 and nodes["fc1 dead"] == 0
+        else:
+            assert lc == {"input -> fc1": n_live[alive_snap].sum(),
+                          "fc1 -> out": int(out_conn.reshape(40, 10)[alive_snap].sum())}
+            assert nodes["fc1 alive"] == alive_snap.sum() and nodes["fc1 dead"] == 40 - alive_snap.sum()
+
+    # the animation: one frame per period; the frame of P - 1 is the snapshot's (exact)
+    from PIL import Image
+
+    with Image.open(out / "fc1_fields.gif") as gif:
+        assert gif.n_frames == P + 1
+    frame = k.get(f"[live_matrix(h.structure_at({P - 1})['fc1']), frame({P - 1})[1]]")
+    np.testing.assert_array_equal(np.array(frame[0]), w.reshape(784, 40).astype(np.float32))
+    np.testing.assert_array_equal(frame[1], alive_snap)
+
+    # NetworkX: degrees before and after pruning, from the snapshot's mask
+    deg = k.get("{e: {k: v for k, v in d.items()} for e, d in degrees.items()}")
+    assert set(deg["0"]["fc1 in"]) == {784} and set(deg["0"]["input out"]) == {40}
+    np.testing.assert_array_equal(deg[str(P)]["fc1 in"], n_live)
+    np.testing.assert_array_equal(deg[str(P)]["input out"], np.bincount(pre[conn], minlength=784))
+    ax_in, ax_out = k.figure("fig_degrees")
+    for e in (0, P):
+        np.testing.assert_array_equal(ax_in["stairs"][f"period {e}"][0],
+                                      np.histogram(deg[str(e)]["fc1 in"], bins=np.arange(0, 834, 49))[0])
+        np.testing.assert_array_equal(ax_out["stairs"][f"period {e}"][0],
+                                      np.histogram(deg[str(e)]["input out"], bins=np.arange(42) - 0.5)[0])
+    nx = pytest.importorskip("networkx")
+    g = nx.read_graphml(out / f"structure_period_{P:04d}.graphml")
+    assert g.number_of_edges() == conn.sum() + out_conn.sum() and g.number_of_nodes() == 784 + 40 + 10
 
 
 # ------------------------------------------------------------------ analysis
