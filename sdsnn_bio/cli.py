@@ -1,4 +1,5 @@
-"""Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``.
+"""Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``,
+``sweep SWEEP.toml``.
 
 Also reachable as ``python -m sdsnn_bio``.
 """

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -508,7 +507,8 @@ class History:
 
     def mask(self, layer: str, period) -> np.ndarray:
         """The connection mask (bool per synapse) of ``layer`` at ``period``."""
-        st, k = self._stage(layer), self._index(period)
+        self._stage(layer)
+        k = self._index(period)
         m = self._records[0].arrays[f"{layer}/mask"].astype(bool)
         for rec in self._records[1:k + 1]:
             idx = _diff_decode(rec.arrays[f"{layer}/flips"])
