@@ -11,8 +11,13 @@ meaningful on a shared, noisy machine:
    and of the main job's paper-shaped network, the time of the structural work -- the per-synapse and per-neuron code
    objects of the period start and end (Brian2 profiling) plus the numpy
    decisions between runs -- as a fraction of the period's wall time.
+3. ``sweep``: 8 small jobs (``tiny_dense``, 4 seeds x 2 mask kinds) run one after
+   another with ``sdsnn-bio run``, then through ``sdsnn-bio sweep`` on the local
+   Dask cluster (one worker per core), side by side; the ratio of the two wall
+   times (target: at most 0.6 on 2 cores).
 
-Usage: ``python benchmarks/run.py [--quick] [--out benchmarks/results.md]``
+Usage: ``python benchmarks/run.py [--quick] [--only sweep] [--out benchmarks/results.md]``
+(``--only sweep`` replaces the recorded sweep results and keeps the others).
 """
 
 import argparse
@@ -111,13 +116,147 @@ def structural_cost(model: str, periods: int, workdir: Path) -> dict:
     }
 
 
+SWEEP_FILE = """name = "bench"
+[grid]
+model = ["tiny_dense"]
+seed = [{seeds}]
+masks = ["soft", "hard"]
+"""
+
+
+def _job_summaries(root: Path, ids) -> dict:
+    from sdsnn_bio.records import RunFolder
+
+    return {i: {k: v for k, v in RunFolder(root / i).read_summary().items() if k != "timings"} for i in ids}
+
+
+def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
+    """Wall time of the same jobs one after another and through ``sdsnn-bio sweep``.
+
+    The jobs are the sweep's own (``job.toml`` of each job folder); the sequential
+    side runs each with ``python -m sdsnn_bio run`` (a build takes both cores,
+    ``make -j2``), the sweep side on the local cluster (a worker per core,
+    ``--stagger auto``). The results of both sides must be equal.
+
+    ``cache="warm"``: the compiler cache holds the jobs' code (a one-job sweep of
+    the same build, not timed, fills it and marks it built), as when a sweep is
+    run again or extended; the sweep starts all jobs at once. ``cache="cold"``: each
+    side starts with an empty compiler cache and project cache of its own, as for
+    the first sweep of a new network; the sweep builds the first job alone, then
+    its twins take the objects from the cache.
+    """
+    import os
+    import subprocess
+
+    import tomli_w
+
+    from sdsnn_bio.sweep import load_sweep
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    sweep_path = workdir / "bench_sweep.toml"
+    sweep_path.write_text(SWEEP_FILE.format(seeds=", ".join(map(str, range(n_seeds)))))
+    jobs = load_sweep(sweep_path).jobs
+    cores = len(os.sched_getaffinity(0))
+    cfgs = workdir / "bench_configs"
+    cfgs.mkdir(exist_ok=True)
+    for job in jobs:
+        (cfgs / f"{job.id}.toml").write_text(tomli_w.dumps(job.config.to_dict()))
+
+    def env(side):
+        if cache == "warm":
+            return None
+        return dict(os.environ, CCACHE_DIR=str(workdir / f"ccache_{side}"),
+                    SDSNN_CACHE=str(workdir / f"cache_{side}"))
+
+    def cli(*args, side):
+        return subprocess.run([sys.executable, "-m", "sdsnn_bio", *map(str, args)], check=True, env=env(side),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
+
+    if cache == "warm":     # fill the compiler cache and mark the build as built (not timed)
+        warm = workdir / "bench_warm.toml"
+        warm.write_text(SWEEP_FILE.format(seeds="0").replace('["soft", "hard"]', '["soft"]'))
+        cli("sweep", warm, "--out", workdir / "bench_warmup", side="warmup")
+    load = os.getloadavg()[0]
+    t = time.time()
+    for job in jobs:
+        cli("run", cfgs / f"{job.id}.toml", "--out", workdir / "bench_sequential" / job.id, side="sequential")
+    sequential_s = time.time() - t
+    t = time.time()
+    printed = cli("sweep", sweep_path, "--out", workdir / "bench_sweep", side="sweep")
+    sweep_s = time.time() - t
+    ids = [j.id for j in jobs]
+    seq = _job_summaries(workdir / "bench_sequential", ids)
+    swp = _job_summaries(workdir / "bench_sweep", [f"{i}/run" for i in ids])
+    assert list(seq.values()) == list(swp.values()), "the sweep's results differ from the sequential runs'"
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "jobs": len(jobs), "model": "tiny_dense",
+            "grid": f"seed 0..{n_seeds - 1} x masks soft/hard", "periods": jobs[0].config.schedule.periods,
+            "cores": cores, "workers": cores, "compiler_cache": cache,
+            # did the twins wait for the first build (a new build, or the code changed meanwhile)?
+            "staggered": "to build the code they share" in printed,
+            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+            "sequential_s": round(sequential_s, 1), "sweep_s": round(sweep_s, 1),
+            "ratio": round(sweep_s / sequential_s, 3)}
+
+
+def _markdown(results: dict) -> str:
+    lines = [f"# Benchmark results ({results['date']}, {results['machine']}, {results['processor']})", ""]
+    if results.get("per_sample"):
+        lines += ["Wall time per sample window (T = 20 steps), cpp_standalone, 1 thread. A run of only "
+                  "training windows, and one of test + training windows (the prototype's pass over the "
+                  "MNIST 5k split: 0.86 ms per window, `shared/reference/brian2_learning_notes.md`):", "",
+                  "| model | synapses | neurons | windows (test + train) | ms/window (binary) "
+                  "| ms/window (re-run incl. I/O) |",
+                  "|---|---|---|---|---|---|"]
+        for r in results["per_sample"]:
+            n_test = r.get("test_windows", 0)
+            lines.append(f"| {r['model']} | {r['synapses']} | {r['neurons']} | {n_test} + {r['windows'] - n_test} | "
+                         f"{r['ms_per_window_binary']} | {r['ms_per_window_wall']} |")
+    if results.get("structural_cost"):
+        lines += ["", "Structural step during structural periods (median over the periods measured):", "",
+                  "| model | windows a period | generated structural code (s) | numpy decisions (s) "
+                  "| period wall time (s) | structural fraction |", "|---|---|---|---|---|---|"]
+        for sc in results["structural_cost"]:
+            lines.append(f"| {sc['model']} | {sc['windows_per_period']} | {sc['structural_code_s_per_period']} | "
+                         f"{sc['numpy_decisions_s_per_period']} | {sc['period_wall_s']} | "
+                         f"**{100 * sc['structural_fraction']:.2f}%** |")
+    sweeps = results.get("sweep", [])
+    if sweeps:
+        lines += ["", "Sweep of small jobs: one after another (`sdsnn-bio run`) against `sdsnn-bio sweep` on the "
+                  "local Dask cluster, measured side by side (target ratio <= 0.6 with the jobs' code in the "
+                  "compiler cache; with an empty cache both sides compile once, the sweep before the first "
+                  "job's twins start). The machine is shared: load average (1 min) before and after:",
+                  "", "| date | jobs | workers (cores) | compiler cache | load | sequential (s) | sweep (s) "
+                  "| ratio |", "|---|---|---|---|---|---|---|---|"]
+        for sw in sweeps:
+            lines.append(f"| {sw['date']} | {sw['jobs']} x {sw['model']} ({sw['grid']}, {sw['periods']} periods) | "
+                         f"{sw['workers']} ({sw['cores']}) | {sw['compiler_cache']}"
+                         f"{', first build alone' if sw['staggered'] else ''} | "
+                         f"{sw['load_before']}, {sw['load_after']} | {sw['sequential_s']} | {sw['sweep_s']} "
+                         f"| **{sw['ratio']}** |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer windows and repeats")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.md"))
     ap.add_argument("--skip-paper", action="store_true", help="skip the paper network (large build)")
+    ap.add_argument("--only", choices=("sweep",),
+                    help="run only this benchmark; its result joins those recorded in --out's .json")
     args = ap.parse_args(argv)
     repeats = 2 if args.quick else 3
+    out = Path(args.out)
+    if args.only == "sweep":
+        results = json.loads(out.with_suffix(".json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sweep"] = []
+            for cache in ("warm", "cold"):
+                results["sweep"].append(sweep_speed(Path(tmp) / cache, cache=cache))
+                print(json.dumps(results["sweep"][-1]), flush=True)
+        out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        out.write_text(_markdown(results))
+        print(_markdown(results))
+        return
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                "processor": platform.processor() or platform.machine(), "per_sample": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,28 +274,13 @@ def main(argv=None):
         for model in ("mnist5k_fc",) + (() if args.skip_paper else ("mnist5k_main",)):
             results["structural_cost"].append(structural_cost(model, 3 if args.quick else 6, tmp))
             print(json.dumps(results["structural_cost"][-1]), flush=True)
-    out = Path(args.out)
+        results["sweep"] = []
+        for cache in ("warm", "cold"):
+            results["sweep"].append(sweep_speed(tmp / f"sweep_{cache}", cache=cache))
+            print(json.dumps(results["sweep"][-1]), flush=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    lines = [f"# Benchmark results ({results['date']}, {results['machine']}, {results['processor']})", "",
-             "Wall time per sample window (T = 20 steps), cpp_standalone, 1 thread. A run of only "
-             "training windows, and one of test + training windows (the prototype's pass over the "
-             "MNIST 5k split: 0.86 ms per window, `shared/reference/brian2_learning_notes.md`):", "",
-             "| model | synapses | neurons | windows (test + train) | ms/window (binary) "
-             "| ms/window (re-run incl. I/O) |",
-             "|---|---|---|---|---|---|"]
-    for r in results["per_sample"]:
-        n_test = r.get("test_windows", 0)
-        lines.append(f"| {r['model']} | {r['synapses']} | {r['neurons']} | {n_test} + {r['windows'] - n_test} | "
-                     f"{r['ms_per_window_binary']} | {r['ms_per_window_wall']} |")
-    lines += ["", "Structural step during structural periods (median over the periods measured):", "",
-              "| model | windows a period | generated structural code (s) | numpy decisions (s) "
-              "| period wall time (s) | structural fraction |", "|---|---|---|---|---|---|"]
-    for sc in results["structural_cost"]:
-        lines.append(f"| {sc['model']} | {sc['windows_per_period']} | {sc['structural_code_s_per_period']} | "
-                     f"{sc['numpy_decisions_s_per_period']} | {sc['period_wall_s']} | "
-                     f"**{100 * sc['structural_fraction']:.2f}%** |")
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out.write_text(_markdown(results))
+    print(_markdown(results))
 
 
 if __name__ == "__main__":

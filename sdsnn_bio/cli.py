@@ -198,7 +198,7 @@ def cmd_sweep(args) -> int:
     security = make_security(args.tls_ca_file, args.tls_cert, args.tls_key)
     rows = run_sweep(args.sweep_file, out=args.out, resume=args.resume, scheduler=args.scheduler,
                      security=security, n_workers=args.workers, retries=args.retries,
-                     stagger=False if args.no_stagger else None)
+                     stagger={"auto": None, "always": True, "never": False}[args.stagger])
     return 0 if all(r["status"] in ("done", "kept") for r in rows) else 1
 
 
@@ -266,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "one single-threaded worker per core)")
     sw.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
     sw.add_argument("--retries", type=int, default=3, help="attempts after the first for a job whose run died")
-    sw.add_argument("--no-stagger", action="store_true",
-                    help="start all jobs at once (default: the jobs of one build wait for its first build)")
+    sw.add_argument("--stagger", choices=("auto", "always", "never"), default="auto",
+                    help="jobs that compile the same code wait until the first of them has built, so that "
+                    "they take its objects from the compiler cache (auto: when ccache is in use and this "
+                    "machine has not built that code before)")
     sw.add_argument("--tls-ca-file", help="TLS: certificate authority of the scheduler")
     sw.add_argument("--tls-cert", help="TLS: this client's certificate")
     sw.add_argument("--tls-key", help="TLS: this client's private key")

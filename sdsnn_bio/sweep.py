@@ -376,6 +376,35 @@ def build_key(cfg, device: str) -> str:
     return json.dumps([device, d], sort_keys=True)
 
 
+def _source_digest() -> str:
+    """A digest of this package's code and Brian2's version: what the generated code depends
+    on besides the configuration."""
+    import hashlib
+    from importlib.metadata import version
+
+    h = hashlib.sha256(version("brian2").encode())
+    root = Path(__file__).resolve().parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _build_marker(key: str, digest: str) -> Path:
+    """The file that says this machine has built ``key`` with this code (compiler cache warm)."""
+    import hashlib
+
+    from .devices import cache_root
+
+    return Path(cache_root()) / "sweep-builds" / hashlib.sha256(f"{digest}\n{key}".encode()).hexdigest()[:32]
+
+
+def _mark_built(key: str, digest: str) -> None:
+    marker = _build_marker(key, digest)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
 # ------------------------------------------------------------------ results
 def run_row(run_dir) -> dict:
     """The final figures of one run folder: final test accuracy, compression, synapse
@@ -633,6 +662,7 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
             log.flush()
             offset = log.tell()
             env = dict(os.environ, PYTHONUNBUFFERED="1")
+            # the run dies with this thread (PR_SET_PDEATHSIG), which waits for it below
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  pass_fds=(fd,), env=env, preexec_fn=_die_with_parent(os.getpid()))
             attempt["pid"] = p.pid
@@ -744,7 +774,10 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     stagger : bool, optional
         Start the jobs of one build only once the first of them has built, so that
         they take its object files from the compiler cache. Default: when ``ccache``
-        is in use.
+        is in use and this machine has not built that code before (a marker in the
+        project cache, :func:`sdsnn_bio.devices.cache_root`, written once a job of the
+        build has built; the code of this package and Brian2's version are part of
+        its name). With a warm cache the other workers would only wait.
     progress : callable, optional
         Called with one line of text per event (default: print).
 
@@ -767,11 +800,11 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.toml").is_file():
         shutil.copyfile(sweep.path, out / "sweep.toml")
-    jobs = [j.to_dict(out) for j in sweep.jobs]
+    jobs = [j.to_dict(out.resolve()) for j in sweep.jobs]    # the workers may start elsewhere
     atomic_write(out / "jobs.json", json.dumps(
         [{k: j[k] for k in ("id", "values", "model", "device")} for j in jobs], indent=2))
-    if stagger is None:
-        stagger = use_compiler_cache() is not None
+    cached = use_compiler_cache() is not None
+    digest = _source_digest()
     token = f"{sweep.name}-{os.getpid()}-{time.time_ns()}"
     cluster = None
     t0 = time.time()
@@ -788,20 +821,33 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
              f"({n} workers) -> {out}")
         groups = {}
         for job in jobs:
-            groups.setdefault(job["build_key"] if stagger else job["id"], []).append(job)
+            groups.setdefault(job["build_key"], []).append(job)
         futures, waiting, leads = {}, {}, {}
         for i, (key, members) in enumerate(groups.items()):
+            wait = stagger if stagger is not None else \
+                cached and not _build_marker(key, digest).is_file()
+            if not wait:
+                for job in members:
+                    futures[client.submit(run_job, job, None, key=f"{token}-{job['id']}", retries=retries,
+                                          pure=False)] = job
+                continue
             event = f"{token}-built-{i}" if len(members) > 1 else None
             f = client.submit(run_job, members[0], event, key=f"{token}-{members[0]['id']}",
                               retries=retries, pure=False)
             futures[f] = members[0]
             if event is not None:
-                waiting[event], leads[event] = members[1:], f
+                waiting[event], leads[event] = members[1:], (f, key)
+                n = len(members) - 1
+                emit(f"{n} job{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} for job {members[0]['id']} to "
+                     "build the code they share (compiler cache)")
         pending = set(futures)
         while pending or waiting:
             for event in list(waiting):
                 # the first job built (or ended, whatever its outcome): start the others
-                if leads[event].done() or Event(event, client=client).is_set():
+                lead, key = leads[event]
+                if lead.done() or Event(event, client=client).is_set():
+                    if not lead.done():     # built while running (a finished one is marked below)
+                        _mark_built(key, digest)
                     for job in waiting.pop(event):
                         f = client.submit(run_job, job, None, key=f"{token}-{job['id']}", retries=retries,
                                           pure=False)
@@ -817,6 +863,8 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                     row["status"] = "error"
                     emit(f"job {job['id']}: error: {type(exc).__name__}: {exc}")
                 rows[job["id"]] = row
+                if row["status"] == "done":
+                    _mark_built(job["build_key"], digest)
                 acc = row.get("final_test_accuracy")
                 emit(f"job {job['id']}: {row['status']}"
                      + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ import pytest
 from sdsnn_bio import cli
 from sdsnn_bio.errors import ConfigError, SdsnnError
 from sdsnn_bio.records import RunFolder
-from sdsnn_bio.sweep import load_sweep, local_cluster, make_security, run_options, run_sweep
+from sdsnn_bio.sweep import (_build_marker, _source_digest, build_key, load_sweep, local_cluster, make_security,
+                             run_options, run_sweep)
 
 # One build for every run here: the same windows a period, only seeds and period counts differ.
 OPTIONS = """
@@ -222,16 +222,39 @@ def sweep_cli(*args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
+def marker(path):
+    """The file that says this machine has built the sweep's (one) build."""
+    job = load_sweep(path).jobs[0]
+    return _build_marker(build_key(job.config, job.device), _source_digest())
+
+
+def built_at(job_dir):
+    """When the first attempt's run had built: its start plus the build time it printed."""
+    rec = json.loads((job_dir / "job.json").read_text())
+    line = next(ln for ln in (job_dir / "job.log").read_text().splitlines() if ln.startswith("sdsnn-bio: network built"))
+    return rec["attempts"][0]["start"] + float(line.split()[-2])
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """Two seeds of tiny_dense through `sdsnn-bio sweep` on the embedded cluster."""
+    """Two seeds of tiny_dense through `sdsnn-bio sweep` on the embedded cluster; the build is
+    new to the sweep (no marker), so the second job waits for the first one's build."""
     tmp = tmp_path_factory.mktemp("sweep")
     path = sweep_file(tmp)
     out = tmp / "out"
+    marker(path).unlink(missing_ok=True)
     p = sweep_cli(path, "--out", out)
     stdout, stderr = p.communicate(timeout=900)
     assert p.returncode == 0, stdout + stderr
     return path, out, stdout
+
+
+def test_sweep_staggers_a_new_build_and_marks_it(finished):
+    path, out, stdout = finished
+    assert "1 job waits for job tiny_dense_seed-0 to build the code they share" in stdout
+    twin = json.loads((out / "tiny_dense_seed-1" / "job.json").read_text())["attempts"][0]
+    assert twin["start"] >= built_at(out / "tiny_dense_seed-0")
+    assert marker(path).is_file()
 
 
 def summaries(out, ids):
@@ -307,6 +330,7 @@ def test_worker_killed_mid_job_resumes(finished, tmp_path):
     path = sweep_file(tmp_path)
     out = tmp_path / "out"
     victim = out / "tiny_dense_seed-0"
+    assert marker(path).is_file()       # built before: both jobs start at once
     p = sweep_cli(path, "--out", out, "--workers", "2")
     run = RunFolder(victim / "run")
     deadline = time.time() + 600
@@ -319,12 +343,13 @@ def test_worker_killed_mid_job_resumes(finished, tmp_path):
     os.kill(attempt["worker_pid"], signal.SIGKILL)
     stdout, stderr = p.communicate(timeout=600)
     assert p.returncode == 0, stdout + stderr
+    assert "wait" not in stdout
     rec = json.loads((victim / "job.json").read_text())
     assert [a["worker_pid"] for a in rec["attempts"]][0] == attempt["worker_pid"]
     assert len(rec["attempts"]) == 2 and rec["attempts"][0]["returncode"] == "lost"
     resumed_from = rec["attempts"][1]["resume_from"]
     assert 0 <= resumed_from < P - 1
-    assert f"attempt 2 of job tiny_dense_seed-0 on worker" in (victim / "job.log").read_text()
+    assert "attempt 2 of job tiny_dense_seed-0 on worker" in (victim / "job.log").read_text()
     assert f"resuming from the snapshot of period {resumed_from}" in (victim / "job.log").read_text()
     # the run of the killed attempt died with its worker: one process wrote the folder at a time
     with pytest.raises(ProcessLookupError):
