@@ -17,14 +17,12 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbclient
+import nbformat
 import numpy as np
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-
-from sdsnn_bio.structure import constraint, regeneration  # noqa: E402
+from sdsnn_bio.structure import constraint, regeneration
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -404,6 +402,7 @@ def _snapshot_structure(snap, theta_dead=20.0):
 
 
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_structure_development_history(development):
     """The run, its history and every picture agree with the run folder's table and last snapshot."""
     k, out, run, snap = development
@@ -531,7 +530,8 @@ def test_structure_development_history(development):
                                       np.histogram(deg[str(e)]["fc1 in"], bins=np.arange(0, 834, 49))[0])
         np.testing.assert_array_equal(ax_out["stairs"][f"period {e}"][0],
                                       np.histogram(deg[str(e)]["input out"], bins=np.arange(42) - 0.5)[0])
-    nx = pytest.importorskip("networkx")
+    import networkx as nx
+
     g = nx.read_graphml(out / f"structure_period_{P:04d}.graphml")
     assert g.number_of_edges() == conn.sum() + out_conn.sum() and g.number_of_nodes() == 784 + 40 + 10
 
