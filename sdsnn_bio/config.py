@@ -95,6 +95,14 @@ class DataSpec:
     n_train: int = 0
     n_test: int = 0
     split_seed: int = 0
+    #: event recordings (nmnist, dvsgesture): ``"spikes"`` (events binned to the steps of
+    #: the window) or ``"frames"`` (the reference code's equal-event-count frames, one per
+    #: step); border ``crop`` and spatial ``downsample`` of the sensor; ``denoise_us``:
+    #: tonic's Denoise filter time (0 = off). See :mod:`sdsnn_bio.data.event_input`.
+    event_coding: str = "spikes"
+    crop: int = 0
+    downsample: int = 1
+    denoise_us: int = 0
 
 
 @dataclass(frozen=True)
@@ -295,7 +303,13 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     """
     if not isinstance(d, dict):
         raise ConfigError(f"{source}: expected a table at top level")
-    top = {"name", "description", "input_shape", "layers", "neuron", "data", "training",
+    kind = d.get("kind", "training")
+    if kind != "training":
+        from .cortex.config import KIND, cortex_config_from_dict
+
+        _require(kind == KIND, source, "kind", f"'training' (the default) or '{KIND}'", kind)
+        return cortex_config_from_dict(d, source=source)
+    top = {"kind", "name", "description", "input_shape", "layers", "neuron", "data", "training",
            "schedule", "structure"}
     for key in d:
         if key not in top:
@@ -347,6 +361,11 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     _require(schedule.train_per_period % training.batch == 0, source, "schedule.train_per_period",
              f"a multiple of training.batch ({training.batch})", schedule.train_per_period)
     _require(schedule.test_per_period >= 0, source, "schedule.test_per_period", ">= 0",
+    _require(data.event_coding in ("spikes", "frames"), source, "data.event_coding", "'spikes' or 'frames'",
+             data.event_coding)
+    _require(data.crop >= 0, source, "data.crop", ">= 0", data.crop)
+    _require(data.downsample >= 1, source, "data.downsample", ">= 1", data.downsample)
+    _require(data.denoise_us >= 0, source, "data.denoise_us", ">= 0", data.denoise_us)
              schedule.test_per_period)
     _require(schedule.n_steps >= 1, source, "schedule.n_steps", ">= 1", schedule.n_steps)
     _require(schedule.dt_ms > 0, source, "schedule.dt_ms", "> 0", schedule.dt_ms)
@@ -380,7 +399,8 @@ def check_data_fits(cfg: ModelConfig):
     must be the dataset's image shape and the output layer must have one unit per class
     (:mod:`sdsnn_bio.data.registry`). Errors name the file and the key."""
     datasets.check_matches(datasets.get(cfg.data.dataset, cfg.source), cfg.input_shape,
-                           cfg.layers[-1].units, cfg.source, f"layers[{len(cfg.layers) - 1}].units")
+                           cfg.layers[-1].units, cfg.source, f"layers[{len(cfg.layers) - 1}].units",
+                           data_spec=cfg.data)
 
 
 def _check_shapes(cfg: ModelConfig):
@@ -404,7 +424,10 @@ def _check_shapes(cfg: ModelConfig):
 
 
 def load_config(path) -> ModelConfig:
-    """Read and validate a TOML model configuration, including its fit to the data it names."""
+    """Read and validate a TOML model configuration, including its fit to the data it names.
+
+    A file with ``kind = "development"`` gives a :class:`sdsnn_bio.cortex.CortexConfig`
+    (the developmental network kind), any other a :class:`ModelConfig`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such model file")

@@ -221,7 +221,12 @@ class StageGeometry:
 
 
 def stage_geometry(cfg) -> list:
-    """The :class:`StageGeometry` of every stage of ``cfg``, in forward order."""
+    """The :class:`StageGeometry` of every stage of ``cfg``, in forward order (for a
+    developmental configuration, its recorded stage :func:`sdsnn_bio.cortex.cortex_stages`)."""
+    if getattr(cfg, "kind", "training") != "training":
+        from .cortex.model import cortex_stages
+
+        return cortex_stages(cfg)
     shapes = layer_shapes(cfg)
     out = []
     prev_kind = "input"

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["PeriodSettings", "StageSettings", "StructuralState", "DevelopingNetwork"]
+__all__ = ["PeriodSettings", "StageSettings", "StructuralState", "DevelopingNetwork", "SelfDrivenNetwork"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,51 @@ class DevelopingNetwork(Protocol):
 
     def events(self) -> tuple:
         """Events per neuron in the last run: ``(input events, [events of each stage])``."""
+
+    def state_arrays(self) -> dict:
+        """Everything needed to continue: ``{name: array}`` (snapshots)."""
+
+    def restore_state(self, arrays: dict) -> None:
+        """Continue from :meth:`state_arrays` of an earlier run."""
+
+    def close(self) -> None:
+        """Release what the network holds (build folders)."""
+
+
+class SelfDrivenNetwork(Protocol):
+    """A network that develops on its own activity, without inputs, labels or accuracy
+    (the developmental kind, :class:`sdsnn_bio.cortex.CortexNetwork`).
+
+    It shares :class:`DevelopingNetwork`'s state interface (``stages``,
+    ``compile``, ``run``, ``weights``, ``structural_state``, ``events``,
+    ``state_arrays``, ``restore_state``, ``close``), through which the loop
+    records its structural history, snapshots and resumes it; instead of being
+    configured and fed by the loop it sets up each period itself and takes its
+    own decisions between periods.
+    """
+
+    stages: list
+
+    def compile(self) -> None:
+        """Build whatever is built once before the first run."""
+
+    def begin_period(self, e: int) -> None:
+        """Settings of period ``e``'s run (its age, its drive)."""
+
+    def run(self) -> np.ndarray:
+        """Run one period; spike counts per neuron."""
+
+    def decide(self, e: int) -> dict:
+        """Decisions after period ``e`` (applied at the next run's start)."""
+
+    def period_row(self, e: int) -> dict:
+        """The table row of period ``e``, after its decisions."""
+
+    def time_axis(self) -> dict:
+        """How simulated time maps to age (written to ``run.json``)."""
+
+    def structural_state(self, stage: str) -> StructuralState:
+        """Current structural state of a stage."""
 
     def state_arrays(self) -> dict:
         """Everything needed to continue: ``{name: array}`` (snapshots)."""

@@ -10,6 +10,16 @@ completes the final period.
 The loop knows neither Brian2 nor file formats: it talks to the network
 through :class:`sdsnn_bio.interface.DevelopingNetwork` and to the run folder
 through :class:`sdsnn_bio.records.RunFolder`.
+
+Network kinds: a configuration's ``kind`` selects the network. Training
+models (no ``kind``, or ``"training"``) build :func:`sdsnn_bio.network.build_network`
+and run the classification loop above. ``kind = "development"`` builds the
+developmental network (:func:`sdsnn_bio.cortex.build_cortex`, a
+:class:`sdsnn_bio.interface.SelfDrivenNetwork`): no data, labels or accuracy;
+each period is one run, the network's own decisions (trophic deaths) and its
+own table row (columns :data:`sdsnn_bio.cortex.COLUMNS`, with ``age_days``),
+then the same structural history, snapshot and table writes as a training
+run, and the same resume.
 """
 
 import time
@@ -122,7 +132,33 @@ class Development:
         self.start_period = 0
         self.timings = {"build_s": 0.0, "run_s": 0.0, "struct_s": 0.0}
 
+    @property
+    def kind(self) -> str:
+        """The configuration's network kind: ``"training"`` or ``"development"``."""
+        return getattr(self.cfg, "kind", "training")
+
     # ----------------------------------------------------------------- set-up
+    def _prepare_development(self, resume: bool):
+        """Set-up of a developmental run: build the network, then start or restore the folder."""
+        from .cortex import build_cortex
+
+        if resume and not self.folder.has_meta():
+            raise RunError(f"{self.run_dir}: nothing to resume (no {self.folder.meta.name})")
+        t = time.time()
+        self.net = build_cortex(self.cfg, self.device, self.run_dir, threads=self.threads, profile=self.profile)
+        self.net.compile()
+        self.timings["build_s"] += time.time() - t
+        self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
+        self.history = HistoryRecorder(self.folder, self.net.stages, self.cfg.schedule.periods)
+        if not (resume and self._restore()):
+            self.history.start()
+            self.folder.create()
+            self.folder.write_config(self.cfg.to_dict())
+            meta = provenance(self.cfg, self.device, self.threads, self.net.stages)
+            meta["kind"] = self.kind
+            meta["time_axis"] = self.net.time_axis()
+            self.folder.write_meta(meta)
+
     def _prepare(self, resume: bool):
         from .data.registry import prepare_inputs
         from .network import build_network
@@ -169,6 +205,9 @@ class Development:
     def run(self, resume: bool = False) -> dict:
         """Run all periods (or the rest of them with ``resume``) and the final evaluation."""
         try:
+            if self.kind != "training":
+                self._prepare_development(resume)
+                return self._loop_development()
             self._prepare(resume)
             return self._loop()
         finally:
@@ -211,6 +250,51 @@ class Development:
             self._snapshot(e, pending_row)
             self._report_progress(e, P, t_loop, pending_row["train_accuracy"])
         return self.evaluate(pending_row, passes=self.cfg.schedule.eval_passes)
+
+    def _loop_development(self) -> dict:
+        """Periods of a developmental network: run, decide, record (row complete after the period)."""
+        P = self.cfg.schedule.periods
+        t_loop = time.time()
+        for e in range(self.start_period, P):
+            t0 = time.time()
+            self.net.begin_period(e)
+            self.net.run()
+            t_run = time.time() - t0
+            self.timings["run_s"] += t_run
+            self._check_development(e)
+            t1 = time.time()
+            self.net.decide(e)
+            t_struct = time.time() - t1
+            self.timings["struct_s"] += t_struct
+            row = self.net.period_row(e)
+            row.update(wall_s=t_run + t_struct, struct_s=t_struct)
+            self._snapshot(e, row)
+            self._finish_row(row)
+            done = e - self.start_period + 1
+            left = (time.time() - t_loop) / done * (P - e - 1)
+            self.progress(f"period {e + 1}/{P} | age {row['age_days']:.1f} d | alive {row['n_alive']} | "
+                          f"spines {row['spines']} ({100 * row['spine_density']:.1f}% of sites) | died "
+                          f"{row['died']} | rates E {row['rate_exc_hz']:.1f} Hz I {row['rate_inh_hz']:.1f} Hz | "
+                          f"time left {int(left // 60)}m{int(left % 60):02d}s")
+        if not (self.folder.history_periods() and self.folder.history_periods()[-1] == P):
+            self.history.record(P, self.net.state_arrays(), final=True)
+        last = self.rows[-1] if self.rows else {}
+        summary = {"model": self.cfg.name, "kind": self.kind, "device": self.device, "periods": P,
+                   "final_age_days": self.cfg.age_at_end(P - 1),
+                   **{k: last[k] for k in ("n_alive", "n_alive_exc", "n_alive_inh", "spines", "spine_density",
+                                           "vol_median_um3") if k in last},
+                   "neurons_died_fraction": 1.0 - last.get("n_alive", 0) / self.cfg.n_neurons,
+                   "time_axis": self.net.time_axis(), "timings": self.timings}
+        self.folder.write_summary(summary)
+        return summary
+
+    def _check_development(self, e: int):
+        """Stop on NaN spine volumes (the last good snapshot is kept)."""
+        vol = self.net.structural_state("exc").upper
+        bad = ~np.isfinite(vol)
+        if bad.any():
+            raise RunError(f"{self.run_dir}: period {e}: {int(bad.sum())} spine volumes are NaN or infinite; "
+                           "the last good snapshot is kept")
 
     def evaluate(self, pending_row=None, passes: int = 1) -> dict:
         """Evaluation-only runs over the whole test set on the final structure."""
@@ -278,7 +362,8 @@ class Development:
     def _snapshot(self, e: int, pending_row: dict):
         """Write the structural history of period ``e``, then the whole state after its run and
         decisions (atomic; a snapshot of ``e`` implies the history of ``e``)."""
-        meta = {"period": e, "rows": self.rows + [pending_row], "state": self.structure.to_dict()}
+        state = self.structure.to_dict() if self.kind == "training" else {}
+        meta = {"period": e, "rows": self.rows + [pending_row], "state": state}
         arrays = self.net.state_arrays()
         self.history.record(e, arrays)
         self.folder.save_snapshot(e, arrays, meta, keep=self.keep_snapshots)
@@ -289,7 +374,8 @@ class Development:
             return False
         snap = self.folder.load_snapshot("last")
         self.net.restore_state(snap.arrays)
-        self.structure.load_dict(snap.meta["state"])
+        if self.kind == "training":
+            self.structure.load_dict(snap.meta["state"])
         self.rows = snap.meta["rows"]
         self.start_period = snap.meta["period"] + 1
         self.history.resume(snap.meta["period"])
@@ -298,6 +384,11 @@ class Development:
     def _finish_row(self, row):
         """Append a completed row, rewrite the table, and keep the best period's snapshot."""
         self.rows.append(row)
+        if self.kind != "training":
+            from .cortex import COLUMNS
+
+            self.folder.write_table(self.rows, COLUMNS)
+            return
         self.folder.write_table(self.rows, BASE_COLUMNS)
         acc = row.get("test_accuracy", float("nan"))
         best = max((r.get("test_accuracy", float("-inf")) for r in self.rows[:-1]), default=float("-inf"))

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .data import registry as datasets
 from .errors import ConfigError, RunError
 from .geometry import StageGeometry, stage_geometry
 from .interface import PeriodSettings, StructuralState
@@ -126,7 +127,7 @@ def _time_events(group):
         _place(group.thresholder[name], "time_events")
 
 
-def _build_input(b2, n_in, ns, n_layers):
+def _build_input(b2, n_in, ns, n_layers, per_step=False):
     # The input's window-end backward event fires only for inputs that spiked in the
     # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
     # zero for a silent input (about 80% of MNIST pixels are blank). It is detected once
@@ -134,7 +135,10 @@ def _build_input(b2, n_in, ns, n_layers):
     events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin > 0")
     # A blank pixel (probability 0) never spikes: testing it first skips its random
     # number (``and`` short-circuits in the generated code).
-    inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold="stim(t, i) > 0 and rand() < stim(t, i)",
+    # Event recordings (``per_step``): ``stim`` holds one 0/1 row per time step, the
+    # input spikes where it is 1 (no random number; see :mod:`sdsnn_bio.data.event_input`).
+    threshold = "stim(t, i) > 0.5" if per_step else "stim(t, i) > 0 and rand() < stim(t, i)"
+    inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold=threshold,
                          reset="nwin += 1\nspike_total += 1", events=events, namespace=ns, name="input")
     _time_events(inp)
     _place(inp.thresholder["bwd"], "input_backward", back=n_layers - 1)
@@ -268,11 +272,16 @@ class SDSNNNetwork:
               **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
         geo = stage_geometry(cfg)
         n_in = int(np.prod(cfg.input_shape))
-        # one row per window and a last row of zeros for the settle step
-        self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
+        # one row per window and a last row of zeros for the settle step; event
+        # recordings (``per_step``): one row per time step of the windows
+        self.per_step = datasets.get(cfg.data.dataset).events
+        if self.per_step:
+            self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, n_in)), dt=self.dt, name="stim")
+        else:
+            self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
         self.target = b2.TimedArray(np.zeros((self.n_windows + 1, cfg.n_classes)), dt=self.T * self.dt,
                                     name="target")
-        self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo))
+        self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo), per_step=self.per_step)
         objects = [self.input_group]
         self.stages = []
         pre = self.input_group
@@ -358,9 +367,24 @@ class SDSNNNetwork:
             if s.prune_units is not None:
                 self.set_next(st.group, "prune_now", np.asarray(s.prune_units)[st.unit_of_neuron].astype(float))
 
-    def set_inputs(self, stimulus: np.ndarray, target: np.ndarray):
-        """Stimulus (windows x inputs, spike probability per step) and targets (windows x classes)."""
-        stimulus = np.asarray(stimulus, dtype=np.float64)
+    def set_inputs(self, stimulus, target: np.ndarray):
+        """Stimulus (windows x inputs, spike probability per step) and targets (windows x classes).
+
+        For event recordings (``per_step``) the stimulus is one array of spike codes per
+        window (:func:`sdsnn_bio.data.event_input.spike_codes`), made here into the
+        per-step 0/1 rows of ``stim``.
+        """
+        if self.per_step:
+            from .data.event_input import codes_to_stimulus
+
+            if len(stimulus) != self.n_windows:
+                raise RunError(f"stimulus has {len(stimulus)} windows != expected {self.n_windows}")
+            stimulus = codes_to_stimulus(stimulus, self.stim.values.shape[1], self.T)
+            self.runner.set_next(self.stim, "values",
+                                 np.concatenate([stimulus, np.zeros((1, stimulus.shape[1]))]))
+            stimulus = None
+        else:
+            stimulus = np.asarray(stimulus, dtype=np.float64)
         target = np.asarray(target, dtype=np.float64)
         for what, arr, ta in (("stimulus", stimulus, self.stim), ("target", target, self.target)):
             want = (self.n_windows, ta.values.shape[1])

