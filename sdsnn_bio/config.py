@@ -346,6 +346,11 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     datasets.get(data.dataset, source)
     _require(data.n_train >= 0 and data.n_test >= 0, source, "data.n_train/n_test", ">= 0",
              (data.n_train, data.n_test))
+    _require(data.event_coding in ("spikes", "frames"), source, "data.event_coding", "'spikes' or 'frames'",
+             data.event_coding)
+    _require(data.crop >= 0, source, "data.crop", ">= 0", data.crop)
+    _require(data.downsample >= 1, source, "data.downsample", ">= 1", data.downsample)
+    _require(data.denoise_us >= 0, source, "data.denoise_us", ">= 0", data.denoise_us)
     _require(training.lr > 0, source, "training.lr", "> 0", training.lr)
     _require(training.batch >= 1, source, "training.batch", ">= 1", training.batch)
     _require(0 <= training.beta1 < 1 and 0 <= training.beta2 < 1, source,
@@ -361,11 +366,6 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     _require(schedule.train_per_period % training.batch == 0, source, "schedule.train_per_period",
              f"a multiple of training.batch ({training.batch})", schedule.train_per_period)
     _require(schedule.test_per_period >= 0, source, "schedule.test_per_period", ">= 0",
-    _require(data.event_coding in ("spikes", "frames"), source, "data.event_coding", "'spikes' or 'frames'",
-             data.event_coding)
-    _require(data.crop >= 0, source, "data.crop", ">= 0", data.crop)
-    _require(data.downsample >= 1, source, "data.downsample", ">= 1", data.downsample)
-    _require(data.denoise_us >= 0, source, "data.denoise_us", ">= 0", data.denoise_us)
              schedule.test_per_period)
     _require(schedule.n_steps >= 1, source, "schedule.n_steps", ">= 1", schedule.n_steps)
     _require(schedule.dt_ms > 0, source, "schedule.dt_ms", "> 0", schedule.dt_ms)

@@ -387,6 +387,8 @@ class SDSNNNetwork:
             stimulus = np.asarray(stimulus, dtype=np.float64)
         target = np.asarray(target, dtype=np.float64)
         for what, arr, ta in (("stimulus", stimulus, self.stim), ("target", target, self.target)):
+            if arr is None:
+                continue
             want = (self.n_windows, ta.values.shape[1])
             if arr.shape != want:
                 raise RunError(f"{what} shape {arr.shape} != expected {want}")
