@@ -1,5 +1,5 @@
 """Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``,
-``sweep SWEEP.toml``.
+``sweep SWEEP.toml``, ``compare RUN_DIR``.
 
 Also reachable as ``python -m sdsnn_bio``.
 """
@@ -202,6 +202,20 @@ def cmd_sweep(args) -> int:
     return 0 if all(r["status"] in ("done", "kept") for r in rows) else 1
 
 
+def cmd_compare(args) -> int:
+    """A run beside the neuroscience reference data (:mod:`sdsnn_bio.neuro`): table and report."""
+    from .neuro.compare import compare_run, format_table
+
+    res = compare_run(args.run_dir, out=args.out, days_per_period=args.days_per_period, start_day=args.start_day)
+    m = res["record"].mapping
+    e = "(e + 1)" if m["offset"] else "e"
+    print(f"ages: period e = day {m['start_day']:g} + {e} x {m['days_per_period']:g} after birth "
+          f"(mapping: {m['source']})")
+    print(format_table(res["rows"]))
+    print(f"report: {res['report']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import registry
     from .devices import DEVICES
@@ -257,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, help="seed of both runs (default: the model's)")
     m.add_argument("--out")
     m.set_defaults(func=cmd_main)
+    cp = sub.add_parser("compare", help="a run beside neuroscience data (synapse density, spine turnover and "
+                        "persistence, spine sizes, neuron death): a table and a report with figures")
+    cp.add_argument("run_dir")
+    cp.add_argument("--out", help="report folder (default RUN_DIR/compare)")
+    cp.add_argument("--days-per-period", type=float,
+                    help="days of development per period (default: the run's time axis, else 4, a convention: "
+                         "one 4-day imaging interval of Holtmaat et al. 2005 per period)")
+    cp.add_argument("--start-day", type=float,
+                    help="postnatal day of period 0 (default: the run's time axis, else 16, a convention: "
+                         "the first age Holtmaat et al. 2005 imaged)")
+    cp.set_defaults(func=cmd_compare)
     sw = sub.add_parser("sweep", help="a grid of runs (models, seeds, options) on Dask; a table of results")
     sw.add_argument("sweep_file", help="TOML file: [grid] of values, [options] fixed for every job")
     sw.add_argument("--out", help="output folder (default runs/<sweep name>)")

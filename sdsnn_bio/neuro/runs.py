@@ -1,0 +1,179 @@
+"""The arrays a comparison needs, read from a run folder's structural history.
+
+A training-mode run counts time in periods. :func:`time_axis` maps period ``e`` to the
+age ``start_day + e * days_per_period`` (days after birth), from, in this order:
+
+1. the arguments (``--days-per-period``, ``--start-day`` of ``sdsnn-bio compare``);
+2. the run folder's own time axis: a ``time_axis`` object in ``run.json`` or a ``[time]``
+   table in ``config.toml``, each with ``days_per_period`` and ``start_day`` (or
+   ``age_start_days``, as the developmental mode, :mod:`sdsnn_bio.cortex`, writes it); a model in
+   biological time declares it there, and then every record carries an age. Where the run
+   declares its ages at the *end* of each period (``age_of_period_end`` in ``run.json``,
+   ``age_start_days + (period + 1) * days_per_period``), period ``e``'s record, the structure
+   after period ``e``'s run, is at that age;
+3. the convention :data:`DEFAULT_DAYS_PER_PERIOD` = 4 days per period from
+   :data:`DEFAULT_START_DAY` = postnatal day 16. This is a *convention*, not a calibration:
+   one period is one 4-day imaging interval of Holtmaat et al. (2005), so that every period
+   is one look, and period 0 is the first age they imaged (P16). A training run's periods
+   are not days of development; the comparison says which mapping it used.
+
+From the history (:class:`sdsnn_bio.history.History`): the presence of a spine at a
+synapse site is its connection mask (every potential synapse of every recorded layer is a
+site); the density is the fraction of sites connected; the neurons are the units of the
+pruned layers (:meth:`History.alive`); spine sizes are the spine widths ``r_up + |r_lo|``
+of the live synapses at the last recorded period, a stand-in for spine volume in model
+units (the training mode has no volume in µm³), so their median is not compared with
+measured volumes.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunError
+from ..records import RunFolder
+
+__all__ = ["RunRecord", "run_record", "time_axis", "DEFAULT_DAYS_PER_PERIOD", "DEFAULT_START_DAY"]
+
+#: Convention of the period-to-age mapping of a training run (see the module documentation).
+DEFAULT_DAYS_PER_PERIOD = 4.0
+#: Age (postnatal day) of period 0 under the convention.
+DEFAULT_START_DAY = 16.0
+
+
+@dataclass
+class RunRecord:
+    """What the comparisons read of a run.
+
+    Attributes
+    ----------
+    ages : numpy.ndarray [n_looks]
+        Age (days) of each recorded period.
+    periods : numpy.ndarray [n_looks]
+    presence : numpy.ndarray [n_looks, n_sites] of bool
+        Spine present at each potential synapse site.
+    density : numpy.ndarray [n_looks]
+        Fraction of the sites with a spine.
+    alive : numpy.ndarray [n_looks, n_neurons] of bool
+    sizes : numpy.ndarray
+        Sizes of the live spines at the last look (may be empty).
+    size_unit : str
+        Unit of ``sizes``; ``"um3"`` only for real volumes.
+    size_label : str
+        What ``sizes`` are.
+    mapping : dict
+        ``days_per_period``, ``start_day``, ``offset`` (ages are ``start_day + (period + offset) *
+        days_per_period``), ``source`` (``"arguments"``, ``"run.json"``, ``"config.toml"``,
+        ``"convention"`` or ``"mixed"``).
+    """
+
+    ages: np.ndarray
+    periods: np.ndarray
+    presence: np.ndarray
+    density: np.ndarray
+    alive: np.ndarray
+    sizes: np.ndarray
+    size_unit: str
+    size_label: str
+    mapping: dict
+    path: Path | None = None
+    layers: list = field(default_factory=list)
+
+
+def time_axis(run_dir, days_per_period=None, start_day=None) -> dict:
+    """The period-to-age mapping of a run folder (see the module documentation).
+
+    Returns
+    -------
+    dict
+        ``days_per_period``, ``start_day``, ``offset`` (0, or 1 where the run declares ages at
+        period ends), ``source`` and the source of each.
+    """
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+    declared, source = {}, None
+    meta = folder.path / "run.json"
+    if meta.is_file():
+        try:
+            d = json.loads(meta.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{meta}: unreadable run metadata ({exc})") from exc
+        if isinstance(d, dict) and isinstance(d.get("time_axis"), dict):
+            declared, source = d["time_axis"], "run.json"
+    if not declared and folder.config.is_file():
+        try:
+            with open(folder.config, "rb") as f:
+                c = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise RunError(f"{folder.config}: unreadable configuration ({exc})") from exc
+        if isinstance(c.get("time"), dict):
+            declared, source = c["time"], "config.toml"
+    out = {}
+    for key, arg, default in (("days_per_period", days_per_period, DEFAULT_DAYS_PER_PERIOD),
+                              ("start_day", start_day, DEFAULT_START_DAY)):
+        if arg is not None:
+            val, src = arg, "arguments"
+        elif key in declared or (key == "start_day" and "age_start_days" in declared):
+            val, src = declared.get(key, declared.get("age_start_days")), source
+        else:
+            val, src = default, "convention"
+        try:
+            val = float(val)
+        except (TypeError, ValueError):
+            raise RunError(f"{folder.path}: {key} must be a number, got {val!r} ({src})") from None
+        if not np.isfinite(val) or (key == "days_per_period" and val <= 0) or (key == "start_day" and val < 0):
+            raise RunError(f"{folder.path}: {key} = {val:g} ({src}) must be "
+                             f"{'positive' if key == 'days_per_period' else 'a postnatal day >= 0'}")
+        out[key] = val
+        out[f"{key}_source"] = src
+    # ages at period ends ("age_start_days + (period + 1) * days_per_period"), unless overridden
+    end = "period+1" in str(declared.get("age_of_period_end", "")).replace(" ", "")
+    out["offset"] = 1.0 if (end and out["start_day_source"] == source) else 0.0
+    srcs = {out["days_per_period_source"], out["start_day_source"]}
+    out["source"] = srcs.pop() if len(srcs) == 1 else "mixed"
+    return out
+
+
+def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
+    """Read the arrays of the comparisons from a run folder's structural history.
+
+    Parameters
+    ----------
+    run_dir : path or RunFolder
+    days_per_period, start_day : float, optional
+        Override the run's time axis (see :func:`time_axis`).
+
+    Returns
+    -------
+    RunRecord
+
+    Raises
+    ------
+    sdsnn_bio.history.HistoryError
+        The folder is missing, not a run folder, or has no structural history.
+    """
+    from ..history import History
+
+    h = History(run_dir)
+    axis = time_axis(h.folder, days_per_period, start_day)
+    periods = h.periods.copy()
+    ages = axis["start_day"] + (periods + axis["offset"]) * axis["days_per_period"]
+    recorded = [st.name for st in h.recorded]
+    presence = np.stack([np.concatenate([h.mask(name, e) for name in recorded]) for e in periods])
+    neuron_layers = h.layers or recorded
+    alive = np.concatenate([h.alive(name)[1] for name in neuron_layers], axis=1)
+    last = h.structure_at(int(periods[-1]))
+    sizes = []
+    for name in recorded:
+        s = last[name]
+        width = (np.asarray(s.r_up, float) + np.abs(np.asarray(s.r_lo, float)))[s.connected]
+        sizes.append(width[np.isfinite(width)])
+    sizes = np.concatenate(sizes) if sizes else np.zeros(0)
+    return RunRecord(ages=ages, periods=periods, presence=presence, density=presence.mean(axis=1), alive=alive,
+                     sizes=sizes, size_unit="model units",
+                     size_label="spine width r_up + |r_lo| of the live synapses (stand-in for spine volume)",
+                     mapping=axis, path=h.folder.path, layers=recorded)
