@@ -1,5 +1,5 @@
 """Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``,
-``sweep SWEEP.toml``, ``compare RUN_DIR``.
+``sweep SWEEP.toml``, ``compare RUN_DIR``, ``ablate MODEL``.
 
 Also reachable as ``python -m sdsnn_bio``.
 """
@@ -47,6 +47,10 @@ def _overrides(args) -> dict:
         stc["masks"] = args.masks
     if getattr(args, "no_regeneration", False):
         stc["regeneration"] = False
+    if getattr(args, "ablation", None):
+        from .ablation import apply_ablation
+
+        stc.update(apply_ablation(args.ablation))
     out = {}
     if sch:
         out["schedule"] = sch
@@ -202,6 +206,19 @@ def cmd_sweep(args) -> int:
     return 0 if all(r["status"] in ("done", "kept") for r in rows) else 1
 
 
+def cmd_ablate(args) -> int:
+    """The model, each ablation and its dense twin over seeds on Dask; the ablation table."""
+    from .ablation import run_ablation
+
+    options = {"periods": args.periods, "train_per_period": args.train_per_period,
+               "test_per_period": args.test_per_period, "n_train": args.n_train, "n_test": args.n_test,
+               "device": args.device}
+    table, text = run_ablation(args.model, seeds=args.seeds, out=args.out, options=options,
+                               variants=args.variants, resume=args.resume, n_workers=args.workers)
+    print(text)
+    return 0 if all(r["n"] == args.seeds for r in table) else 1
+
+
 def cmd_compare(args) -> int:
     """A run beside the neuroscience reference data (:mod:`sdsnn_bio.neuro`): table and report."""
     from .neuro.compare import compare_run, format_table
@@ -217,6 +234,7 @@ def cmd_compare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .ablation import ABLATIONS
     from .data import registry
     from .devices import DEVICES
 
@@ -242,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dense", action="store_true", help="no structural development (dense baseline)")
     r.add_argument("--masks", choices=("soft", "hard"))
     r.add_argument("--no-regeneration", action="store_true")
+    r.add_argument("--ablation", choices=tuple(ABLATIONS),
+                   help="switch one mechanism off (sdsnn_bio.ablation): " + ", ".join(ABLATIONS))
     r.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
     r.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last snapshot")
@@ -299,6 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--tls-cert", help="TLS: this client's certificate")
     sw.add_argument("--tls-key", help="TLS: this client's private key")
     sw.set_defaults(func=cmd_sweep)
+    ab = sub.add_parser("ablate", help="the model, each ablation and its dense twin over seeds; the ablation table")
+    ab.add_argument("model", help="name of a shipped model or a TOML file")
+    ab.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (default 3)")
+    ab.add_argument("--variants", nargs="+", choices=tuple(ABLATIONS),
+                    help="ablations to run (default: every one that changes the model, and dense)")
+    ab.add_argument("--periods", type=int, help="number of structural periods (default: the model's)")
+    ab.add_argument("--train-per-period", type=int)
+    ab.add_argument("--test-per-period", type=int)
+    ab.add_argument("--n-train", type=int)
+    ab.add_argument("--n-test", type=int)
+    ab.add_argument("--device", default="cpp_standalone", choices=DEVICES)
+    ab.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: one per core)")
+    ab.add_argument("--out", help="output folder (default runs/ablate-<model>)")
+    ab.add_argument("--resume", action="store_true", help="continue the ablation sweep in --out")
+    ab.set_defaults(func=cmd_ablate)
     return p
 
 

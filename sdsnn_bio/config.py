@@ -158,7 +158,15 @@ class StructureSpec:
     constraint is a fixed clip at the initial range (off by default).
     ``rate_tau``: time constant of the hidden-layer neurotrophic factor (5);
     ``rate_a``, ``rate_c``, ``rate_switch``: the last pruned layer's factor
-    (a*exp(-(e - start)) up to ``rate_switch``, then c)."""
+    (a*exp(-(e - start)) up to ``rate_switch``, then c).
+
+    Ablations (method §8; each default is the full SD-SNN): ``constraint =
+    false`` never clips the weights into their spine bounds (the spines are
+    still tracked: the importance ranking reads their widths); ``neurotrophic =
+    false`` keeps every pruned layer's rate at its ``rho0`` (no neurotrophic
+    update); ``importance = "weight"`` ranks units by the min-max normalised
+    magnitude ``|w|`` of their live afferent synapses instead of their spine
+    widths."""
 
     enabled: bool = True
     masks: str = "soft"
@@ -172,6 +180,13 @@ class StructureSpec:
     rate_a: float = 1.0
     rate_c: float = 0.00075
     rate_switch: int = 60
+    constraint: bool = True
+    neurotrophic: bool = True
+    importance: str = "spine"
+
+
+#: Values of ``structure.importance``: what ranks the units for pruning.
+IMPORTANCE_KINDS = ("spine", "weight")
 
 
 @dataclass(frozen=True)
@@ -376,6 +391,9 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              f"> schedule.spine_streak ({schedule.spine_streak})", schedule.structure_start)
     _require(structure.masks in ("soft", "hard"), source, "structure.masks", "'soft' or 'hard'",
              structure.masks)
+    _require(structure.importance in IMPORTANCE_KINDS, source, "structure.importance",
+             "'spine' (spine widths, the paper) or 'weight' (weight magnitudes, an ablation)",
+             structure.importance)
     _require(0 < structure.shrink <= 1, source, "structure.shrink", "in (0, 1]", structure.shrink)
     _require(structure.regen_growth > 0, source, "structure.regen_growth", "> 0", structure.regen_growth)
     _require(0 <= structure.regen_cap <= 100, source, "structure.regen_cap", "in [0, 100]",

@@ -196,7 +196,7 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     if st.structural:
         frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
         on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
-                                          prune=spec.prune))
+                                          prune=spec.prune, importance=cfg.structure.importance))
         on_event.update(pend="pend", pstart="pstart")
     syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
                       namespace=dict(ns, regen_M=float(spec.regen_streak)), name=f"syn_{spec.name}")

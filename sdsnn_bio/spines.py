@@ -59,14 +59,17 @@ SYNAPSE_EQS = (LEARNING_SYNAPSE_EQS + MASK_EQS.lstrip("\n") + constraint.SPINE_E
 SPINE_VARIABLES = constraint.SPINE_FIELDS
 
 
-def structural_pathways(spines: bool = True, clip: bool = True, prune: bool = True) -> dict:
+def structural_pathways(spines: bool = True, clip: bool = True, prune: bool = True,
+                        importance: str = "spine") -> dict:
     """Code of the two structural pathways of a connection: ``{"pend": ..., "pstart": ...}``.
 
     ``pend`` runs at the end of a period (spine update, constraint, importance
     sums), ``pstart`` at the start of the next (regeneration, then the pruning
     decision and the mask). ``spines=False`` leaves the spines as they are (a
     fixed clip at their range), ``clip`` applies the constraint, ``prune``
-    adds the importance sums of the neuron ranking.
+    adds the importance sums of the neuron ranking, over the spine widths or,
+    with ``importance = "weight"`` (an ablation), the weight magnitudes
+    (:func:`sdsnn_bio.structure.pruning.importance_code`).
     """
     pend = ""
     if spines:
@@ -74,7 +77,7 @@ def structural_pathways(spines: bool = True, clip: bool = True, prune: bool = Tr
     if clip or spines:
         pend += constraint.clip_code()
     if prune:
-        pend += pruning.importance_code()
+        pend += pruning.importance_code(importance)
     return {"pend": pend, "pstart": regeneration.regeneration_code() + pruning.prune_apply_code()}
 
 

@@ -393,6 +393,12 @@ def spine_namespace(n_streak: int = 18, shrink: float = 0.75) -> dict:
     return {"n_streak": float(n_streak), "shrink": shrink}
 
 
-def constraint_active(period: int, n_streak: int) -> bool:
-    """The synaptic constraint clips the weights from period ``N + 1`` on (method §2.1)."""
-    return period > n_streak
+def constraint_active(period: int, n_streak: int, enabled: bool = True) -> bool:
+    """The synaptic constraint clips the weights from period ``N + 1`` on (method §2.1).
+
+    ``enabled = False`` is the ablation without the constraint (``structure.constraint
+    = false``): it never clips, while the spine update still runs (the clip code stays
+    in the generated code with its switch ``clip_on`` at 0, so the ablation shares the
+    full model's build).
+    """
+    return enabled and period > n_streak

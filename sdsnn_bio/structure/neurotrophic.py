@@ -13,7 +13,8 @@ structure becomes stable. With ``A_l = N_l - P_l`` the alive units of layer
 
 (tau = 5, a = 1, c = 0.00075, switch = 60 in the reference code; K classes).
 The rule has no generated code: it is a layer-wide decision between runs
-(:func:`next_rate`), taken after the layer's pruning decision.
+(:func:`next_rate`), taken after the layer's pruning decision. The ablation
+``structure.neurotrophic = false`` (kind ``"fixed"``) keeps ``rho_l = rho0``.
 """
 from __future__ import annotations
 
@@ -126,8 +127,11 @@ def next_rate(kind: str, rho: float, period: int, alive_here: float, *, start: i
     ``kind`` is ``"hidden"`` when the layer's target is the next pruned layer
     (:func:`hidden_rate_update`, with that layer's alive count as it stood
     before its own pruning in this period) or ``"last"`` when the target is the
-    output layer (:func:`last_rate_update`).
+    output layer (:func:`last_rate_update`); ``"fixed"`` is the ablation without
+    the neurotrophic update: ``rho`` is returned unchanged.
     """
+    if kind == "fixed":
+        return float(rho)
     if kind == "hidden":
         return hidden_rate_update(rho, period, alive_here, alive_target, start=start, tau=tau)
     return last_rate_update(rho, period, alive_here, n_classes, a=a, c=c, switch=switch, start=start)

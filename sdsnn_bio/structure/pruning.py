@@ -17,7 +17,10 @@ normalisation over all synapses of the layer,
     S_i = sum_j m_ij (width_ij - min width) / (max width - min width)
 
 (0.5 per live synapse if all widths are equal), summed over the positions of
-a channel for a locally connected layer. Units are ranked by ``S`` (stable,
+a channel for a locally connected layer. The ablation ``structure.importance =
+"weight"`` puts the weight magnitude ``|w_ij|`` in place of ``width_ij``, with
+the same normalisation and sum (:func:`importance_quantity`), so that only the
+quantity that ranks the units changes. Units are ranked by ``S`` (stable,
 ascending); the first ``floor(N rho / 100)`` are the cumulative target, and
 those not pruned before (the history set H) are pruned now: their neurons'
 afferent synapses are masked (``m = 0``). A unit with fewer than
@@ -39,6 +42,7 @@ __all__ = [
     "BIAS_MASK_FLAG_EQS",
     "bias_mask_code",
     "importance_code",
+    "importance_quantity",
     "neuron_prune_code",
     "prune_apply_code",
     "prune_decision",
@@ -271,13 +275,43 @@ bias_mask_on : 1 (shared)  # 1 to zero the bias of pruned neurons
 """
 
 
-def importance_code() -> str:
+#: The per-synapse quantity that ranks the units, as generated code, per ``structure.importance``.
+_IMPORTANCE_EXPR = {"spine": "r_up + abs(r_lo)", "weight": "abs(w)"}
+
+
+def importance_code(by: str = "spine") -> str:
     """Synapse code: per-neuron sums for the ranking, run at the end of a period.
 
+    ``by``: ``"spine"`` sums the live spine widths ``r_up + |r_lo|`` (the
+    paper), ``"weight"`` the live weight magnitudes ``|w|`` (the ablation).
     The layer-wide min-max normalisation is applied between runs
     (:func:`prune_decision`): ``S_i = (imp_i - min*live_i) / (max - min)``.
     """
-    return "\nimp_post += connected*(r_up + abs(r_lo))\nlive_post += connected\n"
+    if by not in _IMPORTANCE_EXPR:
+        raise ValueError(f"importance must be one of {', '.join(_IMPORTANCE_EXPR)}, got {by!r}")
+    return f"\nimp_post += connected*({_IMPORTANCE_EXPR[by]})\nlive_post += connected\n"
+
+
+def importance_quantity(by: str, weights, upper, lower) -> np.ndarray:
+    """Per-synapse quantity whose normalised live sum ranks the units (numpy twin of
+    :func:`importance_code`): the spine width ``r_up + |r_lo|`` (``by = "spine"``)
+    or the weight magnitude ``|w|`` (``by = "weight"``).
+
+    Parameters
+    ----------
+    by : {"spine", "weight"}
+    weights, upper, lower : array_like, shape (n_syn,)
+        Weights and spine bounds r+ and r- of the layer's synapses.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_syn,)
+    """
+    if by == "spine":
+        return np.asarray(upper, dtype=np.float64) + np.abs(np.asarray(lower, dtype=np.float64))
+    if by == "weight":
+        return np.abs(np.asarray(weights, dtype=np.float64))
+    raise ValueError(f"importance must be one of {', '.join(_IMPORTANCE_EXPR)}, got {by!r}")
 
 
 def neuron_prune_code() -> str:
@@ -308,10 +342,11 @@ def prune_decision(imp, live, width_min: float, width_max: float, unit_of_neuron
     Parameters
     ----------
     imp, live : array_like, shape (n_neurons,)
-        Per-neuron sums of the live spine widths and of the live synapses
-        (what :func:`importance_code` computes).
+        Per-neuron sums of the live spine widths (or weight magnitudes, see
+        :func:`importance_quantity`) and of the live synapses (what
+        :func:`importance_code` computes).
     width_min, width_max : float
-        Smallest and largest spine width over all synapses of the layer.
+        Smallest and largest of that quantity over all synapses of the layer.
     unit_of_neuron : array_like of int, shape (n_neurons,)
     n_units : int
     rho_percent : float

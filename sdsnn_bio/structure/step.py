@@ -6,7 +6,8 @@ Period ``e`` (0-based) is one run of the network plus these decisions:
   :func:`sdsnn_bio.structure.constraint.init_spines`);
 * the constraint clips from period ``N + 1`` on;
 * from period ``S = structure_start`` on, for the pruned layers in forward
-  order: the pruning decision (:func:`~sdsnn_bio.structure.pruning.prune_decision`),
+  order (the ablations of ``[structure]`` change what ranks the units, whether
+  the constraint clips and whether the rate moves): the pruning decision (:func:`~sdsnn_bio.structure.pruning.prune_decision`),
   the dead-unit count and the neurotrophic rate update
   (:func:`~sdsnn_bio.structure.neurotrophic.next_rate`), and the regeneration
   threshold (:func:`~sdsnn_bio.structure.regeneration.regeneration_decision`).
@@ -37,7 +38,7 @@ from ..learning import adam_steps_before, learning_rate
 from ..metrics import compression
 from .constraint import constraint_active, init_spines
 from .neurotrophic import next_rate
-from .pruning import alive_units, prune_decision
+from .pruning import alive_units, importance_quantity, prune_decision
 from .regeneration import regeneration_decision
 
 __all__ = ["LayerState", "StructuralDevelopment"]
@@ -90,7 +91,8 @@ class StructuralDevelopment:
         no regeneration and no new pruning, the mask and threshold as they are.
         """
         cfg = self.cfg
-        clip = cfg.structure.enabled and constraint_active(e, cfg.schedule.spine_streak)
+        clip = cfg.structure.enabled and constraint_active(e, cfg.schedule.spine_streak,
+                                                           enabled=cfg.structure.constraint)
         out = {}
         for st in self.structural:
             if repeat:
@@ -127,7 +129,7 @@ class StructuralDevelopment:
         for idx, st in enumerate(self.pruned):
             ls = self.layers[st.name]
             state = net.structural_state(st.name)
-            width = state.upper + np.abs(state.lower)
+            width = importance_quantity(stc.importance, state.weights, state.upper, state.lower)
             new, ls.dead = prune_decision(state.importance, state.live, float(width.min()), float(width.max()),
                                           st.unit_of_neuron, st.n_units, ls.rho, ls.history, st.spec.theta_dead,
                                           st.positions_per_unit)
@@ -140,7 +142,8 @@ class StructuralDevelopment:
             if st.spec.neurotrophic == "hidden":
                 nxt = self.pruned[idx + 1]
                 target_alive = nxt.n_units - self.layers[nxt.name].dead
-            ls.rho = next_rate(st.spec.neurotrophic, ls.rho, e, st.n_units - ls.dead, start=S,
+            kind = st.spec.neurotrophic if stc.neurotrophic else "fixed"
+            ls.rho = next_rate(kind, ls.rho, e, st.n_units - ls.dead, start=S,
                                alive_target=target_alive, n_classes=cfg.n_classes, tau=stc.rate_tau,
                                a=stc.rate_a, c=stc.rate_c, switch=stc.rate_switch)
             if stc.regeneration:
