@@ -173,3 +173,22 @@ def test_input_spikes_are_the_codes(tmp_path, numpy_runtime):
         net.close()
     want = np.bincount(np.concatenate(codes) % 128, minlength=128)
     np.testing.assert_array_equal(per_input, want)
+
+
+@pytest.mark.parametrize("name, shape, T, fc1_in, classes, rho0, regen", [
+    ("nmnist_main", [2, 32, 32], 20, 40 * 8 * 8, 10, (5.0, 45.0), False),
+    ("dvsgesture_main", [2, 128, 128], 64, 40 * 32 * 32, 11, (5.0, 60.0), True),
+])
+def test_shipped_event_models_have_the_paper_shapes(name, shape, T, fc1_in, classes, rho0, regen):
+    """Spec section 3.1: conv 15 - pool - conv 40 - pool - 300 - K, its T, rates and regeneration."""
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.geometry import layer_shapes
+
+    cfg = load_config(find_model(name))
+    assert list(cfg.input_shape) == shape and cfg.schedule.n_steps == T
+    assert registry.get(cfg.data.dataset).events
+    shapes = layer_shapes(cfg)
+    assert int(np.prod(shapes[4])) == fc1_in and shapes[-1] == (classes,)
+    assert [lay.channels or lay.units for lay in cfg.layers if lay.type != "pool"] == [15, 40, 300, classes]
+    assert tuple(lay.rho0 for lay in cfg.layers if lay.prune) == rho0
+    assert cfg.structure.regeneration is regen
