@@ -28,8 +28,16 @@ def text_report(run_dir) -> str:
     lines = [f"run {run_dir}"]
     if s:
         lines.append(f"  model {s.get('model')} on {s.get('device')}, {s.get('periods')} periods")
-        lines.append(f"  final test accuracy  {100 * s['final_test_accuracy']:.2f}% "
-                     f"({s.get('test_windows')} test windows)")
+        if "final_test_accuracy" in s:
+            lines.append(f"  final test accuracy  {100 * s['final_test_accuracy']:.2f}% "
+                         f"({s.get('test_windows')} test windows)")
+    if "age_days" in t and len(t["age_days"]):    # a developmental run (sdsnn_bio.cortex)
+        peak = int(np.nanargmax(t["spines"]))
+        lines.append(f"  age {t['age_days'][0]:g}-{t['age_days'][-1]:g} days; living neurons "
+                     f"{int(t['n_alive'][-1])} ({int(np.nansum(t['died']))} died, "
+                     f"{int(np.nansum(t['pruned']))} pruned)")
+        lines.append(f"  spines {int(t['spines'][-1])} at the end, peak {int(t['spines'][peak])} at "
+                     f"{t['age_days'][peak]:g} days; median volume {t['vol_median_um3'][-1]:.3g} um^3")
     if "compression" in t and len(t["compression"]):
         lines.append(f"  compression          {100 * t['compression'][-1]:.2f}% "
                      f"(synapse sparsity {100 * t['synapse_sparsity'][-1]:.2f}%)")
@@ -62,6 +70,10 @@ def draw_figures(run_dir) -> dict:
 
     run = RunFolder(run_dir)
     t = run.read_table()
+    if "age_days" in t:     # a developmental run: its own figures over age
+        from .cortex.plots import draw_development_figures
+
+        return draw_development_figures(t, run)
     figs = {}
     fig, ax = plt.subplots(figsize=(6, 3.5))
     plot_accuracy_compression(t, axes=ax)
