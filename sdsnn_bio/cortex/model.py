@@ -168,6 +168,8 @@ class CortexNetwork:
         self.death_cause = np.zeros(n, np.int8)      # 1 trophic, 2 importance pruning
         self._last = {}
         self._prev_conn = None
+        self._ran = False
+        self._initial_connected = init["connected"].copy()
 
     # ---------------------------------------------------------- code
     def step_namespace(self) -> dict:
@@ -205,12 +207,17 @@ class CortexNetwork:
 
     def _connected_now(self):
         pend = self.runner.pending().get(("syn_exc", "connected"))
-        return np.asarray(pend if pend is not None else self.get(self.S, "connected"))
+        if pend is not None:
+            return np.asarray(pend)
+        if not self._ran:      # a standalone project has no values to read before its first run
+            return self._initial_connected
+        return self.get(self.S, "connected")
 
     def run(self) -> np.ndarray:
         """Run one period; returns the spike counts per neuron."""
         self._last = {}
         self.runner.run()
+        self._ran = True
         counts = self.get(self.G, "nspk")
         self._last["counts"] = counts
         return counts
