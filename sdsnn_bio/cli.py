@@ -1,5 +1,5 @@
 """Command line: ``sdsnn-bio run MODEL``, ``list``, ``report RUN_DIR``, ``export RUN_DIR``, ``main``,
-``sweep SWEEP.toml``, ``compare RUN_DIR``, ``ablate MODEL``.
+``sweep SWEEP.toml``, ``compare RUN_DIR``, ``ablate MODEL``, ``table RUN_DIR...``.
 
 Also reachable as ``python -m sdsnn_bio``.
 """
@@ -233,6 +233,23 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_table(args) -> int:
+    """The paper's table from run folders (:mod:`sdsnn_bio.paper_table`); figures with --out."""
+    from .paper_table import PAPER_FIGURES, find_runs, format_paper_table, paper_table, read_run, \
+        write_table_outputs
+
+    records = [read_run(p) for p in find_runs(args.run_dirs)]
+    rows = paper_table(records)
+    print(format_paper_table(rows))
+    print("the paper (arXiv 2211.12219 v2 abstract): " + "; ".join(
+        f"{d} {a:.2f}% at {c:.2f}% compression, {dd:+.2f} points over dense" for d, (a, c, dd) in
+        PAPER_FIGURES.items()))
+    if args.out:
+        for path in write_table_outputs(records, rows, args.out):
+            print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .ablation import ABLATIONS
     from .data import registry
@@ -334,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--out", help="output folder (default runs/ablate-<model>)")
     ab.add_argument("--resume", action="store_true", help="continue the ablation sweep in --out")
     ab.set_defaults(func=cmd_ablate)
+    tb = sub.add_parser("table", help="the paper's table (SD-SNN beside its dense twin, over seeds) from run folders")
+    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                    help="run folders, or folders holding run folders (a sweep's, an ablation's)")
+    tb.add_argument("--out", help="also write table.txt, table.csv and a figure per dataset into this folder")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import RunError
 from .history import HistoryRecorder
-from .metrics import accuracy, period_activity, rate_mse
+from .energy import energy_summary
+from .metrics import accuracy, layer_operations, period_activity, rate_mse
 from .records import RunFolder
 from .structure.step import StructuralDevelopment
 
@@ -244,6 +245,7 @@ class Development:
                 "period": e, "train_accuracy": accuracy(train_counts, y_train[train_idx]),
                 "train_loss": rate_mse(train_counts, y_train[train_idx], T),
                 "spikes": spikes, "sops": sops, "lr": lr, "wall_s": t_run + t_struct, "struct_s": t_struct,
+                "sops_per_sample": sops / self.net.n_windows,
             }
             if self.profile:
                 pending_row["struct_code_s"] = self.net.structural_code_time()
@@ -301,6 +303,7 @@ class Development:
         P = self.cfg.schedule.periods
         n_win, n_total = self.net.n_windows, len(self.data.y_test)
         correct = seen = 0
+        ops, windows = np.zeros(len(self.net.stages)), 0
         first = True
         for p in range(passes):
             # a standalone run restarts its random stream, so each pass presents the test
@@ -312,6 +315,10 @@ class Development:
                 self._configure(P, learn=False, decisions_of=P - 1 if first else None, repeat=not first)
                 self._set_inputs(idx)
                 counts = self.net.run()
+                # synaptic operations of the final structure, every window a test sample
+                ops += layer_operations(self.net.stages, *self.net.events(),
+                                        lambda name: self.net.structural_state(name).connected)
+                windows += n_win
                 if first and pending_row is not None:
                     pending_row.update(self.structure.summary(self.net))
                     # the final structure (the last period's decisions applied)
@@ -328,6 +335,7 @@ class Development:
                    "final_test_accuracy": final_acc, "test_windows": seen,
                    **{k: v for k, v in (self.rows[-1] if self.rows else {}).items()
                       if k.startswith(("compression", "synapse_sparsity", "alive_", "rho_"))},
+                   "energy": energy_summary(self.net.stages, ops / max(windows, 1)),
                    "timings": self.timings}
         self.folder.write_summary(summary)
         return summary

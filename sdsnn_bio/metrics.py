@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations"]
+__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations"]
 
 
 def accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -75,3 +75,21 @@ def period_activity(stages, input_events, stage_events, connected_of) -> tuple:
             spikes += float(pre_events.sum())
     spikes += float(events[-1].sum())
     return spikes, sops
+
+
+def layer_operations(stages, input_events, stage_events, connected_of) -> np.ndarray:
+    """Synaptic operations of one run per stage: the events of the stage's presynaptic
+    group (the input or the stage before) times their live out-degree into the stage.
+
+    Same arguments as :func:`period_activity`, whose ``sops`` is the sum of this array
+    (up to the order of the floating-point additions). Returns float64, one entry per stage.
+    """
+    events = [np.asarray(input_events)] + [np.asarray(e) for e in stage_events]
+    out = np.zeros(len(stages))
+    for k, st in enumerate(stages):
+        if st.learnable:
+            deg = np.bincount(st.pre_index, weights=connected_of(st.name), minlength=len(events[k]))
+        else:
+            deg = np.bincount(st.pre_index, minlength=len(events[k])).astype(float)
+        out[k] = synaptic_operations(events[k], deg)
+    return out

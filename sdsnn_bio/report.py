@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .energy import energy_lines
 from .errors import FigureError, SdsnnError
 from .records import RunFolder, atomic_write, read_table
 
@@ -53,6 +54,7 @@ def text_report(run_dir) -> str:
     if "wall_s" in t:
         lines.append(f"  wall time of the periods {np.nansum(t['wall_s']):.1f} s "
                      f"(structural decisions {np.nansum(t['struct_s']):.2f} s)")
+    lines += energy_lines(s)
     return "\n".join(lines)
 
 

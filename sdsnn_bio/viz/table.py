@@ -4,7 +4,7 @@ import numpy as np
 
 from ._common import axes_or_current as _axes
 
-__all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job"]
+__all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job", "plot_pruning_rate"]
 
 
 def plot_accuracy_compression(table: dict, axes=None, **kwds):
@@ -29,6 +29,33 @@ def plot_alive(table: dict, axes=None, **kwds):
     ax.set_xlabel("structural period")
     ax.set_ylabel("alive units")
     ax.legend()
+    return ax
+
+
+def plot_pruning_rate(table: dict, axes=None, **kwds):
+    """Pruning rate rho (%) of each pruned layer over structural periods (columns ``rho_<layer>``).
+
+    Parameters
+    ----------
+    table : dict
+        A run's per-period table (:func:`sdsnn_bio.records.read_table`).
+    axes : matplotlib.axes.Axes, optional
+    **kwds
+        Passed to every ``step`` call.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(axes)
+    for c in table:
+        if c.startswith("rho_"):
+            ax.step(table["period"], np.asarray(table[c], float), where="post", label=c[4:], **kwds)
+    ax.set_xlabel("structural period")
+    ax.set_ylabel("pruning rate rho (%)")
+    ax.set_title("pruning rate per layer")
+    if ax.get_lines():
+        ax.legend()
     return ax
 
 

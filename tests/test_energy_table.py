@@ -1,0 +1,173 @@
+"""Energy per sample and the paper's table.
+
+* synaptic operations per layer against a hand count, the energy block's numbers;
+* a tiny_dense run (runtime, 2 periods) records them: the per-layer counts are whole
+  events times the full fan-outs (nothing pruned yet), the table column is sops / windows;
+* ``sdsnn-bio table`` on run folders written with RunFolder (no simulation) whose
+  answer is known: pairing with the dense twin by seed, mean and spread, the figure's data,
+  errors for missing and unfinished folders.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from sdsnn_bio import energy
+from sdsnn_bio.cli import main
+from sdsnn_bio.config import find_model, load_config
+from sdsnn_bio.errors import SdsnnError
+from sdsnn_bio.geometry import stage_geometry
+from sdsnn_bio.metrics import layer_operations, period_activity
+from sdsnn_bio.paper_table import find_runs, format_paper_table, paper_table, read_run, table_figure
+from sdsnn_bio.records import RunFolder
+
+
+def tiny():
+    return load_config(find_model("tiny_dense"))
+
+
+# ------------------------------------------------------------------ operations and energy
+def test_layer_operations_hand_count():
+    stages = stage_geometry(tiny())
+    fc1, out = stages
+    rng = np.random.default_rng(0)
+    inp = rng.integers(0, 4, fc1.in_shape[0] * fc1.in_shape[1] * fc1.in_shape[2]).astype(float)
+    ev = [rng.integers(0, 5, st.n_neurons).astype(float) for st in stages]
+    conn = {st.name: (rng.uniform(size=st.n_synapses) > 0.4).astype(float) for st in stages}
+    ops = layer_operations(stages, inp, ev, conn.get)
+    # by hand: for every synapse, its presynaptic events if it is live
+    expect_fc1 = sum(inp[i] * c for i, c in zip(fc1.pre_index, conn["fc1"]))
+    expect_out = sum(ev[0][i] * c for i, c in zip(out.pre_index, conn["out"]))
+    np.testing.assert_allclose(ops, [expect_fc1, expect_out], rtol=1e-12)
+    _, sops = period_activity(stages, inp, ev, conn.get)
+    assert sops == pytest.approx(ops.sum(), rel=1e-12)
+
+
+def test_energy_summary_numbers():
+    stages = stage_geometry(tiny())     # 784*40 + 40*10 = 31760 synapses
+    e = energy.energy_summary(stages, [1000.0, 50.0])
+    assert e["sops_per_sample"] == 1050.0
+    assert e["sops_per_layer"] == {"fc1": 1000.0, "out": 50.0}
+    assert e["ann_macs_per_sample"] == 31760.0 and e["ann_acs_per_sample"] == 0
+    assert e["snn_energy_pj"] == pytest.approx(1050 * 0.9)
+    assert e["ann_energy_pj"] == pytest.approx(31760 * 4.6)
+    assert e["energy_ratio_snn_to_ann"] == pytest.approx(1050 * 0.9 / (31760 * 4.6))
+    assert (energy.E_AC_PJ, energy.E_MAC_PJ) == (0.9, 4.6) and "Horowitz" in e["source"]
+    with pytest.raises(SdsnnError, match="3 operation counts for 2 stages"):
+        energy.energy_summary(stages, [1.0, 2.0, 3.0])
+    with pytest.raises(SdsnnError, match="x.json: summary.json has no energy block"):
+        energy.read_energy({"final_test_accuracy": 0.5}, "x.json")
+
+
+def test_run_records_energy(tmp_path):
+    from sdsnn_bio.loop import Development
+
+    # tiny_dense's own run shape (its compiled code is shared with other runtime runs)
+    cfg = tiny().replace(schedule={"periods": 2})
+    Development(cfg, tmp_path / "run", device="runtime").run()
+    folder = RunFolder(tmp_path / "run")
+    t = folder.read_table()
+    np.testing.assert_allclose(t["sops_per_sample"], t["sops"] / 100, rtol=1e-5)
+    e = folder.read_summary()["energy"]
+    windows = 100     # the final evaluation: one pass over the 100 test images in runs of 100 windows
+    n_win = 100
+    # nothing is pruned in 2 periods: every input spike reaches 40 synapses, every fc1 spike 10
+    runs = -(-windows // n_win)
+    for layer, fan_out in (("fc1", 40), ("out", 10)):
+        events = e["sops_per_layer"][layer] * runs * n_win / fan_out
+        assert events == pytest.approx(round(events), abs=1e-6) and events > 0, layer
+    assert e["sops_per_sample"] == pytest.approx(sum(e["sops_per_layer"].values()))
+    assert e["ann_macs_per_sample"] == 31760
+    assert e["snn_energy_pj"] == pytest.approx(0.9 * e["sops_per_sample"])
+    from sdsnn_bio.report import text_report
+
+    assert f"synaptic ops/sample  {e['sops_per_sample']:.4g}" in text_report(tmp_path / "run")
+
+
+# ------------------------------------------------------------------ the table
+def write_run(path, seed, dense, acc, comp, sops, periods=5, structure=None):
+    cfg = tiny().replace(schedule={"seed": seed, "periods": periods},
+                         structure={"enabled": not dense, **(structure or {})})
+    f = RunFolder(path)
+    f.create()
+    f.write_config(cfg.to_dict())
+    f.write_meta({"model": cfg.name, "seed": seed})
+    stages = stage_geometry(cfg)
+    f.write_summary({"model": cfg.name, "periods": periods, "final_test_accuracy": acc, "compression": comp,
+                     "energy": energy.energy_summary(stages, [sops * 0.9, sops * 0.1])})
+    rows = [{"period": e, "test_accuracy": acc - 0.01 * (periods - e), "compression": comp * e / periods,
+             "synapse_sparsity": comp * e / periods, "alive_fc1": 40 - e, "rho_fc1": 35.0 + e}
+            for e in range(periods)]
+    f.write_table(rows, ["period", "test_accuracy", "compression", "synapse_sparsity"])
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path):
+    sd = {0: (0.80, 0.50, 900.0), 1: (0.84, 0.40, 1100.0)}
+    de = {0: (0.82, 0.0, 2000.0), 1: (0.83, 0.0, 2000.0)}
+    for s in (0, 1):
+        write_run(tmp_path / f"sd{s}", s, False, *sd[s])
+        write_run(tmp_path / "dense" / f"d{s}", s, True, *de[s])
+    write_run(tmp_path / "abl0", 0, False, 0.70, 0.30, 800.0, structure={"constraint": False})
+    return tmp_path
+
+
+def test_table_pairs_twins_by_seed(runs):
+    records = [read_run(p) for p in find_runs([runs / "sd0", runs / "sd1", runs / "dense", runs / "abl0"])]
+    assert len(records) == 5
+    rows = {r["variant"]: r for r in paper_table(records)}
+    assert set(rows) == {"SD-SNN", "SD-SNN no_constraint"}
+    r = rows["SD-SNN"]
+    assert (r["dataset"], r["network"], r["periods"], r["seeds"], r["dense_seeds"]) == \
+        ("mnist5k", "784-40-10", 5, 2, 2)
+    assert r["accuracy_mean"] == pytest.approx(0.82) and r["accuracy_std"] == pytest.approx(np.std([.8, .84], ddof=1))
+    assert r["dense_accuracy_mean"] == pytest.approx(0.825)
+    d = [0.80 - 0.82, 0.84 - 0.83]
+    assert r["difference_mean"] == pytest.approx(np.mean(d)) and r["difference_std"] == pytest.approx(np.std(d, ddof=1))
+    assert r["compression_mean"] == pytest.approx(0.45)
+    assert r["sops_mean"] == pytest.approx(1000.0)
+    assert r["sops_ratio_mean"] == pytest.approx(np.mean([0.45, 0.55]))
+    assert r["energy_ratio_ann_mean"] == pytest.approx(1000 * 0.9 / (31760 * 4.6))
+    a = rows["SD-SNN no_constraint"]
+    assert a["seeds"] == 1 and a["difference_mean"] == pytest.approx(0.70 - 0.82) and np.isnan(a["accuracy_std"])
+    text = format_paper_table(list(rows.values()))
+    assert "82.50 +- 0.71" in text and "82.00 +- 2.83" in text and "-0.50 +- 2.12" in text
+    assert "0.500 +- 0.071" in text
+
+
+def test_table_figure_draws_the_runs(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    records = [read_run(p) for p in find_runs([runs])]
+    fig = table_figure(records, "mnist5k")
+    axes = [ax for sub in fig.subfigs for ax in sub.axes]
+    acc = axes[0].get_lines()
+    np.testing.assert_allclose(acc[0].get_ydata(), 100 * (0.82 - 0.01 * (5 - np.arange(5))))   # dense seed 0
+    np.testing.assert_allclose(acc[1].get_ydata(), 100 * (0.80 - 0.01 * (5 - np.arange(5))))   # SD-SNN seed 0
+    rho = axes[-1].get_lines()
+    assert axes[-1].get_ylabel() == "pruning rate rho (%)"
+    np.testing.assert_allclose(rho[0].get_ydata(), 35.0 + np.arange(5))
+
+
+def test_table_command(runs, capsys):
+    assert main(["table", str(runs), "--out", str(runs / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "mnist5k  784-40-10  5        SD-SNN" in out and "MNIST 99.51% at 49.83% compression" in out
+    assert (runs / "out" / "table_mnist5k.png").stat().st_size > 0
+    assert "82.00 +- 2.83" in (runs / "out" / "table.txt").read_text()
+    # errors: a missing folder, an unfinished one, a malformed summary
+    assert main(["table", str(runs / "nope")]) == 2
+    assert "nope: no such run folder" in capsys.readouterr().err
+    (runs / "unfinished").mkdir()
+    RunFolder(runs / "unfinished").write_config(tiny().to_dict())
+    assert main(["table", str(runs / "unfinished")]) == 2
+    assert "not a finished run folder (no summary.json" in capsys.readouterr().err
+    (runs / "sd1" / "summary.json").write_text("{not json")
+    assert main(["table", str(runs / "sd1")]) == 2
+    assert "sd1: malformed run folder" in capsys.readouterr().err
+    (runs / "sd1" / "summary.json").write_text(json.dumps({"periods": 5}))
+    with pytest.raises(SdsnnError, match="no final_test_accuracy"):
+        read_run(runs / "sd1")
