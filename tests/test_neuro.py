@@ -321,3 +321,50 @@ def test_compare_cli_bad_folder(tmp_path, capsys):
 
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
+    """A developmental (kind = "development") run folder written by hand: the time axis comes from
+    run.json (ages at period ends), the sizes are volumes in um3 (r_up), deaths from the table."""
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.geometry import stage_geometry
+    from sdsnn_bio.history import HistoryRecorder
+    from sdsnn_bio.neuro.compare import compare_record
+    from sdsnn_bio.records import RunFolder
+
+    periods = 6
+    cfg = load_config(find_model("cortex_small")).replace(network={"n_exc": 40, "n_inh": 10},
+                                                          schedule={"periods": periods},
+                                                          time={"age_start_days": 10.0, "days_per_period": 2.0})
+    run = RunFolder(tmp_path / "dev")
+    run.create()
+    run.write_config(cfg.to_dict())
+    run.write_meta({"time_axis": cfg.time_axis()})
+    st = stage_geometry(cfg)[0]
+    rng = np.random.default_rng(2)
+    rec = HistoryRecorder(run, [st], periods)
+    rec.start()
+    conn = rng.random(st.n_synapses) < 0.5
+    vol = rng.lognormal(np.log(0.07), 0.6, st.n_synapses)
+    rows = []
+    for e in range(periods + 1):
+        conn = conn ^ (rng.random(st.n_synapses) < 0.1)
+        rec.record(e, {"exc/syn/connected": conn.astype(np.uint8), "exc/syn/w": vol * conn,
+                       "exc/syn/r_up": vol * conn, "exc/syn/r_lo": np.zeros(st.n_synapses)}, final=e == periods)
+        if e < periods:
+            rows.append({"period": e, "age_days": cfg.age_at_end(e), "n_alive": 50 - 3 * e})
+    run.write_table(rows, ["period"])
+    r = run_record(run.path)
+    assert r.kind == "development" and r.size_unit == "um3" and r.mapping["source"] == "run.json"
+    np.testing.assert_allclose(r.ages, 10 + 2 * (np.arange(periods + 1) + 1))
+    np.testing.assert_allclose(r.alive_ages, [10, 12, 14, 16, 18, 20, 22])
+    np.testing.assert_array_equal(r.alive, [50, 50, 47, 44, 41, 38, 35])
+    assert neuron_death(run.path)["fraction_died"] == pytest.approx(15 / 50)
+    # the volumes are the keyframe's 8-bit values of the last period: within the stated error
+    exact = (vol * conn)[conn]
+    assert r.sizes.shape == exact.shape and np.max(np.abs(r.sizes - exact)) <= np.ptp(exact) / 500
+    table, details = compare_record(r)
+    med = [c for c in table if c.quantity.startswith("median live spine volume")][0]
+    assert med.value == pytest.approx(details["sizes"]["median"]) and med.agrees == (0.025 <= med.value <= 0.114)
+    died = [c for c in table if c.quantity == "neurons that died (%)"]
+    assert [c.value for c in died] == [pytest.approx(30.0)] * 2 and [c.agrees for c in died] == [True, True]

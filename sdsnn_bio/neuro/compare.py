@@ -184,7 +184,7 @@ def compare_record(rec: RunRecord, adult_ages=None) -> tuple:
         out.append(Comparison("spine_size", "live spine sizes", f"n/a ({exc})", _NONE, _NONE, _NONE))
     # ---- neuron death
     try:
-        nd = neuron_death(rec.alive, rec.ages)
+        nd = neuron_death(rec.alive, rec.alive_ages if rec.alive_ages is not None else rec.ages)
         details["neuron_death"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in nd.items()}
         v = 100 * nd["fraction_died"]
         for r in _death_rows():
@@ -299,11 +299,11 @@ def _figures(rec, details, out: Path) -> dict:
         rows = _death_rows()
         nd = details["neuron_death"]
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        plot_neuron_death(rec.ages, nd["alive_fraction"], rows=rows, axes=ax)
+        plot_neuron_death(nd["ages"], nd["alive_fraction"], rows=rows, axes=ax)
         fig.tight_layout()
         fig.savefig(out / "neuron_death.png", dpi=110)
         plt.close(fig)
-        figs["neuron_death.png"] = ("Fraction of the run's neurons (units of the pruned layers) alive over age; "
+        figs["neuron_death.png"] = ("Fraction of the run's neurons alive over age (training runs: units of the pruned layers); "
                                     "dashed: surviving fraction if the measured fraction died. Sources: " +
                                     "; ".join(f"{r.source} [{r.tag}]" for r in rows) + ".")
     return figs
@@ -327,12 +327,13 @@ def write_report(rec: RunRecord, out, rows=None, details=None, title="Developmen
     if rec.path is not None:
         lines += [f"Run folder: `{rec.path}`", ""]
     e = "(e + 1)" if m["offset"] else "e"
+    n_neurons = rec.alive.shape[1] if rec.alive.ndim == 2 else int(np.max(rec.alive))
     lines += [f"Ages: period e is day {m['start_day']:g} + {e} x {m['days_per_period']:g} after birth "
               f"(source of the mapping: {m['source']}"
               + ("; a convention, not a calibration: one period is one 4-day imaging interval of Holtmaat et al. "
                  "2005, period 0 is P16" if m["source"] == "convention" else "") + f"). Records: "
               f"{rec.ages.size} looks, {rec.ages.min():g}-{rec.ages.max():g} d, {rec.presence.shape[1]} potential "
-              f"synapse sites, {rec.alive.shape[1]} neurons.", "",
+              f"synapse sites, {n_neurons} neurons.", "",
               f"Spine sizes: {rec.size_label} ({rec.size_unit}).", "",
               "| quantity | simulated | measured | source | tag | in range | note |",
               "|---|---|---|---|---|---|---|"]

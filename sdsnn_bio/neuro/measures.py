@@ -313,7 +313,9 @@ def neuron_death(alive, ages=None, **kw) -> dict:
 
     Parameters
     ----------
-    alive : array_like [n_records, n_neurons] of bool, or run folder
+    alive : array_like [n_records, n_neurons] of bool, or [n_records] of int, or run folder
+        Which neurons are alive at each record; or only how many (then neurons are taken to
+        die and never come back: the neurons ever alive are the largest count).
     ages : array_like [n_records], optional
         Ages of the records (days), returned with the alive fraction over time.
 
@@ -326,10 +328,22 @@ def neuron_death(alive, ages=None, **kw) -> dict:
     """
     if _is_run(alive):
         rec = _record(alive, **kw)
-        alive, ages = rec.alive, rec.ages
+        alive, ages = rec.alive, rec.alive_ages
+    if np.ndim(alive) == 1:
+        c = np.asarray(alive)
+        if c.size < 1 or np.any(c < 0) or np.any(c != np.round(c)):
+            raise MeasureError("alive counts must be non-negative integers, one per record")
+        n = int(c.max())
+        if n == 0:
+            raise MeasureError("no neuron is alive at any record")
+        a = None if ages is None else np.asarray(ages, dtype=float)
+        if a is not None and a.shape != c.shape:
+            raise MeasureError(f"{a.size} ages for {c.size} records")
+        return {"fraction_died": (n - int(c[-1])) / n, "n_neurons": n, "n_died": n - int(c[-1]),
+                "alive_fraction": c / n, "ages": a}
     m = np.asarray(alive, dtype=bool)
     if m.ndim != 2 or m.shape[0] < 1:
-        raise MeasureError(f"alive must be a matrix [n_records, n_neurons], got shape {m.shape}")
+        raise MeasureError(f"alive must be a matrix [n_records, n_neurons] or counts, got shape {m.shape}")
     ever = m.any(axis=0)
     n = int(ever.sum())
     if n == 0:

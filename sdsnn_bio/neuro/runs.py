@@ -19,11 +19,17 @@ age ``start_day + e * days_per_period`` (days after birth), from, in this order:
 
 From the history (:class:`sdsnn_bio.history.History`): the presence of a spine at a
 synapse site is its connection mask (every potential synapse of every recorded layer is a
-site); the density is the fraction of sites connected; the neurons are the units of the
-pruned layers (:meth:`History.alive`); spine sizes are the spine widths ``r_up + |r_lo|``
-of the live synapses at the last recorded period, a stand-in for spine volume in model
-units (the training mode has no volume in µm³), so their median is not compared with
-measured volumes.
+site); the density is the fraction of sites connected.
+
+Training runs: the neurons are the units of the pruned layers (:meth:`History.alive`);
+spine sizes are the spine widths ``r_up + |r_lo|`` of the live synapses at the last
+recorded period, a stand-in for spine volume in model units (the training mode has no
+volume in µm³), so their median is not compared with measured volumes.
+
+Developmental runs (``kind = "development"``, :mod:`sdsnn_bio.cortex`): the recorded stage's
+``r_up`` is the spine volume in µm³ (``r_lo = 0``), so the sizes are volumes; the neurons
+alive are counted from the run's table (``age_days``, ``n_alive`` after each period's
+decisions), with all ``n_exc + n_inh`` neurons alive at the start age.
 """
 
 from __future__ import annotations
@@ -59,7 +65,10 @@ class RunRecord:
         Spine present at each potential synapse site.
     density : numpy.ndarray [n_looks]
         Fraction of the sites with a spine.
-    alive : numpy.ndarray [n_looks, n_neurons] of bool
+    alive : numpy.ndarray [n_records, n_neurons] of bool, or [n_records] of int
+        Which neurons are alive, or (developmental runs) how many.
+    alive_ages : numpy.ndarray [n_records]
+        Ages of the ``alive`` records (days).
     sizes : numpy.ndarray
         Sizes of the live spines at the last look (may be empty).
     size_unit : str
@@ -81,6 +90,8 @@ class RunRecord:
     size_unit: str
     size_label: str
     mapping: dict
+    alive_ages: np.ndarray | None = None
+    kind: str = "training"
     path: Path | None = None
     layers: list = field(default_factory=list)
 
@@ -164,8 +175,16 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
     ages = axis["start_day"] + (periods + axis["offset"]) * axis["days_per_period"]
     recorded = [st.name for st in h.recorded]
     presence = np.stack([np.concatenate([h.mask(name, e) for name in recorded]) for e in periods])
-    neuron_layers = h.layers or recorded
-    alive = np.concatenate([h.alive(name)[1] for name in neuron_layers], axis=1)
+    kind = "development" if getattr(h.cfg, "time", None) is not None and hasattr(h.cfg, "network") else "training"
+    if kind == "development":
+        alive_ages, alive = _alive_counts(h, axis)
+        size_unit, size_label = "um3", "spine volume of the live spines"
+    else:
+        neuron_layers = h.layers or recorded
+        alive = np.concatenate([h.alive(name)[1] for name in neuron_layers], axis=1)
+        alive_ages = ages
+        size_unit = "model units"
+        size_label = "spine width r_up + |r_lo| of the live synapses (stand-in for spine volume)"
     last = h.structure_at(int(periods[-1]))
     sizes = []
     for name in recorded:
@@ -174,6 +193,25 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
         sizes.append(width[np.isfinite(width)])
     sizes = np.concatenate(sizes) if sizes else np.zeros(0)
     return RunRecord(ages=ages, periods=periods, presence=presence, density=presence.mean(axis=1), alive=alive,
-                     sizes=sizes, size_unit="model units",
-                     size_label="spine width r_up + |r_lo| of the live synapses (stand-in for spine volume)",
-                     mapping=axis, path=h.folder.path, layers=recorded)
+                     sizes=sizes, size_unit=size_unit, size_label=size_label, mapping=axis, alive_ages=alive_ages,
+                     kind=kind, path=h.folder.path, layers=recorded)
+
+
+def _alive_counts(h, axis) -> tuple:
+    """``(ages, n_alive)`` of a developmental run: all neurons at the start age, then the table's rows."""
+    from ..history import HistoryError
+
+    table = h.folder.read_table() if h.folder.table.is_file() else {}
+    n0 = int(h.cfg.network.n_exc + h.cfg.network.n_inh)
+    if table and not {"age_days", "n_alive"} <= set(table):
+        raise HistoryError(f"{h.folder.table}: a developmental run's table needs the columns age_days and n_alive")
+    try:
+        a = np.asarray(table.get("age_days", []), dtype=float)
+        c = np.asarray(table.get("n_alive", []), dtype=float)
+    except (TypeError, ValueError):
+        raise HistoryError(f"{h.folder.table}: age_days and n_alive must be numbers") from None
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(c))):
+        raise HistoryError(f"{h.folder.table}: empty or non-finite age_days or n_alive")
+    ages = np.concatenate([[axis["start_day"]], a])
+    counts = np.concatenate([[n0], c]).astype(int)
+    return ages, counts
