@@ -43,7 +43,7 @@ def test_spine_step_in_generated_code_matches_numpy_twin(tmp_path, monkeypatch):
 
     d = {**TINY, "drive": {"n_ext": 0},
          "spines": {"f_birth": 2.0, "f_adult": 0.5, "k_consolidate": 2.0, "v_consolidate": 0.05,
-                    "v_min": 0.03, "sigma_t": 0.8, "eta_act": 0.5}}
+                    "v_min": 0.03, "sigma_t": 0.8, "eta_act": 0.5, "eta_comp": 0.7, "vol_per_site": 0.02}}
     cfg = config_from_dict(d)
     net = build_cortex(cfg, "runtime", tmp_path)
     try:
@@ -59,13 +59,17 @@ def test_spine_step_in_generated_code_matches_numpy_twin(tmp_path, monkeypatch):
             net.runner.set_next(net.S, k, v)
         net.runner.set_next(net.G, "alive", alive)
         net.begin_period(2)
+        crowd = rules.crowding(state["vol"], state["connected"], net.e_post, np.bincount(net.e_post, minlength=net.n),
+                               0.02, net.n)
+        assert crowd.min() < 0.8 and crowd.max() > 1.2
         counts = net.run()
         assert counts.sum() == 0        # silent: the pairing counts stay as set, then 0
         ns = net.step_namespace()
         step_s = cfg.time.activity_s / cfg.time.struct_steps
         twin = dict(state)
         for k in range(cfg.time.struct_steps):
-            twin = rules.spine_step(twin, alive[net.e_pre], alive[net.e_post], k * step_s, 2.0, ns)
+            twin = rules.spine_step(twin, alive[net.e_pre], alive[net.e_post], k * step_s, 2.0, ns,
+                                    crowd[net.e_post])
         got = {k: net.get(net.S, k) for k in twin}
         for k in ("connected", "stable", "rs", "xc"):
             np.testing.assert_array_equal(got[k], twin[k], err_msg=k)
@@ -94,7 +98,7 @@ def test_park_miller_stream_and_lognormal_volumes():
     sp = cfg.spines
     ns = {"mu_t": sp.mu_t, "mu_s": sp.mu_s, "theta_t": sp.theta_t, "theta_s": sp.theta_s, "sigma_t": sp.sigma_t,
           "sigma_s": sp.sigma_s, "v_min": sp.v_min, "v_new": sp.v_new, "v_cons": sp.v_consolidate,
-          "k_cons": 0.0, "f_birth": 0.0, "f_adult": 0.0, "tau_f": 1.0, "eta_act": 0.0, "a_norm": 1.0,
+          "k_cons": 0.0, "f_birth": 0.0, "f_adult": 0.0, "tau_f": 1.0, "eta_act": 0.0, "eta_comp": 0.0, "a_norm": 1.0,
           "a_cap": 3.0, "dd": 0.25, "sqrt_dd": 0.5, "days_per_s": 1.0}
     n = 20000
     rng = np.random.default_rng(0)

@@ -89,9 +89,12 @@ class SpineSpec:
 
     The log-volume ``x = ln(v / 1 um^3)`` of a present spine follows an
     Ornstein-Uhlenbeck process (multiplicative volume fluctuations):
-    ``dx = [theta (mu - x) + eta_act (min(a/a_ref, a_cap) - 1)] dt + sigma dW``,
+    ``dx = [theta (mu - x) + eta_act (min(a/a_ref, a_cap) - 1) - eta_comp (c - 1)] dt + sigma dW``,
     with ``theta``, ``mu``, ``sigma`` of its pool (transient ``_t``, stable
-    ``_s``) and ``a`` its pre-before-post pairing rate. A transient spine above
+    ``_s``), ``a`` its pre-before-post pairing rate and ``c`` the crowding of its
+    postsynaptic neuron: the neuron's live spine volume over ``vol_per_site``
+    um^3 per potential site (competition for a limited supply of synaptic
+    material, updated once a period). A transient spine above
     ``v_consolidate`` becomes stable at ``k_consolidate`` per day; a spine below
     ``v_min`` is eliminated; an empty site forms a transient spine of volume
     ``v_new`` at ``f_adult + (f_birth - f_adult) exp(-age / tau_formation)`` per day.
@@ -112,6 +115,8 @@ class SpineSpec:
     f_adult: float = 0.005
     tau_formation: float = 15.0
     eta_act: float = 0.1
+    eta_comp: float = 0.0
+    vol_per_site: float = 0.03
     a_ref_hz: float = 0.5
     a_cap: float = 3.0
     occupancy0: float = 0.05
@@ -295,9 +300,9 @@ def cortex_config_from_dict(d: dict, source: str = "<dict>") -> CortexConfig:
     _require(drv.pattern_ms > 0 and drv.pattern_rate_hz >= 0 and drv.g_pattern_ns >= 0, source,
              "drive.pattern_ms/pattern_rate_hz/g_pattern_ns", "> 0 / >= 0 / >= 0",
              (drv.pattern_ms, drv.pattern_rate_hz, drv.g_pattern_ns))
-    for key in ("theta_t", "theta_s", "sigma_t", "sigma_s", "k_consolidate", "f_birth", "f_adult", "eta_act"):
+    for key in ("theta_t", "theta_s", "sigma_t", "sigma_s", "k_consolidate", "f_birth", "f_adult", "eta_act", "eta_comp"):
         _require(getattr(sp, key) >= 0, source, f"spines.{key}", ">= 0", getattr(sp, key))
-    for key in ("v_min", "v_new", "v_consolidate", "tau_formation", "a_ref_hz", "a_cap"):
+    for key in ("v_min", "v_new", "v_consolidate", "tau_formation", "a_ref_hz", "a_cap", "vol_per_site"):
         _require(getattr(sp, key) > 0, source, f"spines.{key}", "> 0", getattr(sp, key))
     _require(sp.v_new > sp.v_min, source, "spines.v_new", f"above spines.v_min ({sp.v_min})", sp.v_new)
     _require(0 <= sp.occupancy0 <= 1, source, "spines.occupancy0", "in [0, 1]", sp.occupancy0)

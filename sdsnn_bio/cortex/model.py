@@ -49,6 +49,7 @@ dgi/dt = -gi/tau_i : siemens
 dapre/dt = -apre/tau_pair : 1
 alive : 1
 nspk : 1
+crowd : 1
 """
 
 _SPINE_EQS = """
@@ -133,6 +134,8 @@ class CortexNetwork:
                            method="euler", namespace=ns, name="cortex")
         G.v = "e_l + rand()*(v_th - e_l)"
         G.alive = 1.0
+        G.crowd = 1.0
+        self.n_sites_post = np.bincount(e_post, minlength=n)
         S = b2.Synapses(G[:n_exc], G, _SPINE_EQS, on_pre="ge_post += g_vol*vol*connected",
                         on_post="xc += apre_pre", namespace=ns, name="syn_exc")
         S.connect(i=e_pre, j=e_post)
@@ -169,7 +172,7 @@ class CortexNetwork:
         self._last = {}
         self._prev_conn = None
         self._ran = False
-        self._initial_connected = init["connected"].copy()
+        self._initial = {k: v.copy() for k, v in init.items()}
 
     # ---------------------------------------------------------- code
     def step_namespace(self) -> dict:
@@ -181,7 +184,7 @@ class CortexNetwork:
                 "sigma_t": sp.sigma_t, "sigma_s": sp.sigma_s, "v_min": sp.v_min, "v_new": sp.v_new,
                 "v_cons": sp.v_consolidate, "k_cons": sp.k_consolidate, "f_birth": sp.f_birth,
                 "f_adult": sp.f_adult, "tau_f": sp.tau_formation, "eta_act": sp.eta_act,
-                "a_norm": sp.a_ref_hz * step_s, "a_cap": sp.a_cap, "dd": dd, "sqrt_dd": float(np.sqrt(dd)),
+                "eta_comp": sp.eta_comp, "a_norm": sp.a_ref_hz * step_s, "a_cap": sp.a_cap, "dd": dd, "sqrt_dd": float(np.sqrt(dd)),
                 "days_per_s": tm.days_per_period / tm.activity_s}
 
     # ------------------------------------------------------ runs
@@ -204,14 +207,23 @@ class CortexNetwork:
             self.G.variables["lastspike"].set_value(np.full(self.n, -1e4))
             self.G.variables["not_refractory"].set_value(np.ones(self.n, bool))
         self._prev_conn = self._connected_now()
+        if self.cfg.spines.eta_comp > 0:      # crowding of each dendrite at the period's start
+            vol = self._value(self.S, "vol")
+            self.runner.set_next(self.G, "crowd", rules.crowding(vol, self._prev_conn, self.e_post, self.n_sites_post,
+                                                                 self.cfg.spines.vol_per_site, self.n))
 
-    def _connected_now(self):
-        pend = self.runner.pending().get(("syn_exc", "connected"))
+    def _value(self, owner, var):
+        """A spine variable as the next run starts from it (pending decisions, or the initial
+        state before a standalone project's first run, or the last run's value)."""
+        pend = self.runner.pending().get((owner.name, var))
         if pend is not None:
             return np.asarray(pend)
-        if not self._ran:      # a standalone project has no values to read before its first run
-            return self._initial_connected
-        return self.get(self.S, "connected")
+        if self.standalone and not self._ran:
+            return self._initial[var]
+        return self.get(owner, var)
+
+    def _connected_now(self):
+        return self._value(self.S, "connected")
 
     def run(self) -> np.ndarray:
         """Run one period; returns the spike counts per neuron."""

@@ -20,16 +20,17 @@ run draws the same numbers as an uninterrupted one.
 import numpy as np
 
 __all__ = ["PM_MULT", "PM_MOD", "SPINE_STEP_CODE", "potential_sites", "inhibitory_sites", "initial_spines",
-           "spine_step", "formation_rate", "trophic_uptake", "trophic_deaths", "importance_prune"]
+           "spine_step", "crowding", "formation_rate", "trophic_uptake", "trophic_deaths", "importance_prune"]
 
 PM_MULT = 16807.0
 PM_MOD = 2147483647.0
 
 #: Abstract code of one structural step of every potential excitatory synapse.
 #: Namespace: mu_t, mu_s, theta_t, theta_s, sigma_t, sigma_s, v_min, v_new, v_cons,
-#: k_cons, f_birth, f_adult, tau_f, eta_act, a_norm (a_ref_hz x step length in s),
-#: a_cap, dd (days per step), sqrt_dd, days_per_s; age0 is a shared synapse variable
-#: (age at the run's start) and struct_on switches the step off (0) or on (1).
+#: k_cons, f_birth, f_adult, tau_f, eta_act, eta_comp, a_norm (a_ref_hz x step length
+#: in s), a_cap, dd (days per step), sqrt_dd, days_per_s; age0 is a shared synapse
+#: variable (age at the run's start), crowd_post the postsynaptic neuron's crowding
+#: (:func:`crowding`, set between periods).
 SPINE_STEP_CODE = """
 rs = (16807.0*rs) % 2147483647.0
 u1 = rs/2147483647.0
@@ -43,7 +44,7 @@ mu = mu_t + (mu_s - mu_t)*stable
 th = theta_t + (theta_s - theta_t)*stable
 sg = sigma_t + (sigma_s - sigma_t)*stable
 lv = log(vol)
-v_next = exp(lv + (th*(mu - lv) + eta_act*act)*dd + sg*sqrt_dd*z)
+v_next = exp(lv + (th*(mu - lv) + eta_act*act - eta_comp*(crowd_post - 1.0))*dd + sg*sqrt_dd*z)
 age = age0 + (t/second)*days_per_s
 f_rate = f_adult + (f_birth - f_adult)*exp(-age/tau_f)
 born = (1.0 - connected)*alive_pre*alive_post*int(u3 < f_rate*dd)
@@ -102,12 +103,22 @@ def _pm(rs):
     return rs, rs / PM_MOD
 
 
-def spine_step(state: dict, alive_pre, alive_post, t_s: float, age0: float, ns: dict) -> dict:
+def crowding(vol, connected, post, n_sites_post, target_per_site: float, n: int) -> np.ndarray:
+    """Crowding of each neuron's dendrite: its live spine volume over ``target_per_site`` times
+    its potential sites (1 = at the target; neurons without sites 1)."""
+    total = np.bincount(post, weights=np.asarray(vol, float) * np.asarray(connected, float), minlength=n)
+    target = target_per_site * np.asarray(n_sites_post, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(target > 0, total / target, 1.0)
+
+
+def spine_step(state: dict, alive_pre, alive_post, t_s: float, age0: float, ns: dict, crowd_post=1.0) -> dict:
     """Numpy twin of :data:`SPINE_STEP_CODE`: one structural step at simulated time ``t_s``.
 
     ``state`` holds ``vol``, ``connected``, ``stable``, ``rs``, ``xc`` per synapse;
-    ``alive_pre``/``alive_post`` the alive flags of each synapse's neurons; ``ns``
-    the step's namespace (see :data:`SPINE_STEP_CODE`). Returns the new state.
+    ``alive_pre``/``alive_post`` the alive flags of each synapse's neurons,
+    ``crowd_post`` the crowding of its postsynaptic neuron; ``ns`` the step's
+    namespace (see :data:`SPINE_STEP_CODE`). Returns the new state.
     """
     rs = np.asarray(state["rs"], np.float64)
     rs, u1 = _pm(rs)
@@ -120,7 +131,8 @@ def spine_step(state: dict, alive_pre, alive_post, t_s: float, age0: float, ns: 
     th = ns["theta_t"] + (ns["theta_s"] - ns["theta_t"]) * stable
     sg = ns["sigma_t"] + (ns["sigma_s"] - ns["sigma_t"]) * stable
     lv = np.log(vol)
-    v_next = np.exp(lv + (th * (mu - lv) + ns["eta_act"] * act) * ns["dd"] + sg * ns["sqrt_dd"] * z)
+    v_next = np.exp(lv + (th * (mu - lv) + ns["eta_act"] * act - ns["eta_comp"] * (crowd_post - 1.0)) * ns["dd"]
+                    + sg * ns["sqrt_dd"] * z)
     age = age0 + t_s * ns["days_per_s"]
     f_rate = ns["f_adult"] + (ns["f_birth"] - ns["f_adult"]) * np.exp(-age / ns["tau_f"])
     born = (1.0 - conn) * alive_pre * alive_post * (u3 < f_rate * ns["dd"])
