@@ -368,3 +368,10 @@ def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
     assert med.value == pytest.approx(details["sizes"]["median"]) and med.agrees == (0.025 <= med.value <= 0.114)
     died = [c for c in table if c.quantity == "neurons that died (%)"]
     assert [c.value for c in died] == [pytest.approx(30.0)] * 2 and [c.agrees for c in died] == [True, True]
+
+
+def test_turnover_at_an_age_needs_a_look_near_it():
+    pres = np.ones((4, 5), bool)
+    with pytest.raises(MeasureError, match="no look within 3.5 d of age 30 d"):
+        turnover_two_weeks(pres, [1, 10, 15, 24], age_bin=30)       # pairs start at 1 and 10 only
+    assert turnover_two_weeks(pres, [1, 10, 27, 41], age_bin=30)["ages"].tolist() == [27]

@@ -169,7 +169,8 @@ def turnover_two_weeks(presence, ages=None, age_bin=None, interval: float = 14.0
     presence, ages, interval, tol
         As :func:`turnover`.
     age_bin : float or (float, float)
-        The measured age (days): a single age (the look nearest to it is taken) or an
+        The measured age (days): a single age (the look nearest to it, at most a quarter of
+        ``interval`` away) or an
         interval (every look ``t`` in ``[low, max(low, high - interval)]`` with its partner,
         averaged).
 
@@ -188,8 +189,8 @@ def turnover_two_weeks(presence, ages=None, age_bin=None, interval: float = 14.0
         k = int(np.argmin(np.abs(t["age"] - float(age_bin))))
         sel = np.zeros(t["age"].size, bool)
         sel[k] = True
-        if abs(t["age"][k] - float(age_bin)) > interval:
-            raise MeasureError(f"no look within {interval:g} d of age {float(age_bin):g} d with a partner "
+        if abs(t["age"][k] - float(age_bin)) > 0.25 * interval + 1e-9:
+            raise MeasureError(f"no look within {0.25 * interval:g} d of age {float(age_bin):g} d with a partner "
                                f"{interval:g} d later (looks with partners: {t['age'].min():g}..{t['age'].max():g} d)")
     else:
         lo, hi = float(age_bin[0]), float(age_bin[1])
