@@ -4,7 +4,7 @@
 ``run.json`` and ``summary.json``, through :class:`sdsnn_bio.records.RunFolder`; the
 final figures through :func:`sdsnn_bio.sweep.run_row`), sorts the runs into
 SD-SNN runs (``structure.enabled``; an ablated run is its own row, named after
-its ablation) and dense twins (``structure.enabled = false``), and pairs each
+its ablation against the model file named in ``run.json``) and dense twins (``structure.enabled = false``), and pairs each
 SD-SNN run with the dense twin of the same dataset, network, periods, samples per
 period and seed. A folder may also be a sweep or ablation folder: every run
 folder below it is taken.
@@ -69,7 +69,7 @@ def _variant(cfg, default) -> str:
 def read_run(run_dir) -> RunRecord:
     """The record of one finished run folder; SdsnnError naming the folder and the file
     when it is missing, unfinished or malformed."""
-    from .config import StructureSpec, config_from_dict
+    from .config import StructureSpec, config_from_dict, find_model, load_config
     from .energy import read_energy
     from .sweep import run_row
 
@@ -95,10 +95,14 @@ def read_run(run_dir) -> RunRecord:
     except SdsnnError:
         energy = {}
     d = cfg.data
+    try:    # variants are named against the model's own file (mnist5k_fc uses hard masks)
+        base = load_config(find_model(meta.get("model", cfg.name))).structure
+    except ConfigError:
+        base = StructureSpec()
     rec = RunRecord(
         dir=str(run_dir), model=meta.get("model", cfg.name), dataset=d.dataset, network=network_name(cfg),
         periods=int(summary.get("periods", cfg.schedule.periods)), seed=int(meta.get("seed", cfg.schedule.seed)),
-        dense=not cfg.structure.enabled, variant=_variant(cfg, StructureSpec()),
+        dense=not cfg.structure.enabled, variant=_variant(cfg, base),
         accuracy=float(row["final_test_accuracy"]),
         compression=float(row.get("compression", 0.0)),
         sops=float(energy.get("sops_per_sample", np.nan)),

@@ -86,8 +86,8 @@ def test_run_records_energy(tmp_path):
 
 
 # ------------------------------------------------------------------ the table
-def write_run(path, seed, dense, acc, comp, sops, periods=5, structure=None):
-    cfg = tiny().replace(schedule={"seed": seed, "periods": periods},
+def write_run(path, seed, dense, acc, comp, sops, periods=5, structure=None, base=None):
+    cfg = (base or tiny()).replace(schedule={"seed": seed, "periods": periods},
                          structure={"enabled": not dense, **(structure or {})})
     f = RunFolder(path)
     f.create()
@@ -132,6 +132,12 @@ def test_table_pairs_twins_by_seed(runs):
     assert r["energy_ratio_ann_mean"] == pytest.approx(1000 * 0.9 / (31760 * 4.6))
     a = rows["SD-SNN no_constraint"]
     assert a["seeds"] == 1 and a["difference_mean"] == pytest.approx(0.70 - 0.82) and np.isnan(a["accuracy_std"])
+    # variants are named against the model's own file: mnist5k_fc's hard masks are its full SD-SNN
+    fc = load_config(find_model("mnist5k_fc"))
+    write_run(runs / "fc", 0, False, 0.9, 0.5, 1000.0, base=fc)
+    write_run(runs / "fc_soft", 0, False, 0.9, 0.5, 1000.0, base=fc, structure={"masks": "soft"})
+    assert (read_run(runs / "fc")["variant"], read_run(runs / "fc_soft")["variant"]) == \
+        ("SD-SNN", "SD-SNN soft_masks")
     text = format_paper_table(list(rows.values()))
     assert "82.50 +- 0.71" in text and "82.00 +- 2.83" in text and "-0.50 +- 2.12" in text
     assert "0.500 +- 0.071" in text
