@@ -316,11 +316,23 @@ def test_compare_cli_table_and_report(history_run, tmp_path, capsys):
     assert med["agrees"] is None and "not compared" in med["note"]
 
 
-def test_compare_cli_bad_folder(tmp_path, capsys):
+def test_compare_cli_bad_folder_and_mapping(history_run, tmp_path, capsys):
     from sdsnn_bio.cli import main
 
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+    run, _ = history_run
+    assert main(["compare", str(run.path), "--out", str(tmp_path / "c"), "--days-per-period", "0"]) == 2
+    assert "days_per_period = 0 (arguments) must be positive" in capsys.readouterr().err
+    assert main(["compare", str(run.path), "--out", str(tmp_path / "c"), "--days-per-period", "7",
+                 "--start-day", "150"]) == 0
+    out = capsys.readouterr().out
+    assert "period e = day 150 + e x 7 after birth (mapping: arguments)" in out
+    # ages 150..234 d: the adult Zuo bin is covered (looks at 150, 157, 164 with partners), P16-25 is not
+    assert "not covered (run ages 150-234 d)" in [ln for ln in out.splitlines() if "PND 16-25" in ln][0]
+    run, masks = history_run
+    ev = 100 * turnover_two_weeks(masks, 150 + 7 * np.arange(P + 1), age_bin=(121.8, 182.6))["elimination"]
+    assert f"  {ev:.3g}  " in [ln for ln in out.splitlines() if "eliminated in 2 weeks (%), 4-6" in ln][0]
 
 
 def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):

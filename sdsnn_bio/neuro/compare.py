@@ -243,7 +243,8 @@ def _figures(rec, details, out: Path) -> dict:
         for p, a in zip(z_peak, z_adult):
             pts.append((f"{p.species.split(' (')[0]} {p.area.split(' (')[0]} peak, {p.short_source}", *p.age_days,
                         p.value / a.value))
-            pts.append((f"{a.species.split(' (')[0]} {a.area.split(' (')[0]} adult, {a.short_source}", *a.age_days, 1.0))
+            pts.append((f"{a.species.split(' (')[0]} {a.area.split(' (')[0]} adult, {a.short_source}", *a.age_days,
+                        1.0))
             cites += [p]
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_density_overshoot(rec.ages, rec.density, details["density"]["adult_level"], pts, axes=ax)
@@ -303,8 +304,8 @@ def _figures(rec, details, out: Path) -> dict:
         fig.tight_layout()
         fig.savefig(out / "neuron_death.png", dpi=110)
         plt.close(fig)
-        figs["neuron_death.png"] = ("Fraction of the run's neurons alive over age (training runs: units of the pruned layers); "
-                                    "dashed: surviving fraction if the measured fraction died. Sources: " +
+        figs["neuron_death.png"] = ("Fraction of the run's neurons alive over age (training runs: units of the "
+                                    "pruned layers); dashed: surviving fraction if the measured fraction died. Sources: " +
                                     "; ".join(f"{r.source} [{r.tag}]" for r in rows) + ".")
     return figs
 
