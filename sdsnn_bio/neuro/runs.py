@@ -174,7 +174,7 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
     periods = h.periods.copy()
     ages = axis["start_day"] + (periods + axis["offset"]) * axis["days_per_period"]
     recorded = [st.name for st in h.recorded]
-    presence = np.stack([np.concatenate([h.mask(name, e) for name in recorded]) for e in periods])
+    presence = np.concatenate([_presence(h, name) for name in recorded], axis=1)
     kind = "development" if getattr(h.cfg, "time", None) is not None and hasattr(h.cfg, "network") else "training"
     if kind == "development":
         alive_ages, alive = _alive_counts(h, axis)
@@ -195,6 +195,22 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
     return RunRecord(ages=ages, periods=periods, presence=presence, density=presence.mean(axis=1), alive=alive,
                      sizes=sizes, size_unit=size_unit, size_label=size_label, mapping=axis, alive_ages=alive_ages,
                      kind=kind, path=h.folder.path, layers=recorded)
+
+
+def _presence(h, name: str) -> np.ndarray:
+    """Masks of layer ``name`` at every recorded period, ``[n_periods, n_synapses]``: the first
+    period's mask, then its pruning and regeneration events applied period by period."""
+    m = h.mask(name, int(h.periods[0]))
+    out = np.empty((len(h.periods), m.size), bool)
+    out[0] = m
+    ev = h.events(name)
+    syn = np.isin(ev["kind"], ("synapse_pruned", "synapse_regenerated"))
+    per, idx = ev["period"][syn], ev["index"][syn]
+    for k, e in enumerate(h.periods[1:], start=1):
+        flip = idx[per == e]
+        m[flip] = ~m[flip]
+        out[k] = m
+    return out
 
 
 def _alive_counts(h, axis) -> tuple:
