@@ -16,6 +16,13 @@ def readme_block(marker: str) -> str:
 
 
 def test_spine_synapses_example(capsys):
+    """The README's code, run on Brian2's ``numpy`` target (set before it runs,
+    reset by conftest): the Cython target compiles ten extension modules first, which
+    takes 1-4 minutes on a fresh clone and tests nothing of the example; Cython code
+    of the same rules is checked by ``tests/test_equivalence.py``."""
+    import brian2 as b2
+
+    b2.prefs.codegen.target = "numpy"
     g = {"__name__": "readme_example"}
     exec(compile(readme_block("example: spine synapses"), "README.md", "exec"), g)
     syn, pruned, dead = g["syn"], g["pruned"], g["dead"]
