@@ -32,3 +32,76 @@ try:
         _hyp_settings.load_profile("ci")
 except ImportError:  # hypothesis is a test dependency; without it the fuzz tests are not collected
     pass
+
+
+# ------------------------------------------------------------------ scheduling on workers
+# `./dev test` runs the suite on two pytest-xdist workers. By default xdist hands out whole
+# files, the files with the most tests first, so the single slowest test (the CUDA compile)
+# started last and one worker idled while the other finished it. Here the suite is cut into
+# units (a file, or for files whose tests share no module-level build, a test with its
+# device and network) and the units start longest first. The costs are rough seconds on two
+# idle cores with empty caches, measured on 2026-12-01; they only order the units (a unit
+# not listed costs 1), so a wrong figure costs time, never a result.
+UNIT_COSTS = {
+    "test_cuda.py": 600,
+    "test_equivalence.py::test_learning_matches_numpy[runtime-local_pool]": 250,
+    "test_equivalence.py::test_learning_matches_numpy[runtime-dense]": 170,
+    "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 120,
+    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 110,
+    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 105,
+    "test_reproducibility.py::test_runtime_and_cpp_standalone_develop_identically": 85,
+    "test_develop.py": 70,
+    "test_notebooks.py": 60,
+    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 57,
+    "test_kill_resume.py": 45,
+    "test_history.py": 45,
+    "test_devices.py::test_a_second_build_of_a_network_comes_from_the_cache": 25,
+    "test_devices.py::test_cpp_standalone_matches_runtime": 20,
+    "test_health.py::test_silent_network_stops_with_period_and_layers": 20,
+    "test_fuzz_build.py": 20,
+    "test_install.py": 15,
+    "test_health.py::test_exploding_weights_stop_the_run_and_keep_the_last_snapshot": 10,
+}
+#: Files whose tests each build their own network: their tests are scheduled one by one.
+PER_TEST_FILES = {"test_equivalence.py", "test_reproducibility.py", "test_devices.py", "test_health.py"}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a test is scheduled in: its file, or (files in :data:`PER_TEST_FILES`) the test
+    with its first two parameters, so that tests that compile the same code (``[runtime-dense]``
+    and ``[runtime-dense-test_not_whole_batches]``) run one after the other on one worker and
+    the second takes the first's compiled code."""
+    path, _, test = nodeid.partition("::")
+    name = Path(path).name
+    if name not in PER_TEST_FILES or not test:
+        return path
+    func, _, params = test.partition("[")
+    if params:
+        func += "[" + "-".join(params.rstrip("]").split("-")[:2]) + "]"
+    return f"{path}::{func}"
+
+
+def unit_cost(unit: str) -> float:
+    return UNIT_COSTS.get(unit.split("/")[-1], 1)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Longest units first (stable: the order inside a unit and among equals is kept)."""
+    first = {}
+    for i, item in enumerate(items):
+        first.setdefault(work_unit(item.nodeid), i)
+    items.sort(key=lambda item: (-unit_cost(work_unit(item.nodeid)), first[work_unit(item.nodeid)]))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadfile``: the work units above, handed out in collection order."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return LongestFirst(config, log)
