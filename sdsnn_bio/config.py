@@ -100,6 +100,9 @@ class DataSpec:
     #: step); border ``crop`` and spatial ``downsample`` of the sensor; ``denoise_us``:
     #: tonic's Denoise filter time (0 = off). See :mod:`sdsnn_bio.data.event_input`.
     event_coding: str = "spikes"
+    #: images: ``"rate"`` (Bernoulli spikes, the MNIST reference code) or ``"direct"`` (the
+    #: analog image presented every step as input current, the CIFAR-10 reference code)
+    coding: str = "rate"
     crop: int = 0
     downsample: int = 1
     denoise_us: int = 0
@@ -363,6 +366,7 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              (data.n_train, data.n_test))
     _require(data.event_coding in ("spikes", "frames"), source, "data.event_coding", "'spikes' or 'frames'",
              data.event_coding)
+    _require(data.coding in ("rate", "direct"), source, "data.coding", "'rate' or 'direct'", data.coding)
     _require(data.crop >= 0, source, "data.crop", ">= 0", data.crop)
     _require(data.downsample >= 1, source, "data.downsample", ">= 1", data.downsample)
     _require(data.denoise_us >= 0, source, "data.denoise_us", ">= 0", data.denoise_us)

@@ -127,19 +127,26 @@ def _time_events(group):
         _place(group.thresholder[name], "time_events")
 
 
-def _build_input(b2, n_in, ns, n_layers, per_step=False):
+def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False):
     # The input's window-end backward event fires only for inputs that spiked in the
     # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
     # zero for a silent input (about 80% of MNIST pixels are blank). It is detected once
     # the window's last spikes are counted, before the first layer's backward pathway.
-    events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin > 0")
+    # Under direct coding the input is standardised (signed): any non-zero window sum counts.
+    events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin != 0" if direct else f"({EVENTS['bwd']}) and nwin > 0")
     # A blank pixel (probability 0) never spikes: testing it first skips its random
     # number (``and`` short-circuits in the generated code).
     # Event recordings (``per_step``): ``stim`` holds one 0/1 row per time step, the
     # input spikes where it is 1 (no random number; see :mod:`sdsnn_bio.data.event_input`).
-    threshold = "stim(t, i) > 0.5" if per_step else "stim(t, i) > 0 and rand() < stim(t, i)"
+    # Direct (analog) coding (``direct``): the standardised pixel value x (signed; see
+    # :func:`sdsnn_bio.data.registry.prepare_inputs`) is an event every step where it is not
+    # zero, and the first layer receives w*x from it (:func:`_build_spiking`); ``nwin`` sums
+    # x over the window, so the gradient's rate nwin/T is x.
+    threshold = "stim(t, i) > 0.5" if per_step else "stim(t, i) != 0" if direct else \
+        "stim(t, i) > 0 and rand() < stim(t, i)"
+    reset = "nwin += stim(t, i)\nspike_total += 1" if direct else "nwin += 1\nspike_total += 1"
     inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold=threshold,
-                         reset="nwin += 1\nspike_total += 1", events=events, namespace=ns, name="input")
+                         reset=reset, events=events, namespace=ns, name="input")
     _time_events(inp)
     _place(inp.thresholder["bwd"], "input_backward", back=n_layers - 1)
     _place(inp.thresholder["spike"], "input_spikes")
@@ -170,7 +177,7 @@ def _build_pool(b2, st, pre_group, ns, back):
     return group, syn
 
 
-def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng):
+def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng, input_current=None):
     spec, k = st.spec, st.index
     group = b2.NeuronGroup(st.n_neurons, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                            events=dict(EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
@@ -188,7 +195,10 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     # Every pathway is triggered by events of the presynaptic group (all its neurons emit
     # the window/batch/period events), so that each one walks the presynaptic-major
     # synapse arrays contiguously.
-    on_pre = {"pre": "I_post += w*a_pre" if st.pre_kind == "pool" else "I_post += w",
+    # the first layer under direct coding: the pixel value times the weight (``input_current``
+    # is the stimulus TimedArray)
+    on_pre = {"pre": "I_post += w*a_pre" if st.pre_kind == "pool" else
+              "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w",
               "bp": backprop_code(st.pre_kind)}
     on_event = {"pre": "graded" if st.pre_kind == "pool" else "spike", "bp": "bwd"}
     if not adam_on_clock:
@@ -198,8 +208,11 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
         on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
                                           prune=spec.prune, importance=cfg.structure.importance))
         on_event.update(pend="pend", pstart="pstart")
+    syn_ns = dict(ns, regen_M=float(spec.regen_streak))
+    if input_current is not None:
+        syn_ns["stim"] = input_current
     syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
-                      namespace=dict(ns, regen_M=float(spec.regen_streak)), name=f"syn_{spec.name}")
+                      namespace=syn_ns, name=f"syn_{spec.name}")
     syn.connect(i=st.pre_index, j=st.post_index)
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
@@ -275,13 +288,15 @@ class SDSNNNetwork:
         # one row per window and a last row of zeros for the settle step; event
         # recordings (``per_step``): one row per time step of the windows
         self.per_step = datasets.get(cfg.data.dataset).events
+        self.direct = not self.per_step and cfg.data.coding == "direct"
         if self.per_step:
             self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, n_in)), dt=self.dt, name="stim")
         else:
             self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
         self.target = b2.TimedArray(np.zeros((self.n_windows + 1, cfg.n_classes)), dt=self.T * self.dt,
                                     name="target")
-        self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo), per_step=self.per_step)
+        self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo), per_step=self.per_step,
+                                        direct=self.direct)
         objects = [self.input_group]
         self.stages = []
         pre = self.input_group
@@ -292,7 +307,9 @@ class SDSNNNetwork:
                 st.group, st.synapses = _build_pool(b2, st, pre, ns, back)
             else:
                 st.group, st.synapses = _build_spiking(b2, st, pre, cfg, ns, back, self.target, self.adam_on_clock,
-                                                       B * self.T * self.dt, rng)
+                                                       B * self.T * self.dt, rng,
+                                                       input_current=self.stim if self.direct and st.index == 1
+                                                       else None)
             objects += [st.group, st.synapses]
             self.stages.append(st)
             pre = st.group

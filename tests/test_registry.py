@@ -68,7 +68,7 @@ def check_against_entry(ds: Dataset, entry: registry.DatasetEntry):
 
 # --------------------------------------------------------------------------- entries
 def test_every_entry_is_complete():
-    assert registry.names() == ("mnist5k", "mnist", "fashion", "nmnist", "dvsgesture")
+    assert registry.names() == ("mnist5k", "mnist", "fashion", "cifar10", "cifar10_sample", "nmnist", "dvsgesture")
     for name, entry in registry.REGISTRY.items():
         assert entry.name == name and entry.description and entry.default_split
         assert len(entry.input_shape) == 3 and all(s >= 1 for s in entry.input_shape)

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 from sdsnn_bio.data.dataset import DIGIT_CLASSES, FASHION_CLASSES, Dataset
+from sdsnn_bio.data.cifar import CIFAR10_CLASSES, TEST_BATCH, TRAIN_BATCHES, load_cifar10, load_cifar10_sample
 from sdsnn_bio.data.mnist import IDX_FILES, find_fashion_mnist, load_idx_dataset, load_mnist5k, subset
 import numpy as np
 
 from sdsnn_bio.errors import ConfigError, DataError, RunError
 
 __all__ = ["DatasetEntry", "REGISTRY", "names", "get", "open_dataset", "load", "check_matches", "Inputs",
-           "prepare_inputs", "input_shape_of"]
+           "prepare_inputs", "input_shape_of", "standardise"]
 
 #: loader(directory, split_seed) -> the dataset's default split, complete
 Loader = Callable[[Path | None, int], Dataset]
@@ -121,6 +122,14 @@ def _event_loader(kind: str):
     return load_events
 
 
+def _load_cifar10(directory: Path | None, split_seed: int) -> Dataset:
+    return load_cifar10(directory)
+
+
+def _load_cifar10_sample(directory: Path | None, split_seed: int) -> Dataset:
+    return load_cifar10_sample()
+
+
 def _no_image_loader(name: str) -> Loader:
     def load_images(directory: Path | None, split_seed: int) -> Dataset:
         raise DataError(f"{name}: event recordings have no image form; load them with registry.load "
@@ -157,6 +166,24 @@ _ENTRIES = (
         uses_directory=True,
         find_directory=find_fashion_mnist,
         directory_hint=_IDX_HINT,
+    ),
+    DatasetEntry(
+        name="cifar10",
+        description="CIFAR-10 from its python batches in data.directory",
+        loader=_load_cifar10,
+        input_shape=(3, 32, 32),
+        classes=CIFAR10_CLASSES,
+        default_split="the batches' train/test split (50000/10000)",
+        uses_directory=True,
+        directory_hint=", ".join(TRAIN_BATCHES + (TEST_BATCH,)) + " (cifar-10-batches-py/)",
+    ),
+    DatasetEntry(
+        name="cifar10_sample",
+        description="the first 20 CIFAR-10 test images that foolbox ships (extra cifar-sample)",
+        loader=_load_cifar10_sample,
+        input_shape=(3, 32, 32),
+        classes=CIFAR10_CLASSES,
+        default_split="the 20 images as both train and test (a smoke run: fitting, not generalisation)",
     ),
     DatasetEntry(
         name="nmnist",
@@ -303,7 +330,26 @@ def prepare_inputs(cfg, dataset=None) -> Inputs:
     if y_train.max() >= cfg.n_classes:
         raise RunError(f"{cfg.source}: labels reach {y_train.max()} but the output layer "
                        f"has {cfg.n_classes} units")
-    return Inputs(stimulus_matrix(ds.x_train), y_train, stimulus_matrix(ds.x_test), np.asarray(ds.y_test))
+    x_train, x_test = stimulus_matrix(ds.x_train), stimulus_matrix(ds.x_test)
+    if d.coding == "direct":
+        x_train, x_test = standardise(x_train, x_test, shape)
+    return Inputs(x_train, y_train, x_test, np.asarray(ds.y_test))
+
+
+def standardise(x_train: np.ndarray, x_test: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Direct coding's input: each channel shifted and scaled by the training split's mean and
+    standard deviation of that channel (the CIFAR-10 reference code's Normalize; on the whole
+    CIFAR-10 training set these are its usual constants). Flat (n, C*H*W) in and out."""
+    c = int(shape[0])
+    tr = x_train.reshape(len(x_train), c, -1)
+    mean = tr.mean(axis=(0, 2))
+    std = tr.std(axis=(0, 2))
+    std[std == 0] = 1.0
+
+    def apply(x):
+        return ((x.reshape(len(x), c, -1) - mean[:, None]) / std[:, None]).reshape(len(x), -1)
+
+    return apply(x_train), apply(x_test)
 
 
 def _prepare_events(cfg, dataset=None) -> Inputs:
