@@ -39,7 +39,7 @@ __all__ = ["CortexNetwork", "build_cortex", "cortex_stages", "COLUMNS"]
 
 #: Columns of the per-period table of a developmental run (in this order).
 COLUMNS = ["period", "age_days", "n_alive", "n_alive_exc", "n_alive_inh", "died", "pruned", "spines",
-           "spine_density", "spines_per_exc", "stable_fraction", "formed", "eliminated", "vol_median_um3",
+           "spine_density", "spine_density_alive", "spines_per_exc", "stable_fraction", "formed", "eliminated", "vol_median_um3",
            "vol_mean_um3", "logvol_mean", "logvol_sd", "rate_exc_hz", "rate_inh_hz", "wall_s", "struct_s"]
 
 _NEURON_EQS = """
@@ -292,6 +292,8 @@ class CortexNetwork:
                 "n_alive_exc": n_alive_exc, "n_alive_inh": int(alive[self.n_exc:].sum()),
                 "died": int(self._last["died"].sum()), "pruned": int(self._last["pruned"].sum()),
                 "spines": int(conn.sum()), "spine_density": float(conn.mean()),
+                "spine_density_alive": float(conn.sum() / max(1, np.count_nonzero(alive[self.e_pre]
+                                                                                  & alive[self.e_post]))),
                 "spines_per_exc": float(conn.sum() / max(1, n_alive_exc)),
                 "stable_fraction": float(s["exc/syn/stable"][conn].mean()) if conn.any() else float("nan"),
                 "formed": int((after_run & ~before).sum()), "eliminated": int((before & ~after_run).sum()),
