@@ -142,7 +142,8 @@ def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False):
     # :func:`sdsnn_bio.data.registry.prepare_inputs`) is an event every step where it is not
     # zero, and the first layer receives w*x from it (:func:`_build_spiking`); ``nwin`` sums
     # x over the window, so the gradient's rate nwin/T is x.
-    threshold = "stim(t, i) > 0.5" if per_step else "stim(t, i) != 0" if direct else \
+    # Event frames (``per_step`` and ``direct``): the frame's event count is the current.
+    threshold = "stim(t, i) != 0" if direct else "stim(t, i) > 0.5" if per_step else \
         "stim(t, i) > 0 and rand() < stim(t, i)"
     reset = "nwin += stim(t, i)\nspike_total += 1" if direct else "nwin += 1\nspike_total += 1"
     inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold=threshold,
@@ -288,7 +289,8 @@ class SDSNNNetwork:
         # one row per window and a last row of zeros for the settle step; event
         # recordings (``per_step``): one row per time step of the windows
         self.per_step = datasets.get(cfg.data.dataset).events
-        self.direct = not self.per_step and cfg.data.coding == "direct"
+        # input current: images under direct coding, event recordings as frames
+        self.direct = cfg.data.event_coding == "frames" if self.per_step else cfg.data.coding == "direct"
         if self.per_step:
             self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, n_in)), dt=self.dt, name="stim")
         else:

@@ -49,6 +49,11 @@ def test_frame_codes_follow_equal_event_counts():
     ev = events([(0, 0, 0, 0), (1, 0, 1, 0), (1, 0, 2, 0), (0, 1, 900, 1)])
     codes = frame_codes(ev, (2, 2), 2)
     np.testing.assert_array_equal(codes, [0, 1, 8 + 1, 8 + 4 + 2])
+    # a pixel's events in one frame: its count, the current the network receives
+    ev = events([(1, 1, 0, 1), (1, 1, 5, 1), (0, 0, 6, 0), (1, 1, 9, 1)])
+    codes = frame_codes(ev, (2, 2), 1)
+    np.testing.assert_array_equal(codes, [0, 7, 7, 7])
+    np.testing.assert_array_equal(codes_to_stimulus([codes], 8, 1), [[1, 0, 0, 0, 0, 0, 0, 3]])
 
 
 def test_preprocess_crop_downsample_denoise():
@@ -173,6 +178,29 @@ def test_input_spikes_are_the_codes(tmp_path, numpy_runtime):
         net.close()
     want = np.bincount(np.concatenate(codes) % 128, minlength=128)
     np.testing.assert_array_equal(per_input, want)
+
+
+def test_frames_drive_the_input_as_current(tmp_path, numpy_runtime):
+    """event_coding = "frames": a pixel with events in a frame is an input event in that step,
+    and its window sum (the gradient's rate) is its event count."""
+    from sdsnn_bio.network import build_network
+
+    cfg = _cfg(tmp_path, event_coding="frames")
+    rec, _ = synthetic_recordings(2, 10, (8, 8), 4, n_events=200)
+    codes = [frame_codes(r, (8, 8), 10) for r in rec]
+    net = build_network(cfg, 10, 10, "runtime", str(tmp_path / "run"))
+    try:
+        assert net.direct and net.per_step
+        net.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=0, hard_mask=0, bias_mask_on=0)
+        net.set_inputs(codes, np.eye(10)[np.arange(20) % 10])
+        net.run()
+        per_input = net.events()[0]
+    finally:
+        net.close()
+    # events: one per (frame, pixel) with a count; the counts sum to the recordings' events
+    want = np.bincount(np.concatenate([np.unique(c) for c in codes]) % 128, minlength=128)
+    np.testing.assert_array_equal(per_input, want)
+    assert sum(len(c) for c in codes) == 20 * 200
 
 
 @pytest.mark.parametrize("name, shape, T, fc1_in, classes, rho0, regen", [

@@ -137,17 +137,20 @@ def spike_codes(events, sensor, n_steps: int) -> np.ndarray:
 
 
 def frame_codes(events, sensor, n_steps: int) -> np.ndarray:
-    """Like :func:`spike_codes` with the reference code's equal-event-count frames
-    (:func:`~sdsnn_bio.data.events.to_frames`) as the steps: an input spikes in step
-    ``k`` when frame ``k`` holds an event of its channel and pixel."""
+    """The reference code's equal-event-count frames (:func:`~sdsnn_bio.data.events.to_frames`),
+    frame ``k`` in step ``k``, as codes ``step * n_inputs + input`` repeated once per event:
+    :func:`codes_to_stimulus` turns them into the frames' event counts, which the network
+    presents as input current (``data.event_coding = "frames"``)."""
     w, h = int(sensor[0]), int(sensor[1])
     frames = to_frames(events, (w, h), int(n_steps)).reshape(int(n_steps), -1)
     step, idx = np.nonzero(frames > 0)
-    return (step * frames.shape[1] + idx).astype(np.int32)
+    codes = step * frames.shape[1] + idx
+    return np.repeat(codes, frames[step, idx].astype(np.int64)).astype(np.int32)
 
 
 def codes_to_stimulus(codes, n_inputs: int, n_steps: int) -> np.ndarray:
-    """Per-step 0/1 stimulus of shape (len(codes) * n_steps, n_inputs) for a sequence of windows."""
+    """Per-step stimulus of shape (len(codes) * n_steps, n_inputs) for a sequence of windows:
+    the number of times each (step, input) code occurs (0/1 for :func:`spike_codes`)."""
     out = np.zeros((len(codes) * int(n_steps), int(n_inputs)), np.float64)
     flat = out.reshape(-1)
     window = int(n_steps) * int(n_inputs)
@@ -155,7 +158,7 @@ def codes_to_stimulus(codes, n_inputs: int, n_steps: int) -> np.ndarray:
         c = np.asarray(c, np.int64)
         if c.size and (c.min() < 0 or c.max() >= window):
             raise DataError(f"window {k}: spike codes must lie in 0..{window - 1}, found {c.min()}..{c.max()}")
-        flat[k * window + c] = 1.0
+        np.add.at(flat, k * window + c, 1.0)
     return out
 
 
