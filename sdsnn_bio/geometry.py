@@ -138,7 +138,11 @@ def estimate_memory(cfg, n_windows: int) -> int:
         total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
         total += int(np.prod(shape)) * BYTES_PER_NEURON
     n_in = int(np.prod(shapes[0]))
-    total += 3 * 8 * n_windows * (n_in + cfg.n_classes)   # stimulus and targets, with copies
+    # event recordings: one stimulus row per time step, not per window (data/event_input.py)
+    from .data.registry import get
+
+    rows = cfg.schedule.n_steps if get(cfg.data.dataset).events else 1
+    total += 3 * 8 * n_windows * (n_in * rows + cfg.n_classes)   # stimulus and targets, with copies
     return total
 
 

@@ -220,3 +220,17 @@ def test_shipped_event_models_have_the_paper_shapes(name, shape, T, fc1_in, clas
     assert [lay.channels or lay.units for lay in cfg.layers if lay.type != "pool"] == [15, 40, 300, classes]
     assert tuple(lay.rho0 for lay in cfg.layers if lay.prune) == rho0
     assert cfg.structure.regeneration is regen
+
+
+def test_memory_estimate_counts_the_per_step_input(tmp_path):
+    """An event model's stimulus has one row per time step: T times an image model's."""
+    from sdsnn_bio.geometry import estimate_memory
+
+    cfg = _cfg(tmp_path)
+    as_images = config_from_dict({**cfg.to_dict(), "data": {"dataset": "mnist5k"}, "input_shape": [1, 28, 28]},
+                                 source="m.toml")
+    per_window = 3 * 8 * 1000 * 128
+    shapes_only = estimate_memory(cfg, 0)
+    assert estimate_memory(cfg, 1000) - shapes_only == 1000 * 3 * 8 * (128 * 10 + 10)
+    assert estimate_memory(cfg, 1000) - shapes_only == 10 * per_window + 3 * 8 * 1000 * 10
+    assert estimate_memory(as_images, 1000) - estimate_memory(as_images, 0) == 3 * 8 * 1000 * (784 + 10)
