@@ -161,6 +161,27 @@ def test_network_learns_generated_recordings(tmp_path, numpy_runtime):
     assert summary["compression"] > 0.1
 
 
+def test_network_learns_generated_dvsgesture_recordings(tmp_path, numpy_runtime):
+    """The same through tonic's DVS-Gesture layout: 128x128 recordings of 6 s (whole ms, as
+    tonic's .npy files store ms), downsampled by 16 onto 8 x 8, 11 output units."""
+    from sdsnn_bio.loop import Development
+
+    def whole_ms(recs):
+        for r in recs:
+            r["t"] = r["t"] // 1000 * 1000
+        return recs
+
+    rec, y = synthetic_recordings(20, 4, (128, 128), 5, n_events=300, duration_us=6_000_000)
+    rt, yt = synthetic_recordings(10, 4, (128, 128), 6, n_events=300, duration_us=6_000_000)
+    write_dvsgesture_folder(tmp_path / "data", whole_ms(rec), y, whole_ms(rt), yt)
+    d = _cfg(tmp_path / "data").to_dict()
+    d["data"].update(dataset="dvsgesture", crop=0, downsample=16)
+    d["layers"][-1]["units"] = 11
+    cfg = config_from_dict(d, source="dvs_tiny.toml", check_data=True)
+    summary = Development(cfg, tmp_path / "run", device="runtime").run()
+    assert summary["final_test_accuracy"] >= 0.75, summary
+
+
 def test_input_spikes_are_the_codes(tmp_path, numpy_runtime):
     """One period: every input neuron spikes exactly where the windows' codes say."""
     from sdsnn_bio.network import build_network
