@@ -239,3 +239,30 @@ def test_shipped_developmental_models_and_time_axis():
     assert ax["compression"] == pytest.approx(cfg.time.days_per_period * 86400 / cfg.time.activity_s)
     again = config_from_dict(cfg.to_dict(), source="x")
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_importance_pruning_removes_the_least_important(tmp_path, monkeypatch):
+    """sdsnn.importance_pruning: after each period the prune_rate percent of the living excitatory
+    neurons with the smallest live afferent spine volume are removed with all their synapses."""
+    from sdsnn_bio.cortex import build_cortex
+
+    _numpy_runtime(monkeypatch)
+    cfg = config_from_dict({**TINY, "trophic": {"enabled": False},
+                            "sdsnn": {"importance_pruning": True, "prune_rate": 25.0}})
+    net = build_cortex(cfg, "runtime", tmp_path)
+    try:
+        net.begin_period(0)
+        net.run()
+        vol, conn = net.get(net.S, "vol"), net.get(net.S, "connected")
+        imp = np.bincount(net.e_post, weights=vol * conn, minlength=net.n)
+        out = net.decide(0)
+        assert len(out["died"]) == 0 and len(out["pruned"]) == 24 // 4
+        pruned = out["pruned"]
+        kept = np.setdiff1d(np.arange(24), pruned)
+        assert imp[pruned].max() <= imp[kept].min()
+        s = net.state_arrays()
+        assert np.all(s["cortex/alive"][pruned] == 0) and np.all(s["trophic/death_cause"][pruned] == 2)
+        gone = np.isin(net.e_pre, pruned) | np.isin(net.e_post, pruned)
+        assert not s["exc/syn/connected"][gone].any() and s["exc/syn/connected"][~gone].sum() == conn[~gone].sum()
+    finally:
+        net.close()
