@@ -35,18 +35,22 @@ def _numpy_runtime(monkeypatch):
     monkeypatch.setattr(devices, "set_up_device", set_up)
 
 
-def test_spine_step_in_generated_code_matches_numpy_twin(tmp_path, monkeypatch):
+@pytest.mark.parametrize("device", ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalone)])
+def test_spine_step_in_generated_code_matches_numpy_twin(device, tmp_path, monkeypatch):
     """Four structural steps of every potential synapse on a silent network (no drive), from a
-    random state with dead neurons, against rules.spine_step applied four times."""
-    _numpy_runtime(monkeypatch)
+    random state with dead neurons, against rules.spine_step applied four times (runtime's numpy
+    target; the C++ of cpp_standalone, one build of a 30-neuron project)."""
+    if device == "runtime":
+        _numpy_runtime(monkeypatch)
     from sdsnn_bio.cortex import build_cortex
 
     d = {**TINY, "drive": {"n_ext": 0},
          "spines": {"f_birth": 2.0, "f_adult": 0.5, "k_consolidate": 2.0, "v_consolidate": 0.05,
                     "v_min": 0.03, "sigma_t": 0.8, "eta_act": 0.5, "eta_comp": 0.7, "vol_per_site": 0.02}}
     cfg = config_from_dict(d)
-    net = build_cortex(cfg, "runtime", tmp_path)
+    net = build_cortex(cfg, device, tmp_path)
     try:
+        net.compile()
         rng = np.random.default_rng(11)
         n_syn = len(net.e_pre)
         state = {"vol": np.exp(rng.normal(-3.0, 0.6, n_syn)), "connected": (rng.random(n_syn) < 0.5) * 1.0,
