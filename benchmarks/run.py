@@ -17,7 +17,7 @@ meaningful on a shared, noisy machine:
    times (target: at most 0.6 on 2 cores).
 
 Usage: ``python benchmarks/run.py [--quick] [--only sweep] [--out benchmarks/results.md]``
-(``--only sweep`` replaces the recorded sweep results and keeps the others).
+(``--only sweep`` adds its rows to the recorded sweep results and keeps the others).
 """
 
 import argparse
@@ -133,20 +133,26 @@ def _job_summaries(root: Path, ids) -> dict:
 def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
     """Wall time of the same jobs one after another and through ``sdsnn-bio sweep``.
 
-    The jobs are the sweep's own (``job.toml`` of each job folder); the sequential
-    side runs each with ``python -m sdsnn_bio run`` (a build takes both cores,
-    ``make -j2``), the sweep side on the local cluster (a worker per core,
-    ``--stagger auto``). The results of both sides must be equal.
+    The jobs are the sweep's own (``job.toml`` of each job folder). ``sequential``
+    runs each with ``python -m sdsnn_bio run`` (a build takes both cores,
+    ``make -j2``); ``sweep`` runs the sweep on the local cluster (a worker per
+    core); the control ``plain`` runs the same commands a core's number at a time
+    from a thread pool, without Dask: what the cores gave in parallel at that
+    moment of the shared machine. Every side's results must be equal.
 
-    ``cache="warm"``: the compiler cache holds the jobs' code (a one-job sweep of
-    the same build, not timed, fills it and marks it built), as when a sweep is
-    run again or extended; the sweep starts all jobs at once. ``cache="cold"``: each
-    side starts with an empty compiler cache and project cache of its own, as for
-    the first sweep of a new network; the sweep builds the first job alone, then
-    its twins take the objects from the cache.
+    ``cache="warm"``: the compiler cache holds the jobs' code (one untimed run
+    fills it), as when a sweep is run again or extended; the sweep starts all jobs
+    at once (``--stagger never``, what ``auto`` does for a build made before). The
+    sides run in the order sequential, sweep, plain, plain, sweep, sequential and
+    each side's two times are added, so that a load that rises or falls steadily
+    weighs on all sides alike. ``cache="cold"``: each side starts with an empty
+    compiler cache and project cache of its own, as for the first sweep of a new
+    network (the sweep builds the first job alone, ``--stagger auto``, then its
+    twins take the objects from the cache); sequential, then sweep.
     """
     import os
     import subprocess
+    from concurrent.futures import ThreadPoolExecutor
 
     import tomli_w
 
@@ -156,46 +162,61 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
     sweep_path = workdir / "bench_sweep.toml"
     sweep_path.write_text(SWEEP_FILE.format(seeds=", ".join(map(str, range(n_seeds)))))
     jobs = load_sweep(sweep_path).jobs
+    ids = [j.id for j in jobs]
     cores = len(os.sched_getaffinity(0))
     cfgs = workdir / "bench_configs"
     cfgs.mkdir(exist_ok=True)
     for job in jobs:
         (cfgs / f"{job.id}.toml").write_text(tomli_w.dumps(job.config.to_dict()))
 
-    def env(side):
-        if cache == "warm":
-            return None
-        return dict(os.environ, CCACHE_DIR=str(workdir / f"ccache_{side}"),
-                    SDSNN_CACHE=str(workdir / f"cache_{side}"))
-
     def cli(*args, side):
-        return subprocess.run([sys.executable, "-m", "sdsnn_bio", *map(str, args)], check=True, env=env(side),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
+        env = None if cache == "warm" else dict(os.environ, CCACHE_DIR=str(workdir / f"ccache_{side}"),
+                                                SDSNN_CACHE=str(workdir / f"cache_{side}"))
+        p = subprocess.run([sys.executable, "-m", "sdsnn_bio", *map(str, args)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"sdsnn-bio {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout[-3000:]}")
+        return p.stdout
 
-    if cache == "warm":     # fill the compiler cache and mark the build as built (not timed)
-        warm = workdir / "bench_warm.toml"
-        warm.write_text(SWEEP_FILE.format(seeds="0").replace('["soft", "hard"]', '["soft"]'))
-        cli("sweep", warm, "--out", workdir / "bench_warmup", side="warmup")
-    load = os.getloadavg()[0]
-    t = time.time()
-    for job in jobs:
-        cli("run", cfgs / f"{job.id}.toml", "--out", workdir / "bench_sequential" / job.id, side="sequential")
-    sequential_s = time.time() - t
-    t = time.time()
-    printed = cli("sweep", sweep_path, "--out", workdir / "bench_sweep", side="sweep")
-    sweep_s = time.time() - t
-    ids = [j.id for j in jobs]
-    seq = _job_summaries(workdir / "bench_sequential", ids)
-    swp = _job_summaries(workdir / "bench_sweep", [f"{i}/run" for i in ids])
-    assert list(seq.values()) == list(swp.values()), "the sweep's results differ from the sequential runs'"
+    def sequential(out):
+        for job in jobs:
+            cli("run", cfgs / f"{job.id}.toml", "--out", out / job.id, side="sequential")
+        return _job_summaries(out, ids)
+
+    def plain(out):
+        with ThreadPoolExecutor(cores) as ex:
+            list(ex.map(lambda job: cli("run", cfgs / f"{job.id}.toml", "--out", out / job.id, side="plain"), jobs))
+        return _job_summaries(out, ids)
+
+    def sweep(out):
+        stagger = "never" if cache == "warm" else "auto"
+        printed = cli("sweep", sweep_path, "--out", out, "--stagger", stagger, side="sweep")
+        staggered.append("to build the code they share" in printed)
+        return _job_summaries(out, [f"{i}/run" for i in ids])
+
+    staggered = []
+    if cache == "warm":
+        cli("run", cfgs / f"{ids[0]}.toml", "--out", workdir / "warmup", side="warmup")   # not timed
+        order = [sequential, sweep, plain, plain, sweep, sequential]
+    else:
+        order = [sequential, sweep]
+    loads, times, first = [os.getloadavg()[0]], {}, None
+    for i, side in enumerate(order):
+        t = time.time()
+        got = side(workdir / f"{i}_{side.__name__}")
+        times[side.__name__] = times.get(side.__name__, 0.0) + time.time() - t
+        loads.append(os.getloadavg()[0])
+        first = first or got
+        assert list(got.values()) == list(first.values()), f"{side.__name__}: results differ from the first side's"
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "jobs": len(jobs), "model": "tiny_dense",
             "grid": f"seed 0..{n_seeds - 1} x masks soft/hard", "periods": jobs[0].config.schedule.periods,
             "cores": cores, "workers": cores, "compiler_cache": cache,
-            # did the twins wait for the first build (a new build, or the code changed meanwhile)?
-            "staggered": "to build the code they share" in printed,
-            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
-            "sequential_s": round(sequential_s, 1), "sweep_s": round(sweep_s, 1),
-            "ratio": round(sweep_s / sequential_s, 3)}
+            "order": [side.__name__ for side in order], "staggered": any(staggered),
+            "load_min": round(min(loads), 2), "load_max": round(max(loads), 2),
+            "sequential_s": round(times["sequential"], 1), "sweep_s": round(times["sweep"], 1),
+            "ratio": round(times["sweep"] / times["sequential"], 3),
+            "plain_parallel_s": round(times["plain"], 1) if "plain" in times else None,
+            "plain_parallel_ratio": round(times["plain"] / times["sequential"], 3) if "plain" in times else None}
 
 
 def _markdown(results: dict) -> str:
@@ -224,15 +245,20 @@ def _markdown(results: dict) -> str:
         lines += ["", "Sweep of small jobs: one after another (`sdsnn-bio run`) against `sdsnn-bio sweep` on the "
                   "local Dask cluster, measured side by side (target ratio <= 0.6 with the jobs' code in the "
                   "compiler cache; with an empty cache both sides compile once, the sweep before the first "
-                  "job's twins start). The machine is shared: load average (1 min) before and after:",
+                  "job's twins start). The machine is shared: load average (1 min) lowest and highest "
+                  "between the sides. The control: the same runs a core's number at a time without Dask (a "
+                  "thread pool of subprocesses), what the cores gave in parallel at that moment. Warm: "
+                  "sides run twice, in the order sequential, sweep, control, control, sweep, sequential, "
+                  "times added:",
                   "", "| date | jobs | workers (cores) | compiler cache | load | sequential (s) | sweep (s) "
-                  "| ratio |", "|---|---|---|---|---|---|---|---|"]
+                  "| ratio | control (s) | control ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
         for sw in sweeps:
             lines.append(f"| {sw['date']} | {sw['jobs']} x {sw['model']} ({sw['grid']}, {sw['periods']} periods) | "
                          f"{sw['workers']} ({sw['cores']}) | {sw['compiler_cache']}"
                          f"{', first build alone' if sw['staggered'] else ''} | "
-                         f"{sw['load_before']}, {sw['load_after']} | {sw['sequential_s']} | {sw['sweep_s']} "
-                         f"| **{sw['ratio']}** |")
+                         f"{sw['load_min']}-{sw['load_max']} | {sw['sequential_s']} | {sw['sweep_s']} "
+                         f"| **{sw['ratio']}** | {sw.get('plain_parallel_s') or '-'} "
+                         f"| {sw.get('plain_parallel_ratio') or '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -243,15 +269,16 @@ def main(argv=None):
     ap.add_argument("--skip-paper", action="store_true", help="skip the paper network (large build)")
     ap.add_argument("--only", choices=("sweep",),
                     help="run only this benchmark; its result joins those recorded in --out's .json")
+    ap.add_argument("--sweep-cache", default="warm,cold", choices=("warm,cold", "warm", "cold"),
+                    help="compiler cache cases of the sweep benchmark")
     args = ap.parse_args(argv)
     repeats = 2 if args.quick else 3
     out = Path(args.out)
     if args.only == "sweep":
         results = json.loads(out.with_suffix(".json").read_text())
         with tempfile.TemporaryDirectory() as tmp:
-            results["sweep"] = []
-            for cache in ("warm", "cold"):
-                results["sweep"].append(sweep_speed(Path(tmp) / cache, cache=cache))
+            for cache in args.sweep_cache.split(","):   # added to the sweep rows recorded before
+                results.setdefault("sweep", []).append(sweep_speed(Path(tmp) / cache, cache=cache))
                 print(json.dumps(results["sweep"][-1]), flush=True)
         out.with_suffix(".json").write_text(json.dumps(results, indent=2))
         out.write_text(_markdown(results))

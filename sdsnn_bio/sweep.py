@@ -67,7 +67,8 @@ from types import SimpleNamespace
 from .errors import ConfigError, RunError, SdsnnError
 from .records import RunFolder, atomic_write, format_cell
 
-__all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "run_row", "sweep_row", "seed_rows",
+__all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "job_config", "build_key", "run_row",
+           "sweep_row", "seed_rows",
            "format_table", "write_csv", "make_security", "local_cluster", "run_job", "run_sweep"]
 
 #: Top-level keys of a sweep file.
@@ -739,12 +740,18 @@ def _prepare_out(sweep: Sweep, out: Path, resume: bool):
     if out.exists() and any(out.iterdir()) and not resume:
         raise SdsnnError(f"{out}: sweep folder exists and is not empty (use --resume to continue it, "
                          "or another --out)")
+    from .config import load_config
+
     for job in sweep.jobs:
         toml_path = out / job.id / "job.toml"
         if toml_path.is_file():
-            with open(toml_path, "rb") as f:
-                old = tomllib.load(f)
-            if old != json.loads(json.dumps(job.config.to_dict())):
+            # compared as validated configurations: a key added to the package since, with its
+            # default, does not make an unfinished job a different one
+            try:
+                same = load_config(toml_path).to_dict() == job.config.to_dict()
+            except ConfigError:
+                same = False
+            if not same:
                 raise ConfigError(f"{sweep.path}: job {job.id}: its folder {toml_path.parent} holds another "
                                   "configuration (the sweep file changed); use another --out")
 
@@ -823,23 +830,28 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
         for job in jobs:
             groups.setdefault(job["build_key"], []).append(job)
         futures, waiting, leads = {}, {}, {}
+
+        def submit(job, event=None):
+            f = client.submit(run_job, job, event, key=f"{token}-{job['id']}", retries=retries, pure=False)
+            futures[f] = job
+            return f
+
         for i, (key, members) in enumerate(groups.items()):
+            todo = [j for j in members if not RunFolder(Path(j["dir"]) / "run").is_finished()]
             wait = stagger if stagger is not None else \
                 cached and not _build_marker(key, digest).is_file()
-            if not wait:
+            if not wait or len(todo) < 2:
                 for job in members:
-                    futures[client.submit(run_job, job, None, key=f"{token}-{job['id']}", retries=retries,
-                                          pure=False)] = job
+                    submit(job)
                 continue
-            event = f"{token}-built-{i}" if len(members) > 1 else None
-            f = client.submit(run_job, members[0], event, key=f"{token}-{members[0]['id']}",
-                              retries=retries, pure=False)
-            futures[f] = members[0]
-            if event is not None:
-                waiting[event], leads[event] = members[1:], (f, key)
-                n = len(members) - 1
-                emit(f"{n} job{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} for job {members[0]['id']} to "
-                     "build the code they share (compiler cache)")
+            for job in members:
+                if job not in todo:         # finished: kept at once, they build nothing
+                    submit(job)
+            event = f"{token}-built-{i}"
+            waiting[event], leads[event] = todo[1:], (submit(todo[0], event), key)
+            n = len(todo) - 1
+            emit(f"{n} job{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} for job {todo[0]['id']} to "
+                 "build the code they share (compiler cache)")
         pending = set(futures)
         while pending or waiting:
             for event in list(waiting):
@@ -849,10 +861,7 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                     if not lead.done():     # built while running (a finished one is marked below)
                         _mark_built(key, digest)
                     for job in waiting.pop(event):
-                        f = client.submit(run_job, job, None, key=f"{token}-{job['id']}", retries=retries,
-                                          pure=False)
-                        futures[f] = job
-                        pending.add(f)
+                        pending.add(submit(job))
             for f in [f for f in pending if f.done()]:
                 pending.discard(f)
                 job = futures[f]

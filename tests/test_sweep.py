@@ -15,7 +15,7 @@ import pytest
 from sdsnn_bio import cli
 from sdsnn_bio.errors import ConfigError, SdsnnError
 from sdsnn_bio.records import RunFolder
-from sdsnn_bio.sweep import (_build_marker, _source_digest, build_key, load_sweep, local_cluster, make_security,
+from sdsnn_bio.sweep import (_build_marker, _prepare_out, _source_digest, build_key, load_sweep, local_cluster, make_security,
                              run_options, run_sweep)
 
 # One build for every run here: the same windows a period, only seeds and period counts differ.
@@ -303,9 +303,10 @@ def test_sweep_rerun_needs_resume_and_keeps_finished_jobs(finished):
     p = sweep_cli(path, "--out", out)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 2 and "use --resume" in err
-    p = sweep_cli(path, "--out", out, "--resume", "--workers", "1")
+    p = sweep_cli(path, "--out", out, "--resume", "--workers", "1", "--stagger", "always")
     stdout, err = p.communicate(timeout=300)
     assert p.returncode == 0, stdout + err
+    assert "wait" not in stdout         # finished jobs build nothing: none waits for another
     rows = read_csv(out / "results.csv")
     assert [r["status"] for r in rows] == ["kept", "kept"]
     for a, b in zip(rows, rows_before):
@@ -316,6 +317,13 @@ def test_sweep_rerun_needs_resume_and_keeps_finished_jobs(finished):
 
 def test_sweep_refuses_a_changed_job(finished, tmp_path):
     path, out, _ = finished
+    # a job.toml without a key that has its default (as written before the key existed) is the same job
+    old = tmp_path / "old" / "tiny_dense_seed-0" / "job.toml"
+    old.parent.mkdir(parents=True)
+    text = (out / "tiny_dense_seed-0" / "job.toml").read_text()
+    assert "eval_passes = 1\n" in text
+    old.write_text(text.replace("eval_passes = 1\n", ""))
+    _prepare_out(load_sweep(path), tmp_path / "old", resume=True)
     changed = write(tmp_path / "s.toml", path.read_text().replace("n_test = 20", "n_test = 30"))
     with pytest.raises(ConfigError, match="holds another configuration"):
         run_sweep(changed, out=out, resume=True)
