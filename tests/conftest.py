@@ -22,6 +22,25 @@ def _clean_brian():
     reset_brian()
 
 
+@pytest.fixture
+def numpy_runtime(monkeypatch):
+    """The ``runtime`` device on Brian2's ``numpy`` target for this test: nothing is compiled, which
+    is what a small network's test wants (a Cython build of one costs minutes on a fresh clone).
+    Cython and C++ code of the same networks are checked by the equivalence tests."""
+    import sdsnn_bio.devices as devices
+
+    set_up = devices.set_up_device
+
+    def numpy_target(*args, **kwargs):
+        out = set_up(*args, **kwargs)
+        from brian2 import prefs
+
+        prefs.codegen.target = "numpy"
+        return out
+
+    monkeypatch.setattr(devices, "set_up_device", numpy_target)
+
+
 # Property-based tests explore new random cases on every local run; in CI they
 # replay a fixed (derandomized) set of the same size, so a landing never depends on luck.
 try:

@@ -131,23 +131,6 @@ def _cfg(**data):
                             check_data=True)
 
 
-@pytest.fixture
-def numpy_runtime(monkeypatch):
-    """Brian2's runtime device with the numpy target: no compilation for a tiny network."""
-    import sdsnn_bio.devices as devices
-
-    set_up = devices.set_up_device
-
-    def numpy_target(*args, **kwargs):
-        out = set_up(*args, **kwargs)
-        from brian2 import prefs
-
-        prefs.codegen.target = "numpy"
-        return out
-
-    monkeypatch.setattr(devices, "set_up_device", numpy_target)
-
-
 def test_direct_coding_presents_the_pixel_every_step(tmp_path, numpy_runtime):
     """Every non-zero input value is an event in each of the T steps of its window; the
     run's inputs are standardised per channel on the training split."""

@@ -19,29 +19,13 @@ TINY = {"kind": "development", "name": "cortex_tiny",
         "schedule": {"periods": 4, "seed": 3}}
 
 
-def _numpy_runtime(monkeypatch):
-    """Make build_cortex's runtime device use the numpy target (no Cython build)."""
-    import sdsnn_bio.devices as devices
-
-    orig = devices.set_up_device
-
-    def set_up(*a, **k):
-        out = orig(*a, **k)
-        from brian2 import prefs
-
-        prefs.codegen.target = "numpy"
-        return out
-
-    monkeypatch.setattr(devices, "set_up_device", set_up)
-
-
 @pytest.mark.parametrize("device", ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalone)])
-def test_spine_step_in_generated_code_matches_numpy_twin(device, tmp_path, monkeypatch):
+def test_spine_step_in_generated_code_matches_numpy_twin(device, tmp_path, request):
     """Four structural steps of every potential synapse on a silent network (no drive), from a
     random state with dead neurons, against rules.spine_step applied four times (runtime's numpy
     target; the C++ of cpp_standalone, one build of a 30-neuron project)."""
     if device == "runtime":
-        _numpy_runtime(monkeypatch)
+        request.getfixturevalue("numpy_runtime")
     from sdsnn_bio.cortex import build_cortex
 
     d = {**TINY, "drive": {"n_ext": 0},
@@ -148,12 +132,12 @@ def test_trophic_uptake_and_deaths_by_hand():
     assert list(np.flatnonzero(pruned)) == [1]   # importance: neuron 0 0.3, 1 0, 2 0.7 (3 inhibitory)
 
 
-def _run(cfg, out, monkeypatch, stop_after=None):
+def _run(cfg, out, stop_after=None):
+    """A run on runtime's numpy target (the caller's ``numpy_runtime`` fixture)."""
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.loop import Development
 
     reset_brian()
-    _numpy_runtime(monkeypatch)
 
     class Killed(Exception):
         pass
@@ -168,11 +152,10 @@ def _run(cfg, out, monkeypatch, stop_after=None):
     with pytest.raises(Killed):
         dev.run()
     reset_brian()
-    _numpy_runtime(monkeypatch)
     return Development(cfg, out, device="runtime").run(resume=True)
 
 
-def test_run_time_axis_deaths_and_resume(tmp_path, monkeypatch):
+def test_run_time_axis_deaths_and_resume(tmp_path, numpy_runtime):
     """A tiny developmental run through loop.Development: every row carries its age, run.json the
     mapping, trophic deaths are recorded with their age and remove every synapse of the dead;
     a run killed after period 2 and resumed ends in the same state and table."""
@@ -180,8 +163,8 @@ def test_run_time_axis_deaths_and_resume(tmp_path, monkeypatch):
     from sdsnn_bio.records import RunFolder
 
     cfg = config_from_dict(TINY)
-    a = _run(cfg, tmp_path / "a", monkeypatch)
-    b = _run(cfg, tmp_path / "b", monkeypatch, stop_after=2)
+    a = _run(cfg, tmp_path / "a")
+    b = _run(cfg, tmp_path / "b", stop_after=2)
     fa, fb = RunFolder(tmp_path / "a"), RunFolder(tmp_path / "b")
     ta, tb = fa.read_table(), fb.read_table()
     np.testing.assert_array_equal(ta["age_days"], [1.0, 2.0, 3.0, 4.0])
@@ -245,12 +228,11 @@ def test_shipped_developmental_models_and_time_axis():
     assert again.to_dict() == cfg.to_dict()
 
 
-def test_importance_pruning_removes_the_least_important(tmp_path, monkeypatch):
+def test_importance_pruning_removes_the_least_important(tmp_path, numpy_runtime):
     """sdsnn.importance_pruning: after each period the prune_rate percent of the living excitatory
     neurons with the smallest live afferent spine volume are removed with all their synapses."""
     from sdsnn_bio.cortex import build_cortex
 
-    _numpy_runtime(monkeypatch)
     cfg = config_from_dict({**TINY, "trophic": {"enabled": False},
                             "sdsnn": {"importance_pruning": True, "prune_rate": 25.0}})
     net = build_cortex(cfg, "runtime", tmp_path)

@@ -121,23 +121,6 @@ def test_event_config_checks_the_input_grid(tmp_path):
         _cfg(tmp_path, event_coding="voxels")
 
 
-@pytest.fixture
-def numpy_runtime(monkeypatch):
-    """Brian2's runtime device with the numpy target: no compilation for a tiny network."""
-    import sdsnn_bio.devices as devices
-
-    set_up = devices.set_up_device
-
-    def numpy_target(*args, **kwargs):
-        out = set_up(*args, **kwargs)
-        from brian2 import prefs
-
-        prefs.codegen.target = "numpy"
-        return out
-
-    monkeypatch.setattr(devices, "set_up_device", numpy_target)
-
-
 def test_network_learns_generated_recordings(tmp_path, numpy_runtime):
     from sdsnn_bio.loop import Development
 
