@@ -174,6 +174,7 @@ def lines_of(axes: dict, label: str):
 NOTEBOOK_TESTS = {
     "plasticity_dynamics": "test_plasticity_dynamics_synapse",
     "structure_development": "test_structure_development_history",
+    "development_vs_data": "test_development_vs_data",
 }
 
 
@@ -534,6 +535,183 @@ def test_structure_development_history(development):
 
     g = nx.read_graphml(out / f"structure_period_{P:04d}.graphml")
     assert g.number_of_edges() == conn.sum() + out_conn.sum() and g.number_of_nodes() == 784 + 40 + 10
+
+
+# ------------------------------------------- notebook 3: development compared with data
+
+@pytest.fixture(scope="module")
+def development_data(kernel_dir, tmp_path_factory):
+    """The executed notebook and its run folder."""
+    out = tmp_path_factory.mktemp("development_vs_data")
+    with executed(NOTEBOOKS / "development_vs_data.ipynb", kernel_dir,
+                  env={"SDSNN_NOTEBOOK_OUT": str(out)}) as kernel:
+        yield kernel, out / "run"
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_development_vs_data(development_data):
+    """The notebook's ages are the model's time axis, its comparisons are those of
+    ``sdsnn_bio.neuro`` run here on its run folder, and its figures show the folder's records."""
+    from dataclasses import asdict
+
+    from scipy import stats
+
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.history import History
+    from sdsnn_bio.neuro import run_record
+    from sdsnn_bio.neuro.compare import compare_record
+    from sdsnn_bio.records import RunFolder
+
+    k, run_dir = development_data
+    run = RunFolder(run_dir)
+    table = run.read_table()
+    P = len(table["period"])
+
+    # ---- the ages: the model's time axis, in the table, run.json, the notebook and the record
+    t = load_config(find_model("cortex_small")).time
+    want = t.age_start_days + (np.arange(P) + 1) * t.days_per_period
+    got = k.get("dict(P=P, ages=ages, axis=axis, rec_ages=rec.ages, alive_ages=rec.alive_ages, "
+                "periods=cfg.schedule.periods)")
+    assert P == got["P"] == got["periods"] == 230
+    np.testing.assert_array_equal(table["period"], np.arange(P))
+    np.testing.assert_array_equal(table["age_days"], want)
+    np.testing.assert_array_equal(got["ages"], want)
+    assert want[0] == 1 and want[-1] == 230 == got["axis"]["final_age_days"]
+    assert got["axis"]["compression"] == t.days_per_period * 86400 / t.activity_s == 172800
+    rec = run_record(run_dir)
+    # history period e is the structure at the end of day e; the finished run adds period P, the
+    # same structure as P - 1 (no run in between), at the next age on the axis
+    np.testing.assert_array_equal(rec.periods, np.arange(P + 1))
+    np.testing.assert_array_equal(rec.ages[:P], want)
+    np.testing.assert_array_equal(got["rec_ages"], rec.ages)
+    np.testing.assert_array_equal(rec.presence[P], rec.presence[P - 1])
+    np.testing.assert_array_equal(got["alive_ages"], np.concatenate([[t.age_start_days], want]))
+    np.testing.assert_allclose(rec.density[:P], table["spine_density"], atol=1e-6)
+
+    # ---- every comparison: the notebook's equal sdsnn_bio.neuro's, run here on its folder
+    rows, details = compare_record(rec)
+    mine = json.loads(json.dumps([asdict(r) for r in rows]))
+    theirs = k.get("[__import__('dataclasses').asdict(r) for r in rows]")
+    assert theirs == mine
+    assert k.get("details['persistence']") == json.loads(json.dumps(details["persistence"]))
+    assert k.get("details['density']") == json.loads(json.dumps(details["density"], default=float))
+    assert {r.dataset for r in rows} == {"synapse_density", "spine_turnover", "spine_persistence", "spine_size",
+                                         "neuron_death"}
+    # 230 days cover every measured age: no comparison is missing
+    assert not [r.quantity for r in rows if r.simulated.startswith(("not covered", "n/a"))]
+    persistent = [r for r in rows if r.dataset == "spine_persistence"]
+    zuo = [r for r in rows if r.dataset == "spine_turnover" and "2 weeks" in r.quantity]
+    assert len(persistent) == 4 and len(zuo) == 4
+    # the report written beside the run holds the same rows
+    report = json.loads((run_dir.parent / "compare" / "compare.json").read_text())
+    assert report["rows"] == mine
+    # values checked against the table: neuron death and the live volumes
+    died = [r for r in rows if r.dataset == "neuron_death"]
+    assert died and all(r.value == pytest.approx(100 * (1 - table["n_alive"][-1] / 400), rel=1e-12) for r in died)
+    snap = run.load_snapshot("last")
+    assert snap.period == P - 1
+    a = snap.arrays
+    live = a["exc/syn/connected"] != 0
+    # the sizes are the history's volumes at period P: its keyframe (8-bit) of the last day's volumes
+    err = History(run_dir).quantisation_error(P, "exc", "r_up")
+    assert 0 < err < 1e-3
+    np.testing.assert_allclose(rec.sizes, a["exc/syn/vol"][live], atol=err * 1.001 + 1e-9)
+    np.testing.assert_array_equal(rec.presence[P - 1], live)
+
+    # ---- figures: structure over age
+    fig = k.figure("fig_structure")
+    ax = titled(fig, "spine density")
+    for label, col in (("all sites", "spine_density"), ("between living neurons", "spine_density_alive")):
+        x, y = lines_of(ax, label)
+        np.testing.assert_array_equal(x, table["age_days"])
+        np.testing.assert_allclose(y, 100 * table[col])
+    ax = titled(fig, "neurons alive")
+    for label, col in (("excitatory", "n_alive_exc"), ("inhibitory", "n_alive_inh")):
+        x, y = lines_of(ax, label)
+        np.testing.assert_array_equal(x, table["age_days"])
+        np.testing.assert_array_equal(y, table[col])
+    death_age = a["trophic/death_age"]
+    dead = np.flatnonzero(np.isfinite(death_age))
+    ax = titled(fig, f"neuron deaths: {dead.size} of 400")
+    points = {}
+    for kind, sel in (("excitatory", dead < 320), ("inhibitory", dead >= 320)):
+        x, y = lines_of(ax, f"{kind} ({int(sel.sum())})")
+        np.testing.assert_array_equal(y, dead[sel])
+        np.testing.assert_array_equal(x, death_age[dead[sel]])
+        points[kind] = x
+    # each death at its age: the table's died column, day by day
+    deaths = np.concatenate(list(points.values()))
+    np.testing.assert_array_equal([np.sum(deaths == age) for age in table["age_days"]], table["died"])
+    assert dead.size == 400 - table["n_alive"][-1]
+
+    # the volume heat map and the event raster: the structural history's
+    h = History(run_dir)
+    periods, edges, counts = h.histogram("exc", "width")
+    np.testing.assert_array_equal(periods, np.arange(P + 1))
+    fig = k.figure("fig_history", arrays=True)
+    ax = titled(fig, "volumes of the live spines")
+    shown = np.where(counts[:P].T > 0, counts[:P].T, np.nan)
+    np.testing.assert_array_equal(np.ravel(ax["collections"][0]["array"]), shown.ravel())
+    np.testing.assert_array_equal(counts[:P].sum(1), table["spines"])
+    vol = a["exc/syn/vol"][live]
+    np.testing.assert_array_equal(counts[P - 1], np.histogram(np.clip(vol, edges[0], edges[-1]), bins=edges)[0])
+    ev = h.events("exc")
+    ax = titled(fig, "spines formed")
+    per_day = {}
+    for kind, col in (("synapse_regenerated", "formed"), ("synapse_pruned", "eliminated")):
+        sel = ev["kind"] == kind
+        (x, y), = ax["lines"][f"{kind} ({int(sel.sum())})"]
+        np.testing.assert_array_equal(y, ev["index"][sel])
+        np.testing.assert_array_equal(x, want[np.minimum(ev["period"][sel], P - 1)])
+        # history period e's events are the changes of the mask from the end of day e - 1 to the end
+        # of day e: the table's formed / eliminated of day e, on every day no neuron died (the
+        # table counts from the mask after the deaths' removals)
+        per_day[kind] = np.bincount(ev["period"][sel], minlength=P + 1)
+        quiet = table["died"][1:] == 0
+        assert quiet.sum() >= P - 1 - 10
+        np.testing.assert_array_equal(per_day[kind][1:P][quiet], table[col][1:][quiet])
+        assert per_day[kind][P] == 0
+    np.testing.assert_array_equal(per_day["synapse_regenerated"][1:P] - per_day["synapse_pruned"][1:P],
+                                  np.diff(table["spines"]))
+
+    # ---- figures: every comparison, the run's curves from the record
+    fig = k.figure("fig_compare")
+    ax = titled(fig, "synapse density overshoot")
+    x, y = lines_of(ax, "simulated")
+    np.testing.assert_array_equal(x, rec.ages)
+    np.testing.assert_allclose(y, rec.density / details["density"]["adult_level"], rtol=1e-12)
+    assert max(y) == pytest.approx(details["density"]["peak_ratio"], rel=1e-12)
+    ax = titled(fig, "spine turnover per two weeks")
+    t14 = details["turnover_14d"]
+    for label, key in (("simulated formation", "formation"), ("simulated elimination", "elimination")):
+        x, y = lines_of(ax, label)
+        np.testing.assert_array_equal(x, t14["age"])
+        np.testing.assert_allclose(y, 100 * np.array(t14[key]), rtol=1e-12)
+    ax = titled(fig, "persistent spines")
+    x, y = lines_of(ax, "simulated")
+    np.testing.assert_allclose(y, [100 * f for f in details["persistence"]["fraction"]], rtol=1e-12)
+    np.testing.assert_allclose(y, [r.value for r in persistent], rtol=1e-12)
+    ax = titled(fig, "live spine volumes")
+    f = details["sizes"]
+    (fit_label,) = [s for s in ax["lines"] if s.startswith("log-normal fit")]
+    x, y = lines_of(ax, fit_label)
+    np.testing.assert_allclose(y, stats.lognorm.pdf(x, f["shape"], scale=f["scale"]), rtol=1e-9)
+    assert x[0] == pytest.approx(vol.min(), rel=1e-6) and x[-1] == pytest.approx(vol.max(), rel=1e-6)
+    ax = titled(fig, "neuron death")
+    x, y = lines_of(ax, "simulated")
+    np.testing.assert_array_equal(x, np.concatenate([[0.0], want]))
+    np.testing.assert_allclose(y, np.concatenate([[400], table["n_alive"]]) / 400, rtol=1e-12)
+    # the captions printed under the figures carry every dataset's sources
+    caps = k.get("captions")
+    assert sorted(caps) == sorted(report["figures"]) == sorted(
+        ["density.png", "turnover.png", "persistence.png", "sizes.png", "neuron_death.png"])
+    for r in rows:
+        if r.source != "-":
+            name = {"synapse_density": "density.png", "spine_turnover": "turnover.png",
+                    "spine_persistence": "persistence.png", "spine_size": "sizes.png",
+                    "neuron_death": "neuron_death.png"}[r.dataset]
+            assert r.source.split(",")[0].split(";")[0] in caps[name], (r.source, name)
 
 
 # ------------------------------------------------------------------ analysis
