@@ -34,6 +34,7 @@ __all__ = [
     "DataSpec",
     "ModelConfig",
     "load_config",
+    "read_toml",
     "config_from_dict",
     "check_data_fits",
     "models_dir",
@@ -451,16 +452,22 @@ def load_config(path) -> ModelConfig:
     A file with ``kind = "development"`` gives a :class:`sdsnn_bio.cortex.CortexConfig`
     (the developmental network kind), any other a :class:`ModelConfig`."""
     path = Path(path)
+    return config_from_dict(read_toml(path, "model file"), source=str(path), check_data=True)
+
+
+def read_toml(path, what: str) -> dict:
+    """The TOML table of ``path``; a missing, undecodable or malformed file is a
+    :class:`ConfigError` naming the file (``what``: e.g. ``"model file"``)."""
+    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such model file")
+        raise ConfigError(f"{path}: no such {what}")
     try:
         with open(path, "rb") as f:
-            d = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    return config_from_dict(d, source=str(path), check_data=True)
 
 
 def models_dir() -> Path:

@@ -59,7 +59,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -274,16 +273,10 @@ def load_sweep(path) -> Sweep:
     """
     from .devices import DEVICES
 
+    from .config import read_toml
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such sweep file")
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    raw = read_toml(path, "sweep file")
     for key in raw:
         if key not in SWEEP_KEYS:
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(SWEEP_KEYS)})")
