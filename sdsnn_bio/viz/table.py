@@ -23,13 +23,20 @@ def plot_accuracy_compression(table: dict, axes=None, **kwds):
 def plot_alive(table: dict, axes=None, **kwds):
     """Units (neurons, or channels of a locally connected layer) alive per pruned layer."""
     ax = _axes(axes)
-    for c in table:
-        if c.startswith("alive_"):
-            ax.step(table["period"], table[c], where="post", label=c[6:], **kwds)
+    _step_layers(ax, table, "alive_", **kwds)
     ax.set_xlabel("structural period")
     ax.set_ylabel("alive units")
-    ax.legend()
     return ax
+
+
+def _step_layers(ax, table: dict, prefix: str, **kwds):
+    """One step line per column ``<prefix><layer>`` of a run table over its periods, labelled by
+    the layer; a legend when there is any."""
+    for c in table:
+        if c.startswith(prefix):
+            ax.step(table["period"], np.asarray(table[c], float), where="post", label=c[len(prefix):], **kwds)
+    if ax.get_lines():
+        ax.legend()
 
 
 def plot_pruning_rate(table: dict, axes=None, **kwds):
@@ -48,14 +55,10 @@ def plot_pruning_rate(table: dict, axes=None, **kwds):
     matplotlib.axes.Axes
     """
     ax = _axes(axes)
-    for c in table:
-        if c.startswith("rho_"):
-            ax.step(table["period"], np.asarray(table[c], float), where="post", label=c[4:], **kwds)
+    _step_layers(ax, table, "rho_", **kwds)
     ax.set_xlabel("structural period")
     ax.set_ylabel("pruning rate rho (%)")
     ax.set_title("pruning rate per layer")
-    if ax.get_lines():
-        ax.legend()
     return ax
 
 
@@ -113,12 +116,6 @@ def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
     ax_comp.set_ylabel("SD-SNN (%)")
     ax_comp.set_title("compression")
     ax_comp.legend()
-    for c in sdsnn:
-        if c.startswith("alive_"):
-            ax_alive.step(sdsnn["period"], sdsnn[c], where="post", label=c[6:], **kwds)
-    ax_alive.set_xlabel("structural period")
-    ax_alive.set_ylabel("alive units")
+    plot_alive(sdsnn, axes=ax_alive, **kwds)
     ax_alive.set_title("SD-SNN alive units")
-    if ax_alive.get_lines():
-        ax_alive.legend()
     return fig
