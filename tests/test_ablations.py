@@ -33,7 +33,7 @@ from sdsnn_bio.structure.neurotrophic import last_rate_update, next_rate
 from sdsnn_bio.structure.pruning import importance_code, importance_quantity
 from sdsnn_bio.structure.step import StructuralDevelopment
 
-from test_equivalence import N_TEST, N_TRAIN, build, random_structural_state, small_config
+from test_equivalence import N_TEST, N_TRAIN, build, random_structural_state, set_synapse_state, small_config
 
 
 def ablated(cfg, **structure):
@@ -78,11 +78,7 @@ def test_ablated_structural_code_matches_numpy(tmp_path):
     assert all(s.clip is False for s in settings.values())
     for st in net.learnable_stages:
         s = state[st.spec.name]
-        net.set_next(st.synapses, "w", s["w"])
-        for name in ("r_up", "r_lo", "c_up", "s_up", "c_lo", "s_lo", "c_ret", "a_prev",
-                     "prev_up", "prev_lo", "prev_ret"):
-            net.set_next(st.synapses, name, getattr(s["sp"], name))
-        net.set_next(st.synapses, "connected", s["connected"])
+        set_synapse_state(net, st, s)
         net.set_next(st.group, "prune_now", np.zeros(st.n_neurons))
         net.set_stage_flags(st, regen_on=0, regen_threshold=0.0, mask_on=1,
                             clip_on=float(settings[st.name].clip))

@@ -22,6 +22,7 @@ from sdsnn_bio.structure import (
     RegenerationState,
     update_spines,
 )
+from sdsnn_bio.structure.constraint import SPINE_FIELDS
 
 DEVICES = ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalone)]
 
@@ -178,6 +179,14 @@ def random_structural_state(net, rng):
     return state
 
 
+def set_synapse_state(net, st, s):
+    """Weights, spine state and mask of ``random_structural_state``'s stage entry ``s``, for the next run."""
+    net.set_next(st.synapses, "w", s["w"])
+    for name in SPINE_FIELDS:
+        net.set_next(st.synapses, name, getattr(s["sp"], name))
+    net.set_next(st.synapses, "connected", s["connected"])
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_structural_steps_match_numpy(device, tmp_path):
     cfg = small_config()
@@ -186,11 +195,7 @@ def test_structural_steps_match_numpy(device, tmp_path):
     state = random_structural_state(net, rng)
     for st in net.learnable_stages:
         s = state[st.spec.name]
-        net.set_next(st.synapses, "w", s["w"])
-        for name in ("r_up", "r_lo", "c_up", "s_up", "c_lo", "s_lo", "c_ret", "a_prev",
-                     "prev_up", "prev_lo", "prev_ret"):
-            net.set_next(st.synapses, name, getattr(s["sp"], name))
-        net.set_next(st.synapses, "connected", s["connected"])
+        set_synapse_state(net, st, s)
         net.set_next(st.synapses, "regen_k", s["regen"].streak)
         net.set_next(st.synapses, "regen_prev", s["regen"].cand_prev)
         net.set_next(st.group, "prune_now", s["prune_now"])
