@@ -143,22 +143,29 @@ class Development:
         """Set-up of a developmental run: build the network, then start or restore the folder."""
         from .cortex import build_cortex
 
+        self._build(resume, lambda: build_cortex(self.cfg, self.device, self.run_dir, threads=self.threads,
+                                                 profile=self.profile))
+        self._open_folder(resume, kind=self.kind, time_axis=self.net.time_axis())
+
+    def _build(self, resume: bool, build):
+        """Check there is something to resume, then build (``build()``) and compile the network."""
         if resume and not self.folder.has_meta():
             raise RunError(f"{self.run_dir}: nothing to resume (no {self.folder.meta.name})")
         t = time.time()
-        self.net = build_cortex(self.cfg, self.device, self.run_dir, threads=self.threads, profile=self.profile)
+        self.net = build()
         self.net.compile()
         self.timings["build_s"] += time.time() - t
         self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
+
+    def _open_folder(self, resume: bool, **meta):
+        """Restore the run folder's last snapshot (``resume``), or start the folder: history,
+        configuration and provenance (plus ``meta``)."""
         self.history = HistoryRecorder(self.folder, self.net.stages, self.cfg.schedule.periods)
         if not (resume and self._restore()):
             self.history.start()
             self.folder.create()
             self.folder.write_config(self.cfg.to_dict())
-            meta = provenance(self.cfg, self.device, self.threads, self.net.stages)
-            meta["kind"] = self.kind
-            meta["time_axis"] = self.net.time_axis()
-            self.folder.write_meta(meta)
+            self.folder.write_meta({**provenance(self.cfg, self.device, self.threads, self.net.stages), **meta})
 
     def _prepare(self, resume: bool):
         from .data.registry import prepare_inputs
@@ -169,21 +176,10 @@ class Development:
         n_test = min(sch.test_per_period or len(self.data.y_test), len(self.data.y_test))
         self.plan = PeriodPlan(len(self.data.y_train), len(self.data.y_test), sch.train_per_period, n_test,
                                sch.seed)
-        if resume and not self.folder.has_meta():
-            raise RunError(f"{self.run_dir}: nothing to resume (no {self.folder.meta.name})")
-        t = time.time()
-        self.net = build_network(self.cfg, n_test, sch.train_per_period, self.device, self.run_dir,
-                                 threads=self.threads, profile=self.profile)
-        self.net.compile()
-        self.timings["build_s"] += time.time() - t
-        self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
+        self._build(resume, lambda: build_network(self.cfg, n_test, sch.train_per_period, self.device,
+                                                  self.run_dir, threads=self.threads, profile=self.profile))
         self.structure = StructuralDevelopment(self.cfg, self.net.stages)
-        self.history = HistoryRecorder(self.folder, self.net.stages, self.cfg.schedule.periods)
-        if not (resume and self._restore()):
-            self.history.start()
-            self.folder.create()
-            self.folder.write_config(self.cfg.to_dict())
-            self.folder.write_meta(provenance(self.cfg, self.device, self.threads, self.net.stages))
+        self._open_folder(resume)
 
     def _configure(self, e: int, learn: bool = True, decisions_of=None, repeat: bool = False):
         period = self.structure.period_settings(e, learn=learn)
