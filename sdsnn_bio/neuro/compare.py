@@ -218,6 +218,15 @@ def _md_cell(s) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
+def _save(fig, path):
+    """Lay out, save (110 dpi) and close a report figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _figures(rec, details, out: Path) -> dict:
     """Draw one figure per dataset into ``out``; ``{file name: caption}``."""
     import matplotlib
@@ -248,9 +257,7 @@ def _figures(rec, details, out: Path) -> dict:
             cites += [p]
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_density_overshoot(rec.ages, rec.density, details["density"]["adult_level"], pts, axes=ax)
-        fig.tight_layout()
-        fig.savefig(out / "density.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "density.png")
         figs["density.png"] = ("Synapse density (live / potential synapses) relative to the run's adult level "
                                f"(mean over {details['density']['adult_ages'][0]:g}-"
                                f"{details['density']['adult_ages'][1]:g} d), over age. Points: measured densities "
@@ -262,9 +269,7 @@ def _figures(rec, details, out: Path) -> dict:
     if t and len(t["age"]):
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_turnover(t["age"], t["formation"], t["elimination"], rows=tw, axes=ax)
-        fig.tight_layout()
-        fig.savefig(out / "turnover.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "turnover.png")
         figs["turnover.png"] = ("Spines formed and eliminated between two looks 14 days apart, as % of the spines "
                                 "present at the first look, over the age of the first look. Boxes: measured ranges, "
                                 f"{tw[0].source} [{tw[0].tag}].")
@@ -273,9 +278,7 @@ def _figures(rec, details, out: Path) -> dict:
     if np.isfinite(per["fraction"]).any():
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_persistence(per["bins"], per["fraction"], rows=list(pr), axes=ax)
-        fig.tight_layout()
-        fig.savefig(out / "persistence.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "persistence.png")
         figs["persistence.png"] = ("Fraction of all distinct spines seen in looks every 4 days over each age bin "
                                    "that lived at least 8 days (3 consecutive looks); a spine that reappears at a "
                                    f"site is a new spine. Squares: {pr.rows[0].source} [{pr.rows[0].tag}].")
@@ -287,9 +290,7 @@ def _figures(rec, details, out: Path) -> dict:
         plot_size_fit(rec.sizes, details["sizes"], unit=rec.size_unit,
                       measured_range=iqr[0].interval if (vol and iqr) else None,
                       range_label=f"measured IQR, {iqr[0].short_source}" if iqr else "", axes=ax)
-        fig.tight_layout()
-        fig.savefig(out / "sizes.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "sizes.png")
         shape = sz.select(quantity="spine size distribution shape")[0]
         cap = (f"Live spine sizes ({rec.size_label}) with a log-normal fit (scipy.stats.lognorm, floc=0) and a "
                f"normal fit. Measured shape: log-normal, {shape.source} [{shape.tag}].")
@@ -301,9 +302,7 @@ def _figures(rec, details, out: Path) -> dict:
         nd = details["neuron_death"]
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_neuron_death(nd["ages"], nd["alive_fraction"], rows=rows, axes=ax)
-        fig.tight_layout()
-        fig.savefig(out / "neuron_death.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "neuron_death.png")
         figs["neuron_death.png"] = ("Fraction of the run's neurons alive over age (training runs: units of the "
                                     "pruned layers); dashed: surviving fraction if the measured fraction died. Sources: " +
                                     "; ".join(f"{r.source} [{r.tag}]" for r in rows) + ".")
