@@ -336,8 +336,11 @@ def test_compare_cli_bad_folder_and_mapping(history_run, tmp_path, capsys):
 
 
 def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
-    """A developmental (kind = "development") run folder written by hand: the time axis comes from
-    run.json (ages at period ends), the sizes are volumes in um3 (r_up), deaths from the table."""
+    """A developmental (kind = "development") run folder written by hand as loop.Development writes
+    it: one record per period, then the final state (a copy of the last period's) as period P. The
+    record has one look per period (no duplicate at P + 1), ages from run.json (period ends), sizes
+    the exact volumes of the last snapshot (the 8-bit keyframe only where no snapshot matches), deaths
+    from the table."""
     from sdsnn_bio.config import find_model, load_config
     from sdsnn_bio.geometry import stage_geometry
     from sdsnn_bio.history import HistoryRecorder
@@ -357,29 +360,49 @@ def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
     rec = HistoryRecorder(run, [st], periods)
     rec.start()
     conn = rng.random(st.n_synapses) < 0.5
-    vol = rng.lognormal(np.log(0.07), 0.6, st.n_synapses)
-    rows = []
-    for e in range(periods + 1):
+    rows, masks = [], []
+    for e in range(periods):
         conn = conn ^ (rng.random(st.n_synapses) < 0.1)
-        rec.record(e, {"exc/syn/connected": conn.astype(np.uint8), "exc/syn/w": vol * conn,
-                       "exc/syn/r_up": vol * conn, "exc/syn/r_lo": np.zeros(st.n_synapses)}, final=e == periods)
-        if e < periods:
-            rows.append({"period": e, "age_days": cfg.age_at_end(e), "n_alive": 50 - 3 * e})
+        vol = rng.lognormal(np.log(0.07), 0.6, st.n_synapses)
+        arrays = {"exc/syn/connected": conn.astype(np.float64), "exc/syn/vol": vol, "exc/syn/w": vol * conn,
+                  "exc/syn/r_up": vol * conn, "exc/syn/r_lo": np.zeros(st.n_synapses)}
+        rec.record(e, arrays)
+        if e == periods - 2:
+            run.save_snapshot(e, arrays, {"period": e})
+        masks.append(conn.copy())
+        rows.append({"period": e, "age_days": cfg.age_at_end(e), "n_alive": 50 - 3 * e})
+    rec.record(periods, arrays, final=True)       # the loop's final state: the last period's again
     run.write_table(rows, ["period"])
+    exact = (vol * conn)[conn]
+    # no snapshot of the last period yet: the sizes are the keyframe's 8-bit values, and say so
+    r = run_record(run.path)
+    assert r.sizes_source == f"history keyframe of period {periods - 1} (8-bit codes)"
+    assert r.sizes.shape == exact.shape and 0 < np.max(np.abs(r.sizes - exact)) <= np.ptp(exact) / 500
+    run.save_snapshot(periods - 1, arrays, {"period": periods - 1})
     r = run_record(run.path)
     assert r.kind == "development" and r.size_unit == "um3" and r.mapping["source"] == "run.json"
-    np.testing.assert_allclose(r.ages, 10 + 2 * (np.arange(periods + 1) + 1))
+    np.testing.assert_array_equal(r.periods, np.arange(periods))
+    np.testing.assert_allclose(r.ages, 10 + 2 * (np.arange(periods) + 1))
+    np.testing.assert_array_equal(r.presence, np.stack(masks))
     np.testing.assert_allclose(r.alive_ages, [10, 12, 14, 16, 18, 20, 22])
     np.testing.assert_array_equal(r.alive, [50, 50, 47, 44, 41, 38, 35])
     assert neuron_death(run.path)["fraction_died"] == pytest.approx(15 / 50)
-    # the volumes are the keyframe's 8-bit values of the last period: within the stated error
-    exact = (vol * conn)[conn]
-    assert r.sizes.shape == exact.shape and np.max(np.abs(r.sizes - exact)) <= np.ptp(exact) / 500
+    # the volumes are the snapshot's float64 values, exactly
+    assert r.sizes_source == f"snapshot of period {periods - 1} (exact)"
+    np.testing.assert_array_equal(r.sizes, exact)
     table, details = compare_record(r)
+    assert details["sizes"]["source"] == r.sizes_source
     med = [c for c in table if c.quantity.startswith("median live spine volume")][0]
     assert med.value == pytest.approx(details["sizes"]["median"]) and med.agrees == (0.025 <= med.value <= 0.114)
     died = [c for c in table if c.quantity == "neurons that died (%)"]
     assert [c.value for c in died] == [pytest.approx(30.0)] * 2 and [c.agrees for c in died] == [True, True]
+    # a snapshot whose mask is not the last look's is not read with its own mask: the history's mask
+    # of the last look picks the values (History.structure_at, float32)
+    run.save_snapshot(periods - 1, {**arrays, "exc/syn/connected": 1.0 - arrays["exc/syn/connected"]},
+                      {"period": periods - 1})
+    r = run_record(run.path)
+    assert r.sizes_source == f"snapshot of period {periods - 1} (exact, float32)"
+    np.testing.assert_array_equal(r.sizes, exact.astype(np.float32))
 
 
 def test_turnover_at_an_age_needs_a_look_near_it():

@@ -165,7 +165,7 @@ def compare_record(rec: RunRecord, adult_ages=None) -> tuple:
     shape = sz.select(quantity="spine size distribution shape")
     try:
         f = size_fits(rec.sizes, measured_range=iqr[0].interval if (volumes and iqr) else None)
-        details["sizes"] = f
+        details["sizes"] = {**f, "source": rec.sizes_source}
         for r in shape:
             out.append(Comparison("spine_size", "better fit of live spine sizes (log-likelihood)",
                                   f"{f['better']} (LL {f['loglik_lognormal']:.4g} vs normal {f['loglik_normal']:.4g})",
@@ -334,7 +334,8 @@ def write_report(rec: RunRecord, out, rows=None, details=None, title="Developmen
                  "2005, period 0 is P16" if m["source"] == "convention" else "") + f"). Records: "
               f"{rec.ages.size} looks, {rec.ages.min():g}-{rec.ages.max():g} d, {rec.presence.shape[1]} potential "
               f"synapse sites, {n_neurons} neurons.", "",
-              f"Spine sizes: {rec.size_label} ({rec.size_unit}).", "",
+              f"Spine sizes: {rec.size_label} ({rec.size_unit}) at the last look, read from the "
+              f"{rec.sizes_source or 'history'}.", "",
               "| quantity | simulated | measured | source | tag | in range | note |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -75,6 +75,8 @@ class RunRecord:
         Unit of ``sizes``; ``"um3"`` only for real volumes.
     size_label : str
         What ``sizes`` are.
+    sizes_source : str
+        Where ``sizes`` were read: a snapshot (exact) or a history keyframe (8-bit codes).
     mapping : dict
         ``days_per_period``, ``start_day``, ``offset`` (ages are ``start_day + (period + offset) *
         days_per_period``), ``source`` (``"arguments"``, ``"run.json"``, ``"config.toml"``,
@@ -94,6 +96,7 @@ class RunRecord:
     kind: str = "training"
     path: Path | None = None
     layers: list = field(default_factory=list)
+    sizes_source: str = ""
 
 
 def time_axis(run_dir, days_per_period=None, start_day=None) -> dict:
@@ -167,15 +170,22 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
     sdsnn_bio.history.HistoryError
         The folder is missing, not a run folder, or has no structural history.
     """
-    from ..history import History
+    from ..history import History, HistoryError
 
     h = History(run_dir)
     axis = time_axis(h.folder, days_per_period, start_day)
-    periods = h.periods.copy()
-    ages = axis["start_day"] + (periods + axis["offset"]) * axis["days_per_period"]
+    kind = "development" if getattr(h.cfg, "time", None) is not None and hasattr(h.cfg, "network") else "training"
     recorded = [st.name for st in h.recorded]
     presence = np.concatenate([_presence(h, name) for name in recorded], axis=1)
-    kind = "development" if getattr(h.cfg, "time", None) is not None and hasattr(h.cfg, "network") else "training"
+    periods = h.periods.copy()
+    if kind == "development":
+        # the final record (period P) of a developmental run is the state after period P - 1's
+        # decisions, which period P - 1's own record already holds: one look per period
+        keep = periods < int(h.cfg.schedule.periods)
+        periods, presence = periods[keep], presence[keep]
+        if not periods.size:
+            raise HistoryError(f"{h.folder.history}: no record of a period of the run (only its final state)")
+    ages = axis["start_day"] + (periods + axis["offset"]) * axis["days_per_period"]
     if kind == "development":
         alive_ages, alive = _alive_counts(h, axis)
         size_unit, size_label = "um3", "spine volume of the live spines"
@@ -185,16 +195,48 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
         alive_ages = ages
         size_unit = "model units"
         size_label = "spine width r_up + |r_lo| of the live synapses (stand-in for spine volume)"
-    last = h.structure_at(int(periods[-1]))
-    sizes = []
-    for name in recorded:
-        s = last[name]
-        width = (np.asarray(s.r_up, float) + np.abs(np.asarray(s.r_lo, float)))[s.connected]
-        sizes.append(width[np.isfinite(width)])
-    sizes = np.concatenate(sizes) if sizes else np.zeros(0)
+    sizes, sizes_source = _sizes(h, recorded, int(periods[-1]), presence[-1])
     return RunRecord(ages=ages, periods=periods, presence=presence, density=presence.mean(axis=1), alive=alive,
                      sizes=sizes, size_unit=size_unit, size_label=size_label, mapping=axis, alive_ages=alive_ages,
-                     kind=kind, path=h.folder.path, layers=recorded)
+                     kind=kind, path=h.folder.path, layers=recorded, sizes_source=sizes_source)
+
+
+def _sizes(h, recorded: list, period: int, mask: np.ndarray) -> tuple:
+    """Spine sizes ``r_up + |r_lo|`` of the live sites at the last look ``period``, and where they come from.
+
+    Exact values where the folder has them: the last snapshot (float64, the state as the next run
+    starts from it), if it is of ``period`` or, where ``period`` is the run's final record, of the
+    period before it with the same mask (the final state of a finished run is that snapshot's
+    state). Otherwise the history's nearest keyframe (8-bit codes, :meth:`History.structure_at`).
+    """
+    from ..history import HistoryError, HistoryRecorder
+
+    snaps = h.folder.snapshot_periods()
+    if snaps:
+        k = max(snaps)
+        final = h.final_period is not None and period == h.final_period
+        if k == period or (final and k == period - 1):
+            try:
+                snap = h.folder.load_snapshot(k)
+            except (OSError, ValueError, KeyError, EOFError) as exc:
+                raise HistoryError(f"{h.folder.snapshot_path(k)}: unreadable snapshot ({exc})") from exc
+            lays = [HistoryRecorder._layer_arrays(snap.arrays, name) for name in recorded]
+            if all(a[v] is not None for a in lays for v in ("connected", "r_up", "r_lo")):
+                conn = np.concatenate([np.asarray(a["connected"]) != 0 for a in lays])
+                if conn.shape == mask.shape and np.array_equal(conn, mask):
+                    width = np.concatenate([np.asarray(a["r_up"], float) + np.abs(np.asarray(a["r_lo"], float))
+                                            for a in lays])[conn]
+                    return width[np.isfinite(width)], f"snapshot of period {k} (exact)"
+    last = h.structure_at(period)
+    sizes, exact = [], True
+    for name in recorded:
+        s = last[name]
+        exact = exact and s.exact
+        width = (np.asarray(s.r_up, float) + np.abs(np.asarray(s.r_lo, float)))[s.connected]
+        sizes.append(width[np.isfinite(width)])
+    vp = last[recorded[0]].values_period if recorded else period
+    src = f"snapshot of period {vp} (exact, float32)" if exact else f"history keyframe of period {vp} (8-bit codes)"
+    return (np.concatenate(sizes) if sizes else np.zeros(0)), src
 
 
 def _presence(h, name: str) -> np.ndarray:
