@@ -66,7 +66,7 @@ from types import SimpleNamespace
 from .errors import ConfigError, RunError, SdsnnError
 from .records import RunFolder, atomic_write, format_cell
 
-__all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "job_config", "build_key", "run_row",
+__all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "job_config", "build_key", "data_cache_key", "run_row",
            "sweep_row", "seed_rows",
            "format_table", "write_csv", "make_security", "local_cluster", "run_job", "run_sweep"]
 
@@ -229,16 +229,44 @@ def _job_id(values: dict, grid_keys) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts)) or "job"
 
 
+#: ``[data]`` keys that change only how loaded data are encoded as spikes, not what is loaded
+_ENCODING_ONLY_KEYS = frozenset({"coding", "event_coding"})
+
+
+def data_cache_key(data) -> tuple:
+    """The key under which a sweep loads a job's ``[data]`` table once.
+
+    Every key of :class:`sdsnn_bio.config.DataSpec` that can change what
+    :func:`sdsnn_bio.data.registry.load` returns is part of it (dataset, directory,
+    split, subset sizes, and the event recordings' ``crop``, ``downsample`` and
+    ``denoise_us``); only the keys in ``_ENCODING_ONLY_KEYS`` (how the loaded data are
+    turned into spikes) are left out. A data key added later is in the key by default.
+
+    Parameters
+    ----------
+    data : sdsnn_bio.config.DataSpec
+        A job's ``[data]`` table.
+
+    Returns
+    -------
+    tuple
+        ``(name, value)`` pairs in the order of the dataclass's fields.
+    """
+    from dataclasses import fields
+
+    return tuple((f.name, getattr(data, f.name)) for f in fields(data) if f.name not in _ENCODING_ONLY_KEYS)
+
+
 def _check_data(path, jobs):
-    """Load each distinct ``[data]`` table once: missing files, too large subsets, a network
-    that does not fit in memory are errors here, before any job starts."""
+    """Load each distinct ``[data]`` table once (:func:`data_cache_key`): missing files, too
+    large subsets, a network that does not fit in memory are errors here, before any job starts."""
     from .data import registry
     from .geometry import check_memory
 
     loaded = {}
     for job in jobs:
         d = job.config.data
-        key = (d.dataset, d.directory, d.split_seed, d.n_train, d.n_test)
+        key = data_cache_key(d)
         where = f"job {job.id}"
         try:
             if key not in loaded:

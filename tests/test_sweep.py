@@ -377,3 +377,64 @@ def test_worker_killed_mid_job_resumes(finished, tmp_path):
         for col in ("test_accuracy", "train_accuracy", "compression", "alive_fc1", "spikes"):
             assert np.array_equal(t[col], rt[col]), (i, col)
         assert float(rows[i]["final_test_accuracy"]) == pytest.approx(s["final_test_accuracy"])
+
+
+# ----------------------------------------------------------------- data cache
+def test_data_cache_key_follows_every_key_that_changes_the_loaded_data(tmp_path, monkeypatch):
+    """Jobs whose [data] differ in crop or downsampling load their data separately; jobs that
+    differ only in how loaded recordings are encoded (event_coding) share one load."""
+    from sdsnn_bio.data import registry
+    from sdsnn_bio.data.event_input import synthetic_recordings, write_nmnist_folder
+    from sdsnn_bio.sweep import data_cache_key
+
+    rec, y = synthetic_recordings(1, 10, (34, 34), 0, n_events=40)
+    write_nmnist_folder(tmp_path / "data", rec, y, rec, y)
+
+    def model(name, shape, **data):
+        data = {"crop": 0, "downsample": 4, "event_coding": "spikes", **data}
+        keys = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in data.items())
+        return write(tmp_path / f"{name}.toml", f"""name = "{name}"
+input_shape = {shape}
+[data]
+dataset = "nmnist"
+directory = "{tmp_path / 'data'}"
+{keys}
+[[layers]]
+name = "out"
+type = "dense"
+units = 10
+[schedule]
+periods = 2
+train_per_period = 10
+test_per_period = 10
+n_steps = 4
+""")
+
+    paths = [model("a", [2, 9, 9]), model("b", [2, 8, 8], crop=1), model("c", [2, 5, 5], downsample=7),
+             model("d", [2, 9, 9], event_coding="frames")]
+    grid = "model = [" + ", ".join(f'"{p}"' for p in paths) + "]"
+    loads = []
+    real_load = registry.load
+
+    def counting_load(spec, source="<config>"):
+        ds = real_load(spec, source)
+        loads.append((spec.crop, spec.downsample, ds.sensor))
+        return ds
+
+    monkeypatch.setattr(registry, "load", counting_load)
+    sweep = load_sweep(write(tmp_path / "s.toml", f'name = "s"\n[grid]\n{grid}\n'))
+    keys = {job.id: data_cache_key(job.config.data) for job in sweep.jobs}
+    assert len(keys) == 4
+    # a, b, c differ in what is loaded: three keys, three loads, each on its own grid
+    # (the sensors 9x9, 8x8 and 5x5 that crop and downsampling give); d shares a's load
+    assert sorted(loads) == [(0, 4, (9, 9)), (0, 7, (5, 5)), (1, 4, (8, 8))]
+    by_model = {job.config.name: keys[job.id] for job in sweep.jobs}
+    assert by_model["a"] == by_model["d"]
+    assert len({by_model[m] for m in "abc"}) == 3
+    assert dict(by_model["b"])["crop"] == 1 and dict(by_model["c"])["downsample"] == 7
+    # the same spec gives the same key, any changed loading key another one
+    spec = sweep.jobs[0].config.data
+    from dataclasses import replace
+    assert data_cache_key(replace(spec)) == data_cache_key(spec)
+    for change in ({"denoise_us": 100}, {"split_seed": 3}, {"n_train": 5}, {"directory": "elsewhere"}):
+        assert data_cache_key(replace(spec, **change)) != data_cache_key(spec), change
