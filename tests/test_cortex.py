@@ -204,7 +204,8 @@ def test_run_time_axis_deaths_and_resume(tmp_path, numpy_runtime):
     (lambda d: d["time"].update(activity_s="1"), ["time.activity_s", "a finite number"]),
     (lambda d: d.update(spines={"v_new": 0.01, "v_min": 0.02}), ["spines.v_new"]),
     (lambda d: d.update(trophic={"end_days": -1.0}), ["trophic.end_days"]),
-    (lambda d: d.update(sdsnn={"regeneration": True}), ["sdsnn.regeneration", "importance_pruning"]),
+    (lambda d: d.update(sdsnn={"neurotrophic_rate": True}), ["sdsnn.neurotrophic_rate", "importance_pruning"]),
+    (lambda d: d.update(sdsnn={"constraint_shrink": 1.5}), ["sdsnn.constraint_shrink", "(0, 1]"]),
     (lambda d: d.update(spines={"typo": 1.0}), ["spines.typo"]),
 ])
 def test_config_errors_name_the_key(mutate, words):
@@ -226,6 +227,14 @@ def test_shipped_developmental_models_and_time_axis():
     assert ax["compression"] == pytest.approx(cfg.time.days_per_period * 86400 / cfg.time.activity_s)
     again = config_from_dict(cfg.to_dict(), source="x")
     assert again.to_dict() == cfg.to_dict()
+    # cortex_sdsnn is cortex_development with SD-SNN's four rules on, every other value the same
+    dev, sd = load_config(find_model("cortex_development")).to_dict(), load_config(find_model("cortex_sdsnn")).to_dict()
+    assert all(sd["sdsnn"][k] for k in ("spine_constraint", "regeneration", "importance_pruning", "neurotrophic_rate"))
+    assert not any(dev["sdsnn"][k] for k in ("spine_constraint", "regeneration", "importance_pruning",
+                                             "neurotrophic_rate"))
+    for k in dev:
+        if k not in ("sdsnn", "name", "description"):
+            assert sd[k] == dev[k], k
 
 
 def test_importance_pruning_removes_the_least_important(tmp_path, numpy_runtime):
@@ -252,3 +261,181 @@ def test_importance_pruning_removes_the_least_important(tmp_path, numpy_runtime)
         assert not s["exc/syn/connected"][gone].any() and s["exc/syn/connected"][~gone].sum() == conn[~gone].sum()
     finally:
         net.close()
+
+
+# ------------------------------------------------- SD-SNN's rules in biological time
+def _silent_net(tmp_path, sdsnn):
+    """A tiny developmental network without drive (no spike: the pairing counts stay as set)."""
+    from sdsnn_bio.cortex import build_cortex
+
+    cfg = config_from_dict({**TINY, "drive": {"n_ext": 0}, "trophic": {"enabled": False},
+                            "spines": {"f_birth": 2.0, "f_adult": 0.5, "sigma_t": 0.8, "v_min": 0.03},
+                            "sdsnn": sdsnn})
+    return cfg, build_cortex(cfg, "runtime", tmp_path)
+
+
+def _random_spines(net, rng):
+    n_syn = len(net.e_pre)
+    state = {"vol": np.exp(rng.normal(-3.0, 0.6, n_syn)), "connected": (rng.random(n_syn) < 0.5) * 1.0,
+             "stable": (rng.random(n_syn) < 0.3) * 1.0, "rs": rng.integers(1, 2 ** 31 - 1, n_syn) * 1.0,
+             "xc": rng.random(n_syn) * 0.05}
+    state["stable"] *= state["connected"]
+    return state
+
+
+def test_spine_constraint_in_generated_code_matches_training_rules(tmp_path, numpy_runtime):
+    """sdsnn.spine_constraint: after period 0 the intervals are init_spines of the volumes; at a
+    period's start the generated update equals structure.constraint.update_spines on vol x connected,
+    and from period N + 1 on every structural step clips a live spine's volume into [r_lo, r_up]
+    (rules.spine_step with clip), all to the last bit on runtime's numpy target."""
+    from sdsnn_bio.structure.constraint import SPINE_FIELDS, SpineState, init_spines, update_spines
+
+    n_streak = 2
+    cfg, net = _silent_net(tmp_path, {"spine_constraint": True, "constraint_n_streak": n_streak,
+                                      "constraint_shrink": 0.75})   # the paper's (binary-exact: 1 - (1 - 0.75) = 0.75)
+    try:
+        # the intervals after the first period: init_spines on the volumes of the live spines
+        net.begin_period(0)
+        net.run()
+        w0 = net.get(net.S, "vol") * net.get(net.S, "connected")
+        net.decide(0)
+        s = net.state_arrays()
+        ref = init_spines(w0)
+        for f in SPINE_FIELDS:
+            np.testing.assert_array_equal(s[f"exc/constraint/{f}"], getattr(ref, f), err_msg=f)
+        # a later period from a random state: streaks near N, bounds near the volumes
+        rng = np.random.default_rng(5)
+        state = _random_spines(net, rng)
+        n_syn = len(net.e_pre)
+        vm = state["vol"] * state["connected"]
+        sc = {"r_up": vm * rng.uniform(0.5, 1.5, n_syn) + 0.01, "r_lo": -rng.uniform(0.0, 0.1, n_syn),
+              "c_up": rng.integers(0, n_streak, n_syn) * 1.0, "s_up": rng.random(n_syn) * 0.01,
+              "c_lo": np.zeros(n_syn), "s_lo": np.zeros(n_syn), "c_ret": rng.integers(0, n_streak, n_syn) * 1.0,
+              "a_prev": vm * rng.uniform(0.5, 1.5, n_syn), "prev_up": (rng.random(n_syn) < 0.7) * 1.0,
+              "prev_lo": np.zeros(n_syn), "prev_ret": (rng.random(n_syn) < 0.7) * 1.0}
+        for k, v in {**state, **sc}.items():
+            net.runner.set_next(net.S, k, v)
+        alive = np.ones(net.n)
+        net.runner.set_next(net.G, "alive", alive)
+        net.begin_period(n_streak + 1)          # the constraint clips from period N + 1 on
+        net.run()
+        upd = update_spines(SpineState(**sc), vm, n_streak=n_streak, shrink=0.75)
+        ns = net.step_namespace()
+        step_s = cfg.time.activity_s / cfg.time.struct_steps
+        twin = dict(state)
+        for k in range(cfg.time.struct_steps):
+            twin = rules.spine_step(twin, alive[net.e_pre], alive[net.e_post], k * step_s, 3.0, ns,
+                                    clip=(upd.r_lo, upd.r_up))
+        for f in SPINE_FIELDS:      # the sums are associated differently ((s + wm) - r vs s + (wm - r))
+            if f in ("r_up", "r_lo", "s_up", "s_lo"):
+                np.testing.assert_allclose(net.get(net.S, f), getattr(upd, f), rtol=1e-14, atol=1e-17, err_msg=f)
+            else:
+                np.testing.assert_array_equal(net.get(net.S, f), getattr(upd, f), err_msg=f)
+        for k in ("connected", "stable", "rs", "xc"):
+            np.testing.assert_array_equal(net.get(net.S, k), twin[k], err_msg=k)
+        np.testing.assert_allclose(net.get(net.S, "vol"), twin["vol"], rtol=1e-12)
+        # the rule acted: bounds grew and shrank, live volumes sit at their bound
+        upd.r_up = net.get(net.S, "r_up")
+        assert (upd.r_up > sc["r_up"]).any() and (upd.r_up < sc["r_up"]).any()
+        live = net.get(net.S, "connected") > 0
+        assert np.all(net.get(net.S, "vol")[live] <= upd.r_up[live])
+        assert np.any(net.get(net.S, "vol")[live] == upd.r_up[live])
+    finally:
+        net.close()
+
+
+def test_regeneration_in_generated_code_matches_training_rules(tmp_path, numpy_runtime):
+    """sdsnn.regeneration: after a period the threshold is the q(age) percentile of the sites'
+    pairing counts (structure.regeneration.regeneration_decision); at the next period's start the
+    generated code equals structure.regeneration.regenerate on the sites between living neurons;
+    the new spines are transient of volume v_new; then the steps count the new period's pairings."""
+    from sdsnn_bio.structure.regeneration import regeneration_percentile
+
+    m = 1
+    cfg, net = _silent_net(tmp_path, {"regeneration": True, "regen_start_days": 2.0, "regen_max_streak": m,
+                                      "regen_q0": 50.0})
+    try:
+        rng = np.random.default_rng(8)
+        n_syn = len(net.e_pre)
+        state = _random_spines(net, rng)
+        state["vol"] = np.where(state["connected"] > 0, state["vol"], cfg.spines.v_new)   # as the model keeps it
+        xp = rng.random(n_syn) * (rng.random(n_syn) < 0.8)
+        k0 = rng.integers(0, m + 2, n_syn) * 1.0
+        prev0 = (rng.random(n_syn) < 0.6) * 1.0
+        alive = np.ones(net.n)
+        alive[[2, 9, 27]] = 0.0
+        for k, v in {**state, "xp": xp, "regen_k": k0, "regen_prev": prev0}.items():
+            net.runner.set_next(net.S, k, v)
+        net.runner.set_next(net.G, "alive", alive)
+        # before regen_start_days: no regeneration decided
+        net.begin_period(0)
+        net.run()
+        net.decide(0)
+        assert net.regen_next.tolist() == [0.0, 0.0]
+        # a period at age 5 d with the regeneration decided for it: q(5) of the counts xp
+        for k, v in {**state, "xp": xp, "regen_k": k0, "regen_prev": prev0}.items():
+            net.runner.set_next(net.S, k, v)
+        net.runner.set_next(net.G, "alive", alive)
+        q = regeneration_percentile(5.0, 50.0, start=2.0)
+        assert q == pytest.approx(50 + 1.1 ** 3)
+        thr = float(np.percentile(xp, q))
+        net.regen_next = np.array([1.0, thr])
+        net.begin_period(5)
+        net.run()
+        conn, k1, prev1, regrown = rules.regenerate_sites(state["connected"], xp, alive[net.e_pre],
+                                                          alive[net.e_post], thr, k0, prev0, m)
+        ns = net.step_namespace()
+        step_s = cfg.time.activity_s / cfg.time.struct_steps
+        twin = {**state, "connected": conn, "stable": state["stable"] * conn, "xp": np.zeros(n_syn),
+                "vol": state["vol"]}
+        for k in range(cfg.time.struct_steps):
+            twin = rules.spine_step(twin, alive[net.e_pre], alive[net.e_post], k * step_s, 5.0, ns)
+        np.testing.assert_array_equal(net.get(net.S, "regen_k"), k1)
+        np.testing.assert_array_equal(net.get(net.S, "regen_prev"), prev1)
+        for k in ("connected", "stable", "rs", "xc", "xp"):
+            np.testing.assert_array_equal(net.get(net.S, k), twin[k], err_msg=k)
+        np.testing.assert_allclose(net.get(net.S, "vol"), twin["vol"], rtol=1e-12)
+        np.testing.assert_array_equal(net.get(net.S, "xp"), state["xc"])   # silent: the first step's count
+        dead = (alive[net.e_pre] == 0) | (alive[net.e_post] == 0)
+        assert regrown.sum() >= 3 and not (regrown & dead).any()
+        assert ((state["connected"] == 0) & (xp > thr) & dead).any()     # a dead site was a candidate by value
+        # the decision after this period: the percentile of its counts
+        net.decide(5)
+        assert net.regen_next[0] == 1.0
+        assert net.regen_next[1] == pytest.approx(np.percentile(state["xc"], regeneration_percentile(6.0, 50.0, 2.0)))
+    finally:
+        net.close()
+
+
+def test_neurotrophic_rate_adapts_a_cumulative_pruning_target(tmp_path, numpy_runtime):
+    """sdsnn.neurotrophic_rate: rho is the paper's cumulative target (floor(n_exc rho / 100)
+    excitatory neurons pruned by importance in all), raised after each pruning by
+    structure.neurotrophic.next_rate('hidden') with the alive excitatory over all alive neurons;
+    it survives a resume (snapshot key sdsnn/rho)."""
+    import math
+
+    from sdsnn_bio.cortex import build_cortex
+
+    cfg = config_from_dict({**TINY, "trophic": {"enabled": False},
+                            "sdsnn": {"importance_pruning": True, "prune_rate": 12.0, "neurotrophic_rate": True,
+                                      "prune_start_days": 1.0, "neuro_tau_days": 2.0}})
+    net = build_cortex(cfg, "runtime", tmp_path)
+    try:
+        rho, pruned_total = 12.0, 0
+        for e in range(4):
+            net.begin_period(e)
+            net.run()
+            out = net.decide(e)
+            age = e + 1.0
+            want = max(0, math.floor(24 * rho / 100) - pruned_total)
+            assert len(out["pruned"]) == want, e
+            pruned_total += want
+            alive = net.state_arrays()["cortex/alive"] > 0
+            rho = rho + math.exp(-(age - 1.0) / 2.0) * alive[:24].sum() / alive.sum()
+            assert net.rho == pytest.approx(rho, rel=1e-12)
+        assert pruned_total == math.floor(24 * 12.0 / 100) + 1     # rho passed 12.5 %: one more
+        assert net.state_arrays()["sdsnn/rho"][0] == net.rho
+    finally:
+        net.close()
+    with pytest.raises(ConfigError, match="sdsnn.neurotrophic_rate"):
+        config_from_dict({**TINY, "sdsnn": {"neurotrophic_rate": True}})

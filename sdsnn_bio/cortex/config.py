@@ -158,13 +158,26 @@ class CortexSchedule:
 
 @dataclass(frozen=True)
 class SdsnnSpec:
-    """SD-SNN's rules in this mode (docs/method.md). ``importance_pruning``: after
-    each period from ``prune_start_days`` on, prune the ``prune_rate`` percent of
-    the living excitatory neurons with the smallest importance (sum of their live
-    afferent spine volumes), the paper's criterion with the spine volume as its
-    width. ``spine_constraint``, ``regeneration`` and ``neurotrophic_rate`` are
-    the other three rules; in this kind they are not implemented yet and a model
-    that switches them on is rejected."""
+    """SD-SNN's rules in this mode (docs/method.md; their mapping to days in docs/development.md).
+    The paper counts in periods; here one period is ``time.days_per_period`` days.
+
+    ``importance_pruning``: after each period from ``prune_start_days`` on, prune the
+    ``prune_rate`` percent of the living excitatory neurons with the smallest importance (sum of
+    their live afferent spine volumes), the paper's criterion with the spine volume as its width.
+    ``neurotrophic_rate`` (needs ``importance_pruning``): ``prune_rate`` is the paper's rho_0, a
+    *cumulative* target (``floor(n_exc rho / 100)`` excitatory neurons pruned by importance in
+    all, method §2.2), raised after each pruning by
+    ``exp(-(age - prune_start_days) / neuro_tau_days) x alive_exc / alive`` (method §2.4, the
+    hidden-layer rule with the recurrent network as its own target).
+    ``spine_constraint``: every site carries the paper's allowed interval ``[r_lo, r_up]`` of its
+    weight, here of its spine volume, initialised after the first period and moved by the streak
+    rule (``constraint_n_streak`` updates, ``constraint_shrink``) once a period; from period
+    ``constraint_n_streak + 1`` on, a live spine's volume is clipped into it after every
+    structural step.
+    ``regeneration``: from ``regen_start_days`` on, an empty site between two living neurons
+    whose pairing count in a period exceeds the ``q(age)`` percentile of all sites' counts,
+    ``q = min(regen_q0 + 1.1 ** (age - regen_start_days), 99)``, in more than
+    ``regen_max_streak`` consecutive periods regrows a spine (method §2.3)."""
 
     importance_pruning: bool = False
     prune_rate: float = 1.0
@@ -172,6 +185,12 @@ class SdsnnSpec:
     spine_constraint: bool = False
     regeneration: bool = False
     neurotrophic_rate: bool = False
+    constraint_n_streak: int = 18
+    constraint_shrink: float = 0.75
+    regen_q0: float = 60.0
+    regen_start_days: float = 37.0
+    regen_max_streak: int = 10
+    neuro_tau_days: float = 5.0
 
 
 _SECTIONS = {"network": NetworkSpec, "neuron": CortexNeuron, "drive": DriveSpec, "spines": SpineSpec,
@@ -321,10 +340,13 @@ def cortex_config_from_dict(d: dict, source: str = "<dict>") -> CortexConfig:
     _require(sch.periods >= 1, source, "schedule.periods", ">= 1", sch.periods)
     _require(sch.seed >= 0, source, "schedule.seed", ">= 0", sch.seed)
     _require(0 <= sd.prune_rate <= 100, source, "sdsnn.prune_rate", "a percentage in [0, 100]", sd.prune_rate)
-    for key in ("spine_constraint", "regeneration", "neurotrophic_rate"):
-        if getattr(sd, key):
-            raise ConfigError(f"{source}: key 'sdsnn.{key}' cannot be true yet: the developmental kind "
-                              "implements only sdsnn.importance_pruning of SD-SNN's rules")
+    _require(not sd.neurotrophic_rate or sd.importance_pruning, source, "sdsnn.neurotrophic_rate",
+             "false unless sdsnn.importance_pruning is true (it adapts the pruning rate)", sd.neurotrophic_rate)
+    _require(sd.constraint_n_streak >= 1, source, "sdsnn.constraint_n_streak", ">= 1", sd.constraint_n_streak)
+    _require(0 < sd.constraint_shrink <= 1, source, "sdsnn.constraint_shrink", "in (0, 1]", sd.constraint_shrink)
+    _require(0 <= sd.regen_q0 <= 99, source, "sdsnn.regen_q0", "a percentile in [0, 99]", sd.regen_q0)
+    _require(sd.regen_max_streak >= 0, source, "sdsnn.regen_max_streak", ">= 0", sd.regen_max_streak)
+    _require(sd.neuro_tau_days > 0, source, "sdsnn.neuro_tau_days", "> 0", sd.neuro_tau_days)
     return CortexConfig(name=name, description=str(d.get("description", "")), source=source,
                         network=net, neuron=neu, drive=drv, spines=sp, trophic=tr, time=tm, schedule=sch,
                         sdsnn=sd)

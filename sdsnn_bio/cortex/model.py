@@ -9,7 +9,11 @@ synapse (:data:`~sdsnn_bio.cortex.rules.SPINE_STEP_CODE`) runs
 ``time.struct_steps`` times on the synapses' slower structural clock. Between
 periods, :meth:`CortexNetwork.decide` takes the neuron-level decisions in numpy:
 trophic deaths (:func:`~sdsnn_bio.cortex.rules.trophic_deaths`) and, where
-switched on, SD-SNN's importance pruning; they apply at the next run's start.
+switched on, SD-SNN's importance pruning with its neurotrophic rate; they apply
+at the next run's start. SD-SNN's per-synapse rules, where switched on, run in
+generated code: the spine constraint's interval update and regeneration once a
+period at its start (``period_start``), the constraint's clip after every
+spine step (docs/development.md, "SD-SNN's rules in biological time").
 
 Brian2 objects: the neurons ``cortex`` (excitatory first, then inhibitory),
 the spine-bearing synapses ``syn_exc`` (every potential site, ``connected``
@@ -64,6 +68,9 @@ age0 : 1 (shared)
 NEURON_CARRY = ("v", "ge", "gi", "apre", "alive")
 EXC_CARRY = ("vol", "connected", "stable", "rs", "xc")
 INH_CARRY = ("connected",)
+#: Per-site state of SD-SNN's rules, where switched on (``[sdsnn]``), and its key prefix in the
+#: snapshots (``exc/syn/r_up`` there is the history's view, the volume).
+REGEN_CARRY = ("xp", "regen_k", "regen_prev")
 
 
 def _connectivity(cfg):
@@ -136,7 +143,21 @@ class CortexNetwork:
         G.alive = 1.0
         G.crowd = 1.0
         self.n_sites_post = np.bincount(e_post, minlength=n)
-        S = b2.Synapses(G[:n_exc], G, _SPINE_EQS, on_pre="ge_post += g_vol*vol*connected",
+        sd = cfg.sdsnn
+        spine_eqs, self.exc_extra = _SPINE_EQS, []
+        if sd.spine_constraint:
+            from ..structure.constraint import CLIP_FLAG_EQS, SPINE_EQS, SPINE_FIELDS
+
+            spine_eqs += SPINE_EQS + CLIP_FLAG_EQS
+            self.exc_extra += [("exc/constraint", f) for f in SPINE_FIELDS]
+            ns.update(n_streak=float(sd.constraint_n_streak), shrink=sd.constraint_shrink)
+        if sd.regeneration:
+            from ..structure.regeneration import REGENERATION_EQS, REGENERATION_FLAG_EQS
+
+            spine_eqs += "xp : 1\n" + REGENERATION_EQS + REGENERATION_FLAG_EQS
+            self.exc_extra += [("exc/regen", f) for f in REGEN_CARRY]
+            ns.update(regen_M=float(sd.regen_max_streak))
+        S = b2.Synapses(G[:n_exc], G, spine_eqs, on_pre="ge_post += g_vol*vol*connected",
                         on_post="xc += apre_pre", namespace=ns, name="syn_exc")
         S.connect(i=e_pre, j=e_post)
         init = rules.initial_spines(len(e_pre), sp, rng)
@@ -145,7 +166,14 @@ class CortexNetwork:
         # a neutral pairing count for the step at t = 0 of the first run
         S.xc = ns["a_norm"]
         S.age0 = tm.age_start_days
-        S.run_regularly(rules.SPINE_STEP_CODE, dt=step_s * b2.second, when="start", name="spine_step")
+        S.run_regularly(rules.step_code(sd.spine_constraint, sd.regeneration), dt=step_s * b2.second,
+                        when="start", name="spine_step")
+        if sd.spine_constraint or sd.regeneration:
+            # once a period, at its start (before its first spine step): the constraint's interval
+            # update from the volumes at the end of the last period, then regeneration
+            code = (rules.constraint_update_code() if sd.spine_constraint else "") + \
+                (rules.regeneration_site_code() if sd.regeneration else "")
+            S.run_regularly(code, dt=self.duration, when="start", order=-1, name="period_start")
         I = b2.Synapses(G[n_exc:], G, "connected : 1", on_pre="gi_post += g_inh*connected", namespace=ns,
                         name="syn_inh")
         I.connect(i=i_pre, j=i_post)
@@ -162,13 +190,17 @@ class CortexNetwork:
         objects += [P, PS]
         self.G, self.S, self.I, self.P = G, S, I, P
         self.net = b2.Network(objects)
-        carry = [(G, NEURON_CARRY), (S, EXC_CARRY), (I, INH_CARRY)]
+        carry = [(G, NEURON_CARRY), (S, EXC_CARRY + tuple(f for _, f in self.exc_extra)), (I, INH_CARRY)]
         self.runner = PeriodRunner(self.net, self.duration, self.standalone, directory, carry=carry,
                                    seed=cfg.schedule.seed, profile=profile)
         # decisions and their state (numpy, between periods)
         self.low_days = np.zeros(n)
         self.death_age = np.full(n, np.nan)
         self.death_cause = np.zeros(n, np.int8)      # 1 trophic, 2 importance pruning
+        # SD-SNN's rates between periods: the pruning rate rho (%), the next period's regeneration
+        # switch and threshold
+        self.rho = float(sd.prune_rate)
+        self.regen_next = np.zeros(2)
         self._last = {}
         self._prev_conn = None
         self._ran = False
@@ -201,6 +233,14 @@ class CortexNetwork:
         age0 = self.cfg.time.age_start_days + e * self.cfg.time.days_per_period
         self.runner.set_shared(self.S, "age0", float(age0))
         self.runner.set_shared(self.P, "pattern_on", float(age0 >= self.cfg.drive.pattern_start_days))
+        sd = self.cfg.sdsnn
+        if sd.spine_constraint:
+            from ..structure.constraint import constraint_active
+
+            self.runner.set_shared(self.S, "clip_on", float(constraint_active(e, sd.constraint_n_streak)))
+        if sd.regeneration:
+            self.runner.set_shared(self.S, "regen_on", float(self.regen_next[0]))
+            self.runner.set_shared(self.S, "regen_threshold", float(self.regen_next[1]))
         if not self.standalone:
             # a standalone run starts from the built values: no spike counted, none recent
             self.G.nspk = 0.0
@@ -258,7 +298,20 @@ class CortexNetwork:
         pruned = np.zeros(self.n, bool)
         sd = cfg.sdsnn
         if sd.importance_pruning and age >= sd.prune_start_days:
-            pruned = rules.importance_prune(vol, conn, self.e_post, alive * ~died, self.is_inh, sd.prune_rate)
+            if sd.neurotrophic_rate:      # rho is a cumulative target, adapted after each pruning
+                done = int(np.count_nonzero((self.death_cause == 2) & ~self.is_inh))
+                k = rules.cumulative_prune_count(self.n_exc, self.rho, done)
+                pruned = rules.importance_prune(vol, conn, self.e_post, alive * ~died, self.is_inh, 0.0, count=k)
+            else:
+                pruned = rules.importance_prune(vol, conn, self.e_post, alive * ~died, self.is_inh, sd.prune_rate)
+            if sd.neurotrophic_rate:
+                from ..structure.neurotrophic import next_rate
+
+                left = (alive > 0) & ~died & ~pruned
+                self.rho = next_rate("hidden", self.rho, age, float(left[:self.n_exc].sum()),
+                                     start=sd.prune_start_days, alive_target=float(max(1, left.sum())),
+                                     tau=sd.neuro_tau_days)
+        self._sdsnn_site_decisions(e, age, vol, conn)
         gone = died | pruned
         self.death_age[gone] = age
         self.death_cause[died] = 1
@@ -270,6 +323,26 @@ class CortexNetwork:
             self.runner.set_next(self.S, "connected", conn * keep[self.e_pre] * keep[self.e_post])
             self.runner.set_next(self.I, "connected", iconn * keep[self.i_pre + self.n_exc] * keep[self.i_post])
         return {"died": np.flatnonzero(died), "pruned": np.flatnonzero(pruned & ~died)}
+
+    def _sdsnn_site_decisions(self, e: int, age: float, vol, conn):
+        """SD-SNN's per-site rules between periods: the constraint's intervals after the first
+        period (:func:`~sdsnn_bio.structure.constraint.init_spines` on the volumes), and the next
+        period's regeneration threshold (percentile of the period's pairing counts)."""
+        sd = self.cfg.sdsnn
+        if sd.spine_constraint and e == 0:
+            from ..structure.constraint import SPINE_FIELDS, init_spines
+
+            st = init_spines(vol * conn)
+            for f in SPINE_FIELDS:
+                self.runner.set_next(self.S, f, getattr(st, f))
+        if sd.regeneration:
+            from ..structure.regeneration import regeneration_decision
+
+            if age >= sd.regen_start_days:
+                _, thr = regeneration_decision(age, self.get(self.S, "xp"), sd.regen_q0, start=sd.regen_start_days)
+                self.regen_next = np.array([1.0, thr])
+            else:
+                self.regen_next = np.zeros(2)
 
     def period_row(self, e: int) -> dict:
         """The table row of period ``e`` (after its decisions)."""
@@ -339,6 +412,12 @@ class CortexNetwork:
         out["exc/syn/w"] = self.cfg.neuron.g_per_volume_ns * vol * conn
         out["exc/syn/r_up"] = vol * conn
         out["exc/syn/r_lo"] = np.zeros_like(vol)
+        for prefix, var in self.exc_extra:
+            val = pend.get((self.S.name, var))
+            out[f"{prefix}/{var}"] = np.array(val if val is not None else self.get(self.S, var))
+        if self.exc_extra or self.cfg.sdsnn.neurotrophic_rate:
+            out["sdsnn/rho"] = np.array([self.rho])
+            out["sdsnn/regen_next"] = self.regen_next.copy()
         out["trophic/low_days"] = self.low_days.copy()
         out["trophic/death_age"] = self.death_age.copy()
         out["trophic/death_cause"] = self.death_cause.copy()
@@ -349,6 +428,11 @@ class CortexNetwork:
         for prefix, (owner, names) in owners.items():
             for var in names:
                 self.runner.set_next(owner, var, arrays[f"{prefix}/{var}"])
+        for prefix, var in self.exc_extra:
+            self.runner.set_next(self.S, var, arrays[f"{prefix}/{var}"])
+        if "sdsnn/rho" in arrays:
+            self.rho = float(arrays["sdsnn/rho"][0])
+            self.regen_next = np.array(arrays["sdsnn/regen_next"], float)
         self.low_days = np.array(arrays["trophic/low_days"], float)
         self.death_age = np.array(arrays["trophic/death_age"], float)
         self.death_cause = np.array(arrays["trophic/death_cause"], np.int8)

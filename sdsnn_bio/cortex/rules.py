@@ -20,7 +20,9 @@ run draws the same numbers as an uninterrupted one.
 import numpy as np
 
 __all__ = ["PM_MULT", "PM_MOD", "SPINE_STEP_CODE", "potential_sites", "inhibitory_sites", "initial_spines",
-           "spine_step", "crowding", "formation_rate", "trophic_uptake", "trophic_deaths", "importance_prune"]
+           "spine_step", "crowding", "formation_rate", "trophic_uptake", "trophic_deaths", "importance_prune",
+           "step_code", "CONSTRAINT_CLIP_CODE", "constraint_update_code", "regeneration_site_code",
+           "regenerate_sites", "cumulative_prune_count"]
 
 PM_MULT = 16807.0
 PM_MOD = 2147483647.0
@@ -112,14 +114,28 @@ def crowding(vol, connected, post, n_sites_post, target_per_site: float, n: int)
         return np.where(target > 0, total / target, 1.0)
 
 
-def spine_step(state: dict, alive_pre, alive_post, t_s: float, age0: float, ns: dict, crowd_post=1.0) -> dict:
-    """Numpy twin of :data:`SPINE_STEP_CODE`: one structural step at simulated time ``t_s``.
+def spine_step(state: dict, alive_pre, alive_post, t_s: float, age0: float, ns: dict, crowd_post=1.0,
+               clip=None) -> dict:
+    """Numpy twin of :data:`SPINE_STEP_CODE` (and of :func:`step_code`'s additions): one structural
+    step at simulated time ``t_s``.
 
-    ``state`` holds ``vol``, ``connected``, ``stable``, ``rs``, ``xc`` per synapse;
+    ``state`` holds ``vol``, ``connected``, ``stable``, ``rs``, ``xc`` per synapse (and ``xp``, the
+    period's pairing count of SD-SNN's regeneration, where it is switched on);
     ``alive_pre``/``alive_post`` the alive flags of each synapse's neurons,
     ``crowd_post`` the crowding of its postsynaptic neuron; ``ns`` the step's
-    namespace (see :data:`SPINE_STEP_CODE`). Returns the new state.
+    namespace (see :data:`SPINE_STEP_CODE`); ``clip``: ``(r_lo, r_up)`` of SD-SNN's spine
+    constraint while it is active (:data:`CONSTRAINT_CLIP_CODE`), else None. Returns the new state.
     """
+    out = _spine_step(state, alive_pre, alive_post, t_s, age0, ns, crowd_post)
+    if "xp" in state:
+        out["xp"] = np.asarray(state["xp"], np.float64) + np.asarray(state["xc"], np.float64)
+    if clip is not None:
+        live = out["connected"] > 0
+        out["vol"] = np.where(live, np.minimum(np.maximum(out["vol"], clip[0]), clip[1]), out["vol"])
+    return out
+
+
+def _spine_step(state, alive_pre, alive_post, t_s, age0, ns, crowd_post):
     rs = np.asarray(state["rs"], np.float64)
     rs, u1 = _pm(rs)
     rs, u2 = _pm(rs)
@@ -182,20 +198,101 @@ def trophic_deaths(uptake, alive, is_inh, low_days, days: float, threshold: floa
     return low_days, dies
 
 
-def importance_prune(vol, connected, post, alive, is_inh, rate_percent: float) -> np.ndarray:
+def importance_prune(vol, connected, post, alive, is_inh, rate_percent: float, count=None) -> np.ndarray:
     """SD-SNN's importance pruning on the excitatory neurons: bool per neuron, pruned now.
 
     Importance is the sum of a neuron's live afferent spine volumes (the
     paper's sum of spine widths, with the volume as the width); the
     ``rate_percent`` percent (rounded down) of the living excitatory neurons
-    with the smallest importance are pruned, ties to the lower index.
+    (or ``count`` of them, where given) with the smallest importance are pruned,
+    ties to the lower index.
     """
     n = len(alive)
     imp = np.bincount(post, weights=np.asarray(vol, float) * np.asarray(connected, float), minlength=n)
     cand = np.flatnonzero((np.asarray(alive) > 0) & ~np.asarray(is_inh, bool))
-    k = int(len(cand) * rate_percent / 100.0)
+    k = int(len(cand) * rate_percent / 100.0) if count is None else min(int(count), len(cand))
     out = np.zeros(n, bool)
     if k > 0:
         order = cand[np.lexsort((cand, imp[cand]))]
         out[order[:k]] = True
     return out
+
+
+# ------------------------------------------------------------ SD-SNN's rules in biological time
+# The per-synapse parts of SD-SNN's spine constraint and regeneration run in generated code; their
+# maths is the training kind's (sdsnn_bio.structure.constraint / .regeneration), applied to the
+# spine volume (the weight of a spine-bearing synapse is g_per_volume x vol) and, for regeneration,
+# to the period's pairing count of an empty site (the Hebbian signal a soft-masked weight follows).
+
+#: The synaptic constraint on the volume of a live spine, after each structural step (``clip_on``
+#: is 1 from period N + 1 on, :func:`sdsnn_bio.structure.constraint.constraint_active`).
+CONSTRAINT_CLIP_CODE = "vol = connected*clip_on*clip(vol, r_lo, r_up) + (1.0 - connected*clip_on)*vol\n"
+
+
+def step_code(constraint: bool = False, regeneration: bool = False) -> str:
+    """The structural step's code: :data:`SPINE_STEP_CODE`, with SD-SNN's additions where on.
+
+    ``regeneration``: the step first adds its pairing count ``xc`` to the period's count ``xp``;
+    ``constraint``: a live spine's volume is clipped into ``[r_lo, r_up]`` after the step.
+    Without either, the code is :data:`SPINE_STEP_CODE` unchanged.
+    """
+    code = SPINE_STEP_CODE
+    if regeneration:
+        code = "\nxp += xc" + code
+    if constraint:
+        code = code + CONSTRAINT_CLIP_CODE
+    return code
+
+
+def constraint_update_code() -> str:
+    """SD-SNN's spine update (method §2.1) on the spine volume, once per period.
+
+    The training kind's generated code (:func:`sdsnn_bio.structure.constraint.spine_update_code`)
+    with the masked weight ``wm = vol*connected``: the same streak rule moves ``r_up``/``r_lo``.
+    """
+    from ..structure.constraint import spine_update_code
+
+    code = spine_update_code("connected")
+    line = "wm = w*connected"
+    if line not in code:
+        raise RuntimeError("sdsnn_bio.structure.constraint.spine_update_code no longer starts with "
+                           f"{line!r}; the developmental constraint needs its masked-weight line")
+    return code.replace(line, "wm = vol*connected")
+
+
+def regeneration_site_code() -> str:
+    """SD-SNN's regeneration (method §2.3) of an empty spine site, at the start of a period.
+
+    The training kind's generated code (:func:`sdsnn_bio.structure.regeneration.regeneration_code`,
+    no count) with the site's value ``xp`` (its pre-before-post pairings in the last period) in
+    place of the trained weight, and candidates only between two living neurons. A regrown site
+    holds a new transient spine of volume ``v_new`` (every empty site's volume), then ``xp = 0``.
+    """
+    from ..structure.regeneration import regeneration_code
+
+    code = regeneration_code(count="")
+    line = "cand = (1 - connected)*int(w > regen_threshold)*regen_on"
+    if line not in code:
+        raise RuntimeError("sdsnn_bio.structure.regeneration.regeneration_code no longer has the line "
+                           f"{line!r}; the developmental regeneration needs it")
+    return code.replace(line, "cand = (1 - connected)*int(xp > regen_threshold)*regen_on*alive_pre*alive_post") + \
+        "xp = 0.0\n"
+
+
+def regenerate_sites(connected, xp, alive_pre, alive_post, threshold: float, streak, cand_prev, max_streak: int):
+    """Numpy twin of :func:`regeneration_site_code` (with ``regen_on`` = 1):
+    :func:`sdsnn_bio.structure.regeneration.regenerate` on the values ``xp`` of the sites between
+    living neurons (the others are never candidates). Returns ``(connected, streak, cand_prev, regrown)``."""
+    from ..structure.regeneration import RegenerationState, regenerate
+
+    live = (np.asarray(alive_pre) > 0) & (np.asarray(alive_post) > 0)
+    values = np.where(live, np.asarray(xp, np.float64), -np.inf)
+    conn, st, regrown = regenerate(np.asarray(connected, np.float64), values, threshold,
+                                   RegenerationState(streak, cand_prev), max_streak)
+    return conn, st.streak, st.cand_prev, regrown
+
+
+def cumulative_prune_count(n_exc: int, rho_percent: float, already: int) -> int:
+    """Neurons to prune now under SD-SNN's cumulative target (method §2.2): ``floor(N rho / 100)``
+    excitatory neurons pruned by importance in all, less the ``already`` pruned."""
+    return max(0, int(np.floor(n_exc * rho_percent / 100.0)) - int(already))
