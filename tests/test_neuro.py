@@ -370,7 +370,8 @@ def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
         if e == periods - 2:
             run.save_snapshot(e, arrays, {"period": e})
         masks.append(conn.copy())
-        rows.append({"period": e, "age_days": cfg.age_at_end(e), "n_alive": 50 - 3 * e})
+        rows.append({"period": e, "age_days": cfg.age_at_end(e), "n_alive": 50 - 3 * e,
+                     "spine_density_alive": [0.2, 0.4, 0.5, 0.3, 0.25, 0.25][e]})
     rec.record(periods, arrays, final=True)       # the loop's final state: the last period's again
     run.write_table(rows, ["period"])
     exact = (vol * conn)[conn]
@@ -384,6 +385,10 @@ def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
     np.testing.assert_array_equal(r.periods, np.arange(periods))
     np.testing.assert_allclose(r.ages, 10 + 2 * (np.arange(periods) + 1))
     np.testing.assert_array_equal(r.presence, np.stack(masks))
+    # the density is the table's, over the sites between living neurons; all sites kept beside it
+    np.testing.assert_allclose(r.density, [0.2, 0.4, 0.5, 0.3, 0.25, 0.25])
+    np.testing.assert_allclose(r.density_all_sites, np.stack(masks).mean(axis=1))
+    assert r.density_basis.startswith("potential sites between two living neurons")
     np.testing.assert_allclose(r.alive_ages, [10, 12, 14, 16, 18, 20, 22])
     np.testing.assert_array_equal(r.alive, [50, 50, 47, 44, 41, 38, 35])
     assert neuron_death(run.path)["fraction_died"] == pytest.approx(15 / 50)
@@ -396,6 +401,13 @@ def test_developmental_run_folder_ages_volumes_and_deaths(tmp_path):
     assert med.value == pytest.approx(details["sizes"]["median"]) and med.agrees == (0.025 <= med.value <= 0.114)
     died = [c for c in table if c.quantity == "neurons that died (%)"]
     assert [c.value for c in died] == [pytest.approx(30.0)] * 2 and [c.agrees for c in died] == [True, True]
+    # peak 0.5 at 16 d over the adult level (last quarter of 12-22 d: looks at 20 and 22 d, 0.25): 2.0
+    dens = [c for c in table if c.quantity.startswith("synapse density, peak / adult (human")][0]
+    assert dens.value == pytest.approx(2.0) and dens.agrees is False and "living neurons" in dens.note
+    assert details["density"]["peak_age"] == 16.0
+    alls = [c for c in table if c.quantity.startswith("synapse density over all potential sites")][0]
+    d_all = np.stack(masks).mean(axis=1)
+    assert alls.value == pytest.approx(d_all.max() / d_all[-2:].mean()) and alls.agrees is None
     # a snapshot whose mask is not the last look's is not read with its own mask: the history's mask
     # of the last look picks the values (History.structure_at, float32)
     run.save_snapshot(periods - 1, {**arrays, "exc/syn/connected": 1.0 - arrays["exc/syn/connected"]},

@@ -63,6 +63,10 @@ def _age_text(row):
     return f"{row.age}, {lo:g} d" if lo == hi else f"{row.age}, {lo:g}-{hi:g} d"
 
 
+#: Range of the peak / adult density ratio that agrees (issue 12: 1.3-1.8, around Huttenlocher 1979's ~1.5).
+PEAK_RATIO_TARGET = (1.3, 1.8)
+
+
 def compare_record(rec: RunRecord, adult_ages=None) -> tuple:
     """Compare a run's record with every dataset.
 
@@ -88,12 +92,25 @@ def compare_record(rec: RunRecord, adult_ages=None) -> tuple:
         out.append(Comparison("synapse_density", "synapse density, peak / adult", f"n/a ({exc})", _NONE, _NONE,
                               _NONE))
     if d is not None:
-        details["density"] = d
+        details["density"] = {**d, "basis": rec.density_basis}
         for r in dens.select(quantity="peak synaptic density relative to adult"):
             out.append(Comparison("synapse_density", f"synapse density, peak / adult ({r.species}, {r.area})",
                                   f"{d['peak_ratio']:.3g}", f"{r.describe()} at {_age_text(r)}", r.source, r.tag,
-                                  value=d["peak_ratio"], note=f"adult level: mean over {d['adult_ages'][0]:g}-"
-                                  f"{d['adult_ages'][1]:g} d"))
+                                  value=d["peak_ratio"], agrees=_in(d["peak_ratio"], *PEAK_RATIO_TARGET),
+                                  note=f"over the {rec.density_basis.split(' (')[0]}; adult level: mean over "
+                                  f"{d['adult_ages'][0]:g}-{d['adult_ages'][1]:g} d; agrees: in "
+                                  f"{PEAK_RATIO_TARGET[0]:g}-{PEAK_RATIO_TARGET[1]:g} (issue 12's target around "
+                                  f"Huttenlocher's ~1.5)"))
+            if rec.density_all_sites is not None and rec.density_all_sites is not rec.density:
+                try:
+                    a = density_overshoot(rec.ages, rec.density_all_sites, adult_ages=adult_ages)
+                    details["density_all_sites"] = a
+                    out.append(Comparison("synapse_density", "synapse density over all potential sites, peak / adult",
+                                          f"{a['peak_ratio']:.3g}", f"{r.describe()} at {_age_text(r)}", r.source,
+                                          r.tag, value=a["peak_ratio"],
+                                          note="counts the sites of dead neurons as empty tissue; not compared"))
+                except MeasureError:
+                    pass
         for r in dens.select(quantity="age of maximum synaptic density"):
             bound = r.value is None and r.low is not None      # "not reached until after"
             out.append(Comparison("synapse_density", f"age of peak synapse density ({r.species}, {r.area}), d",
@@ -258,7 +275,7 @@ def _figures(rec, details, out: Path) -> dict:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_density_overshoot(rec.ages, rec.density, details["density"]["adult_level"], pts, axes=ax)
         _save(fig, out / "density.png")
-        figs["density.png"] = ("Synapse density (live / potential synapses) relative to the run's adult level "
+        figs["density.png"] = (f"Synapse density (live synapses over the {rec.density_basis}) relative to the run's adult level "
                                f"(mean over {details['density']['adult_ages'][0]:g}-"
                                f"{details['density']['adult_ages'][1]:g} d), over age. Points: measured densities "
                                "relative to the same study's adult value (the macaque ratio is our division of the "

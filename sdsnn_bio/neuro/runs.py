@@ -64,7 +64,14 @@ class RunRecord:
     presence : numpy.ndarray [n_looks, n_sites] of bool
         Spine present at each potential synapse site.
     density : numpy.ndarray [n_looks]
-        Fraction of the sites with a spine.
+        Fraction of the sites with a spine: of all potential sites (training runs), or
+        (developmental runs) of the sites between two living neurons, the table's
+        ``spine_density_alive``: a dead neuron's dendrites and axon are gone, so its sites are
+        not tissue, and a density per volume of neuropil (Huttenlocher 1979) does not count them.
+    density_all_sites : numpy.ndarray [n_looks]
+        Fraction of all potential sites with a spine.
+    density_basis : str
+        What ``density`` is measured over.
     alive : numpy.ndarray [n_records, n_neurons] of bool, or [n_records] of int
         Which neurons are alive, or (developmental runs) how many.
     alive_ages : numpy.ndarray [n_records]
@@ -97,6 +104,8 @@ class RunRecord:
     path: Path | None = None
     layers: list = field(default_factory=list)
     sizes_source: str = ""
+    density_all_sites: np.ndarray | None = None
+    density_basis: str = "all potential synapse sites"
 
 
 def time_axis(run_dir, days_per_period=None, start_day=None) -> dict:
@@ -196,9 +205,40 @@ def run_record(run_dir, days_per_period=None, start_day=None) -> RunRecord:
         size_unit = "model units"
         size_label = "spine width r_up + |r_lo| of the live synapses (stand-in for spine volume)"
     sizes, sizes_source = _sizes(h, recorded, int(periods[-1]), presence[-1])
-    return RunRecord(ages=ages, periods=periods, presence=presence, density=presence.mean(axis=1), alive=alive,
+    all_sites = presence.mean(axis=1)
+    density, basis = all_sites, "all potential synapse sites"
+    if kind == "development":
+        tissue = _tissue_density(h, periods)
+        if tissue is not None:
+            density, basis = tissue, TISSUE_BASIS
+    return RunRecord(ages=ages, periods=periods, presence=presence, density=density, alive=alive,
                      sizes=sizes, size_unit=size_unit, size_label=size_label, mapping=axis, alive_ages=alive_ages,
-                     kind=kind, path=h.folder.path, layers=recorded, sizes_source=sizes_source)
+                     kind=kind, path=h.folder.path, layers=recorded, sizes_source=sizes_source,
+                     density_all_sites=all_sites, density_basis=basis)
+
+
+#: What the density of a developmental run is measured over (see :class:`RunRecord`).
+TISSUE_BASIS = "potential sites between two living neurons (the surviving tissue; periods.csv spine_density_alive)"
+
+
+def _tissue_density(h, periods) -> np.ndarray | None:
+    """``spine_density_alive`` of the run's table at ``periods``, or None where the table lacks it."""
+    from ..history import HistoryError
+
+    if not h.folder.table.is_file():
+        return None
+    table = h.folder.read_table()
+    if not {"period", "spine_density_alive"} <= set(table):
+        return None
+    try:
+        by_period = dict(zip(np.asarray(table["period"], float).astype(int),
+                             np.asarray(table["spine_density_alive"], float)))
+    except (TypeError, ValueError):
+        raise HistoryError(f"{h.folder.table}: period and spine_density_alive must be numbers") from None
+    missing = [int(e) for e in periods if int(e) not in by_period]
+    if missing:
+        raise HistoryError(f"{h.folder.table}: no row of periods {missing[:5]} for the density over the living tissue")
+    return np.array([by_period[int(e)] for e in periods])
 
 
 def _sizes(h, recorded: list, period: int, mask: np.ndarray) -> tuple:
