@@ -62,7 +62,7 @@ except ImportError:  # hypothesis is a test dependency; without it the fuzz test
 # idle cores with empty caches, measured on 2026-12-01; they only order the units (a unit
 # not listed costs 1), so a wrong figure costs time, never a result.
 UNIT_COSTS = {
-    "test_cuda.py": 600,
+    "test_cuda.py": 110,
     "test_equivalence.py::test_learning_matches_numpy[runtime-local_pool]": 250,
     "test_equivalence.py::test_learning_matches_numpy[runtime-dense]": 170,
     "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 120,

@@ -1,0 +1,151 @@
+"""The CUDA unity build (sdsnn_bio.cuda_unity) on a small project written here.
+
+The project has the constructs of brian2cuda's code objects that a unity file must keep apart:
+the same helper names in every file's anonymous namespace, a file-local macro that another file
+uses as a function name, a kernel declared in one code object's header and launched by another,
+and ``void _run_X()`` functions called from the network's own file. ``__global__`` is defined
+away so that g++ compiles it in a second: the per-file program and the unity program must print
+the same.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from sdsnn_bio.cuda_unity import NAMESPACE_PREFIX, UnityBuildError, unity_sources
+from sdsnn_bio.devices import _unity_files
+from sdsnn_bio.errors import DeviceError
+
+FILES = {
+    "objects.h": "#ifndef OBJ_H\n#define OBJ_H\nextern long total;\n#endif\n",
+    "objects.cu": '#include "objects.h"\nlong total = 0;\n',
+    "code_objects/a.h": (
+        "#ifndef A_H\n#define A_H\nvoid _run_a();\nvoid _debugmsg_a();\n"
+        "__global__ void _reset_a(long*);\n#endif\n"
+    ),
+    "code_objects/a.cu": (
+        '#include "code_objects/a.h"\n#include "objects.h"\n#include <cstdio>\n'
+        "namespace { long helper(long x) { return x + 1; } }\n"
+        "#define _rand(i) ((i) * 2)\n"
+        "__global__ void _reset_a(long* p) { *p = helper(_rand(3)); }\n"
+        "void _run_a() { long v; _reset_a(&v); total += v; }\n"
+        'void _debugmsg_a() { std::printf("a %ld\\n", total); }\n'
+    ),
+    "code_objects/b.h": "#ifndef B_H\n#define B_H\nvoid _run_b();\n#endif\n",
+    "code_objects/b.cu": (
+        '#include "code_objects/b.h"\n#include "objects.h"\n'
+        "namespace { long helper(long x) { return x * 10; }\n"
+        "            long _rand(long i) { return i + 100; } }\n"
+        "void _run_b() { total += helper(_rand(1)); }\n"
+    ),
+    "code_objects/after_run_a.h": "#ifndef AR_H\n#define AR_H\nvoid _after_run_a();\n#endif\n",
+    "code_objects/after_run_a.cu": (
+        '#include "code_objects/after_run_a.h"\n#include "code_objects/a.h"\n#include "objects.h"\n'
+        "namespace { long helper(long x) { return -x; } }\n"
+        "void _after_run_a() { long v; _reset_a(&v); total += helper(v) * 1000; }\n"
+    ),
+    "code_objects/c.h": "#ifndef C_H\n#define C_H\nvoid _run_c();\n#endif\n",
+    "code_objects/c.cu": (
+        '#include "code_objects/c.h"\n#include "objects.h"\n#include <vector>\n'
+        "namespace { std::vector<long> memory_recorder{7}; }\n"
+        "void _run_c() { total += memory_recorder[0] * 100000; }\n"
+    ),
+    "main.cu": (
+        '#include "objects.h"\n#include "code_objects/a.h"\n#include "code_objects/b.h"\n'
+        '#include "code_objects/after_run_a.h"\n#include "code_objects/c.h"\n#include <cstdio>\n'
+        'int main() { _run_a(); _run_b(); _after_run_a(); _run_c(); _debugmsg_a();\n'
+        '  std::printf("%ld\\n", total); return 0; }\n'
+    ),
+}
+CODE_OBJECTS = ["code_objects/a.cu", "code_objects/after_run_a.cu", "code_objects/b.cu", "code_objects/c.cu"]
+SOURCES = CODE_OBJECTS + ["main.cu", "objects.cu"]
+#: a: 3*2+1 = 7; b: (1+100)*10 = 1010; after_run_a: -7*1000; c: 7*100000
+EXPECTED = 7 + 1010 - 7000 + 700000
+
+
+def _project(tmp_path):
+    for name, text in FILES.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def _compile_and_run(directory, sources):
+    exe = directory / "prog"
+    subprocess.run(
+        ["g++", "-std=c++17", "-D__global__=", "-x", "c++", "-I", str(directory)]
+        + [str(directory / s) for s in sources] + ["-o", str(exe)],
+        check=True, capture_output=True, text=True,
+    )
+    return subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+
+
+@needs_gxx
+@pytest.mark.parametrize("n_groups", [1, 2, 3])
+def test_unity_program_prints_what_the_per_file_program_prints(tmp_path, n_groups):
+    d = _project(tmp_path)
+    per_file = _compile_and_run(d, SOURCES)
+    assert per_file.split() == ["a", str(EXPECTED), str(EXPECTED)]
+    sources = unity_sources(d, SOURCES, n_groups)
+    assert sources[:2] == ["main.cu", "objects.cu"]
+    unity = sources[2:]
+    # a and after_run_a (which launches a's kernel) always share a file
+    assert 1 <= len(unity) <= min(n_groups, 3)
+    assert _compile_and_run(d, sources) == per_file
+    # each code object in exactly one unity file, in a namespace of its own
+    texts = "".join((d / u).read_text() for u in unity)
+    for co in CODE_OBJECTS:
+        assert texts.count(f'#include "{co}"') == 1
+    assert texts.count(f"\nnamespace {NAMESPACE_PREFIX}") == len(CODE_OBJECTS)
+    holder = [u for u in unity if '#include "code_objects/a.cu"' in (d / u).read_text()]
+    assert '#include "code_objects/after_run_a.cu"' in (d / holder[0]).read_text()
+
+
+def test_unity_files_are_rewritten_only_when_a_member_changes(tmp_path):
+    d = _project(tmp_path)
+    (name,) = unity_sources(d, SOURCES, 1)[2:]
+    first = (d / name).read_text()
+    os.utime(d / name, (1_000_000, 1_000_000))
+    unity_sources(d, SOURCES, 1)
+    assert (d / name).stat().st_mtime == 1_000_000          # make will not recompile it
+    (d / "code_objects/b.cu").write_text(FILES["code_objects/b.cu"].replace("* 10", "* 11"))
+    unity_sources(d, SOURCES, 1)
+    assert (d / name).read_text() != first and (d / name).stat().st_mtime != 1_000_000
+    # fewer files than before: the stale one is removed
+    assert len(unity_sources(d, SOURCES, 3)) == 5
+    unity_sources(d, SOURCES, 1)
+    assert sorted(p.name for p in d.glob("unity_*.cu")) == ["unity_0.cu"]
+
+
+def test_constructs_it_cannot_wrap_are_refused_naming_the_file(tmp_path):
+    d = _project(tmp_path)
+    (d / "objects.h").write_text(FILES["objects.h"].replace("#endif", "#define _rand(i) (i)\n#endif"))
+    with pytest.raises(UnityBuildError, match=r"code_objects/a\.cu defines macro\(s\) \['_rand'\]"):
+        unity_sources(d, SOURCES, 2)
+    d = _project(tmp_path / "args")
+    (d / "code_objects/b.h").write_text("void _run_b(int n);\n")
+    with pytest.raises(UnityBuildError, match=r"code_objects/b\.h declares _run_b\(int n\)"):
+        unity_sources(d, SOURCES, 2)
+    with pytest.raises(UnityBuildError, match="integer >= 1"):
+        unity_sources(d, SOURCES, 0)
+
+
+def test_unity_build_setting(monkeypatch):
+    monkeypatch.delenv("SDSNN_CUDA_UNITY", raising=False)
+    assert _unity_files(None) is None and _unity_files(False) is None
+    assert _unity_files(True) == (os.cpu_count() or 1) and _unity_files(3) == 3
+    monkeypatch.setenv("SDSNN_CUDA_UNITY", "4")
+    assert _unity_files(None) == 4
+    monkeypatch.setenv("SDSNN_CUDA_UNITY", "0")
+    assert _unity_files(None) is None
+    monkeypatch.setenv("SDSNN_CUDA_UNITY", "lots")
+    with pytest.raises(DeviceError, match=r"\$SDSNN_CUDA_UNITY must be .* got 'lots'"):
+        _unity_files(None)
+    with pytest.raises(DeviceError, match="unity_build must be"):
+        _unity_files(-1)
