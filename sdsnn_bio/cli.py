@@ -52,6 +52,8 @@ def _overrides(args) -> dict:
 
         stc.update(apply_ablation(args.ablation))
     out = {}
+    if getattr(args, "parallel_windows", False):
+        out["training"] = {"parallel_windows": True}
     if sch:
         out["schedule"] = sch
     if data:
@@ -280,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ablation", choices=tuple(ABLATIONS),
                    help="switch one mechanism off (sdsnn_bio.ablation): " + ", ".join(ABLATIONS))
     r.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
+    r.add_argument("--parallel-windows", action="store_true",
+                   help="run the windows of a mini-batch at once (training.parallel_windows; sdsnn_bio.parallel)")
     r.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last snapshot")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")

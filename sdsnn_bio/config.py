@@ -114,7 +114,10 @@ class TrainingSpec:
     """Learning rule. ``lr``: Adam learning rate; ``batch``: windows per
     mini-batch; ``lr_decay``: factor applied every ``lr_decay_every`` periods
     (0 = never); ``weight_init``: scale of the U(+-1/sqrt(fan_in)) initialisation
-    (PyTorch's default for Linear/Conv2d)."""
+    (PyTorch's default for Linear/Conv2d); ``parallel_windows``: run the ``batch``
+    windows of a mini-batch at the same time, as replicas of the network sharing
+    one set of weights (:mod:`sdsnn_bio.parallel`; the same weight changes as the
+    default sequential form, for the GPU and for large batches)."""
 
     lr: float = 1e-3
     batch: int = 10
@@ -124,6 +127,7 @@ class TrainingSpec:
     lr_decay: float = 0.1
     lr_decay_every: int = 40
     weight_init: float = 1.0
+    parallel_windows: bool = False
 
 
 @dataclass(frozen=True)
@@ -380,6 +384,10 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     _require(training.lr_decay_every >= 0, source, "training.lr_decay_every", ">= 0",
              training.lr_decay_every)
     _require(training.weight_init > 0, source, "training.weight_init", "> 0", training.weight_init)
+    _require(not (training.parallel_windows and datasets.get(data.dataset).events), source,
+             "training.parallel_windows",
+             f"false for event recordings (data.dataset = {data.dataset!r} has one stimulus row per time "
+             "step; the parallel form takes one per window)", training.parallel_windows)
     _require(schedule.periods >= 1, source, "schedule.periods", ">= 1", schedule.periods)
     _require(schedule.train_per_period >= training.batch, source, "schedule.train_per_period",
              f">= training.batch ({training.batch})", schedule.train_per_period)

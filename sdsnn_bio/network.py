@@ -240,6 +240,10 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
 class SDSNNNetwork:
     """A Brian2 network built from a :class:`ModelConfig` for fixed-size periods.
 
+    This is the sequential form (one sample window after another);
+    :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork` runs the windows of a
+    mini-batch at once (``training.parallel_windows``).
+
     Implements :class:`sdsnn_bio.interface.DevelopingNetwork` for the period
     loop; tests and benchmarks may also use the Brian2-level methods
     (:meth:`get`, :meth:`set_next`, :meth:`set_shared`, :meth:`set_stage_flags`).
@@ -257,6 +261,9 @@ class SDSNNNetwork:
     seed : int
         Seed of the weight initialisation and of Brian2's random numbers.
     """
+
+    #: windows run one after another (see :mod:`sdsnn_bio.parallel` for the other form)
+    parallel = False
 
     def __init__(self, cfg, n_test_win: int, n_train_win: int, device: str, directory: str,
                  seed: int = 0, profile: bool = False):
@@ -469,8 +476,12 @@ class SDSNNNetwork:
                 arrays[f"pending/{owner_name}/{var}"] = np.asarray(value)
         return arrays
 
+    def _named_owners(self) -> dict:
+        """The Brian2 objects whose variables a snapshot may hold, by name."""
+        return {o.name: o for st in self.stages for o in (st.group, st.synapses) if o is not None}
+
     def restore_state(self, arrays: dict):
-        owners = {o.name: o for st in self.stages for o in (st.group, st.synapses) if o is not None}
+        owners = self._named_owners()
         for key, value in arrays.items():
             parts = key.split("/")
             if parts[0] == "pending":
@@ -501,8 +512,11 @@ def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, 
     folder = BuildFolder(device, os.path.join(run_dir, "build"))
     try:
         set_up_device(device, str(folder.path), threads=threads)
-        net = SDSNNNetwork(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),
-                           seed=cfg.schedule.seed, profile=profile)
+        kind = SDSNNNetwork
+        if cfg.training.parallel_windows:
+            from .parallel import ParallelSDSNNNetwork as kind
+        net = kind(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),
+                   seed=cfg.schedule.seed, profile=profile)
     except BaseException:
         folder.remove()
         raise

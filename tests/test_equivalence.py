@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from sdsnn_bio.config import config_from_dict
-from sdsnn_bio.devices import set_up_device
 from sdsnn_bio.learning import numpy_period
 from sdsnn_bio.network import SDSNNNetwork
 from sdsnn_bio.structure import (
@@ -53,8 +52,14 @@ def small_config():
 
 
 def build(cfg, device, tmp_path, n_test, n_train, monitor_input=False):
-    set_up_device(device, str(tmp_path / "build"))
-    net = SDSNNNetwork(cfg, n_test, n_train, device=device, directory=str(tmp_path / "build"), seed=3)
+    """The network of ``cfg`` (the parallel form with ``training.parallel_windows``), on ``device``
+    (set up through the module attribute, so that the ``numpy_runtime`` fixture applies)."""
+    from sdsnn_bio import devices
+    from sdsnn_bio.parallel import ParallelSDSNNNetwork
+
+    devices.set_up_device(device, str(tmp_path / "build"))
+    kind = ParallelSDSNNNetwork if cfg.training.parallel_windows else SDSNNNetwork
+    net = kind(cfg, n_test, n_train, device=device, directory=str(tmp_path / "build"), seed=3)
     mon = None
     if monitor_input:
         import brian2 as b2
@@ -243,3 +248,169 @@ def test_structural_steps_match_numpy(device, tmp_path):
                                        neuron_importance(width, conn, st.post_index, st.n_neurons),
                                        rtol=0, atol=1e-10)
     assert all(v > 0 for v in exercised.values()), f"the test must exercise every rule: {exercised}"
+
+
+# ------------------------------------------------- mini-batch-parallel form (training.parallel_windows)
+
+def parallel_config(network):
+    """``small_config``/``local_pool_config`` with the windows of a mini-batch run at once."""
+    cfg = small_config() if network == "dense" else local_pool_config()
+    return cfg.replace(training={"parallel_windows": True})
+
+
+def replica_input_spikes(net, mon, n_win, seen=0):
+    """Input spikes per window (windows x steps x inputs) from a monitor of the replicated input."""
+    T, B = net.T, net.B
+    n_in = len(net.input_group)
+    t_in, i_in = np.asarray(mon.t_)[seen:], np.asarray(mon.i)[seen:]
+    step = np.round(t_in / float(net.dt)).astype(int)
+    assert step.max() < net.n_slots * T, "no input spike in the settle step"
+    window_of = np.full((net.n_slots, B), -1)
+    window_of[net.slot_of, net.replica_of] = np.arange(n_win)
+    win = window_of[step // T, i_in // n_in]
+    assert (win >= 0).all(), "no spike in a padding window"
+    spikes = np.zeros((n_win, T, n_in), dtype=np.uint8)
+    spikes[win, step % T, i_in % n_in] = 1
+    return spikes
+
+
+def run_parallel_periods(net, mon, cfg, periods=2, seed=1):
+    """Run ``periods`` learning periods on random inputs; per period the counts, the input spikes
+    and the state after it."""
+    rng = np.random.default_rng(seed)
+    n_win = net.n_windows
+    n_in = int(np.prod(cfg.input_shape))
+    batches = net.n_train_win // cfg.training.batch
+    seen, out = 0, []
+    for period in range(periods):
+        stim = rng.uniform(0.2, 0.9, (n_win, n_in))
+        labels = rng.integers(0, 3, n_win)
+        target = np.zeros((n_win, 3))
+        target[np.arange(n_win), labels] = 1
+        net.set_inputs(stim, target)
+        net.set_shared(lr=0.01, adam_k0=period * batches, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
+        counts = net.run()
+        spikes = replica_input_spikes(net, mon, n_win, seen if net.device_name == "runtime" else 0)
+        seen = len(mon.t_)
+        state = {st.name: {v: net.get(st.synapses, v) for v in ("w", "mt", "vt")} | {"b": net.get(st.group, "b")}
+                 for st in net.learnable_stages}
+        out.append((labels, counts, spikes, state))
+    return out
+
+
+@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("dense", N_TEST - 1), ("local_pool", N_TEST)],
+                         ids=["dense", "dense-test_padded", "local_pool"])
+def test_parallel_windows_learn_like_numpy(numpy_runtime, network, n_test, tmp_path):
+    """The parallel form (B replicas, numpy target) against the sequential form's numpy twin,
+    given the replicas' input spikes: the same output counts, and the same weights, Adam moments
+    and biases to round-off after two periods. ``N_TEST - 1`` test windows leave a blank padding
+    window in the last test slot."""
+    cfg = parallel_config(network)
+    net, _ = build(cfg, "runtime", tmp_path, n_test, N_TRAIN)
+    assert net.parallel and net.B == cfg.training.batch == 2
+    import brian2 as b2
+
+    mon = b2.SpikeMonitor(net.input_replica, name="input_spikes")
+    net.net.add(mon)
+    layers = numpy_layers(net)
+    batches = N_TRAIN // cfg.training.batch
+    for period, (labels, counts, spikes, state) in enumerate(run_parallel_periods(net, mon, cfg)):
+        assert spikes.sum() > 0
+        counts_np = numpy_period(cfg, layers, spikes, labels, n_test, 0.01, k=period * batches)
+        np.testing.assert_array_equal(counts, counts_np)
+        for st, lay in zip(net.stages, layers):
+            if st.kind == "pool":
+                continue
+            s = state[st.name]
+            assert np.abs(s["w"] - st.extra["w_init"]).max() > 1e-4, "the rule must change the weights"
+            # the sequential form's tolerances (test_learning_matches_numpy); the first moments
+            # of near-cancelling gradients (|mt| ~ 1e-4) differ from the twin's by up to 2e-13
+            # (the sequential form's code gives the same bits: test_parallel_windows_equal_the_sequential_form)
+            np.testing.assert_allclose(s["w"], lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11,
+                                       err_msg=f"period {period}")
+            np.testing.assert_allclose(s["mt"], lay["mW"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(s["b"], lay["b"], rtol=1e-9, atol=1e-11)
+
+
+def test_parallel_windows_are_reproducible(numpy_runtime, tmp_path):
+    """The same seed gives the same spikes and weights twice (two builds in one process)."""
+    from sdsnn_bio.devices import reset_brian
+
+    results = []
+    for attempt in range(2):
+        reset_brian()
+        cfg = parallel_config("dense")
+        net, _ = build(cfg, "runtime", tmp_path / str(attempt), N_TEST, N_TRAIN)
+        import brian2 as b2
+
+        mon = b2.SpikeMonitor(net.input_replica, name="input_spikes")
+        net.net.add(mon)
+        results.append(run_parallel_periods(net, mon, cfg, periods=1))
+    (_, c0, s0, st0), = results[0]
+    (_, c1, s1, st1), = results[1]
+    np.testing.assert_array_equal(s0, s1)
+    np.testing.assert_array_equal(c0, c1)
+    for name in st0:
+        for var in st0[name]:
+            np.testing.assert_array_equal(st0[name][var], st1[name][var])
+
+
+@pytest.mark.standalone
+def test_parallel_windows_cpp_standalone_learn_like_numpy(tmp_path):
+    """The parallel form's C++ (Adam on the per-batch clock, run_args hand-over of the weight
+    group between periods) against the numpy twin, as on the numpy target."""
+    cfg = parallel_config("dense")
+    net, _ = build(cfg, "cpp_standalone", tmp_path, N_TEST, N_TRAIN)
+    assert net.adam_on_clock
+    import brian2 as b2
+
+    mon = b2.SpikeMonitor(net.input_replica, name="input_spikes")
+    net.net.add(mon)
+    layers = numpy_layers(net)
+    for period, (labels, counts, spikes, state) in enumerate(run_parallel_periods(net, mon, cfg)):
+        counts_np = numpy_period(cfg, layers, spikes, labels, N_TEST, 0.01, k=period * 2)
+        np.testing.assert_array_equal(counts, counts_np)
+        for st, lay in zip(net.learnable_stages, layers):
+            np.testing.assert_allclose(state[st.name]["w"], lay["W"][st.post_index, st.pre_index],
+                                       rtol=1e-9, atol=1e-11, err_msg=f"period {period}")
+            np.testing.assert_allclose(state[st.name]["b"], lay["b"], rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("n_test", [N_TEST, N_TEST - 1], ids=["whole_slots", "test_padded"])
+def test_parallel_windows_equal_the_sequential_form(numpy_runtime, n_test, tmp_path):
+    """With inputs that spike for sure or never (pixel values 0 and 1: no random number decides),
+    both forms see the same spikes: the parallel form's counts, weights, Adam moments and biases
+    equal the sequential form's bit for bit after two periods with structure on (the constraint
+    clips, the spines move). With ``N_TEST - 1`` test windows the sequential form's Adam step is
+    the event-driven pathway and the parallel form pads its last test slot."""
+    from sdsnn_bio.devices import reset_brian
+
+    rng = np.random.default_rng(5)
+    n_win, n_in = n_test + N_TRAIN, 20
+    inputs = [((rng.uniform(size=(n_win, n_in)) < 0.5).astype(float), rng.integers(0, 3, n_win)) for _ in range(2)]
+    results = {}
+    for parallel in (False, True):
+        reset_brian()
+        cfg = small_config().replace(training={"parallel_windows": parallel})
+        net, _ = build(cfg, "runtime", tmp_path / str(parallel), n_test, N_TRAIN)
+        out = []
+        for period, (stim, labels) in enumerate(inputs):
+            target = np.zeros((n_win, 3))
+            target[np.arange(n_win), labels] = 1
+            net.set_inputs(stim, target)
+            net.set_shared(lr=0.05, adam_k0=period * 2, learn_on=1, struct_on=1, hard_mask=0, bias_mask_on=0)
+            for st in net.learnable_stages:
+                net.set_stage_flags(st, clip_on=float(period), regen_on=0, regen_threshold=0, mask_on=0)
+            counts = net.run()
+            state = {f"{st.name}.{v}": net.get(st.synapses, v) for st in net.learnable_stages
+                     for v in ("w", "mt", "vt", "r_up", "r_lo", "c_up")}
+            state.update({f"{st.name}.b": net.get(st.group, "b") for st in net.learnable_stages})
+            out.append((counts, state))
+        results[parallel] = out
+    for period, ((c_seq, s_seq), (c_par, s_par)) in enumerate(zip(results[False], results[True])):
+        assert c_seq.sum() > 0
+        np.testing.assert_array_equal(c_par, c_seq)
+        for key in s_seq:
+            np.testing.assert_array_equal(s_par[key], s_seq[key], err_msg=f"{key}, period {period}")
+    assert any(np.abs(results[True][1][1][f"{st}.w"] - results[True][0][1][f"{st}.w"]).max() > 1e-4
+               for st in ("hid", "out")), "the rule must change the weights"
