@@ -144,6 +144,57 @@ def test_network_learns_generated_recordings(tmp_path, numpy_runtime):
     assert summary["compression"] > 0.1
 
 
+def test_scaled_nmnist_network_stays_active_after_the_first_period(tmp_path, numpy_runtime, monkeypatch):
+    """nmnist_main's layer sequence (local - pool - local - pool - dense - dense, T = 20, its
+    constants and no regeneration), scaled down (8 and 20 channels, 30 units, the 32 x 32 input
+    downsampled to 16 x 16), on generated recordings of N-MNIST's size (4000 events over 300 ms
+    on the 34 x 34 sensor, the 1-pixel border cropped). With the spec's initialisation the
+    layers behind conv1 start almost silent on event input and wake up through the Adam steps
+    of the first period; with nmnist_main's 50 steps a period (here 50 windows of batch 1) every
+    layer spikes in every period from period 1 on (README, event input). About 25 s."""
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.loop import Development
+
+    main = load_config(find_model("nmnist_main"))
+    sch = main.schedule
+    assert sch.train_per_period // main.training.batch == 50 and sch.n_steps == 20
+    d = main.to_dict()
+    d.update(name="nmnist_scaled", input_shape=[2, 16, 16])
+    d["data"].update(directory="unused", downsample=2)
+    size = {"conv1": 8, "conv2": 20, "fc1": 30}
+    for layer in d["layers"]:
+        if layer["name"] in size:
+            layer["channels" if layer["type"] == "local" else "units"] = size[layer["name"]]
+    d["training"]["batch"] = 1
+    d["schedule"].update(periods=3, train_per_period=50, test_per_period=10, spine_streak=1, structure_start=2)
+    cfg = config_from_dict(d, source="nmnist_scaled.toml")
+    assert [lay.type for lay in cfg.layers] == [lay.type for lay in main.layers]
+
+    def recordings(seed, n):
+        rec, y = synthetic_recordings(n, 4, (34, 34), seed, n_events=4000, duration_us=300_000)
+        return tuple(preprocess(r, (34, 34), crop=1, downsample=2) for r in rec), y
+
+    (train, y_train), (test, y_test) = recordings(0, 13), recordings(1, 3)
+    ds = EventDataset(train=train, y_train=y_train, test=test, y_test=y_test, sensor=(16, 16), name="nmnist",
+                      classes=tuple(str(i) for i in range(10)))
+    per_period = []
+    check = Development._check_health
+
+    def record(self, e):
+        _, events = self.net.events()
+        per_period.append({st.name: int(ev.sum()) for st, ev in zip(self.net.stages, events)
+                           if st.kind == "spiking"})
+        return check(self, e)
+
+    monkeypatch.setattr(Development, "_check_health", record)
+    summary = Development(cfg, tmp_path / "run", device="runtime", dataset=ds).run()
+    assert len(per_period) == 3 and set(per_period[0]) == {"conv1", "conv2", "fc1", "fc2"}
+    for e, counts in enumerate(per_period[1:], start=1):
+        silent = [name for name, n in counts.items() if n == 0]
+        assert not silent, f"period {e}: layers {silent} silent ({per_period})"
+    assert summary["periods"] == 3
+
+
 def test_network_learns_generated_dvsgesture_recordings(tmp_path, numpy_runtime):
     """The same through tonic's DVS-Gesture layout: 128x128 recordings of 6 s (whole ms, as
     tonic's .npy files store ms), downsampled by 16 onto 8 x 8, 11 output units."""
