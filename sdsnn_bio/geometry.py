@@ -102,6 +102,10 @@ def _connectivity(layer, in_shape, out_shape):
 BYTES_PER_SYNAPSE = 240
 BYTES_PER_POOL_SYNAPSE = 48
 BYTES_PER_NEURON = 400
+#: The parallel form (``training.parallel_windows``, :mod:`sdsnn_bio.parallel`): per synapse and
+#: replica, a replica synapse and a gradient synapse (indices, spike-queue entries; no learning
+#: state); measured-order, see docs/method.md section 13.
+BYTES_PER_REPLICA_SYNAPSE = 64
 
 
 def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
@@ -137,6 +141,11 @@ def estimate_memory(cfg, n_windows: int) -> int:
     for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
         total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
         total += int(np.prod(shape)) * BYTES_PER_NEURON
+    if getattr(cfg.training, "parallel_windows", False):
+        B = cfg.training.batch
+        for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
+            per_syn = BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_REPLICA_SYNAPSE
+            total += B * (n_syn * per_syn + int(np.prod(shape)) * BYTES_PER_NEURON)
     n_in = int(np.prod(shapes[0]))
     # event recordings: one stimulus row per time step, not per window (data/event_input.py)
     from .data.registry import get
