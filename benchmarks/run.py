@@ -16,7 +16,13 @@ meaningful on a shared, noisy machine:
    Dask cluster (one worker per core), side by side; the ratio of the two wall
    times (target: at most 0.6 on 2 cores).
 
-Usage: ``python benchmarks/run.py [--quick] [--only sweep] [--out benchmarks/results.md]``
+4. ``peers``, ``scaling``, ``cpu`` (:mod:`benchmarks.peers.driver`): sdsnn-bio beside
+   snnTorch (its own virtual environment) and plain Brian2 on 784-300-10; time and
+   memory per period from 10^4 to 10^7 synapses; where a training pass's time goes
+   at 1 and 2 OpenMP threads. Run one with ``./dev bench peers`` (or ``scaling``,
+   ``cpu``); its result joins those recorded.
+
+Usage: ``python benchmarks/run.py [peers|scaling|cpu] [--quick] [--only sweep] [--out benchmarks/results.md]``
 (``--only sweep`` adds its rows to the recorded sweep results and keeps the others).
 """
 
@@ -219,6 +225,33 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
             "plain_parallel_ratio": round(times["plain"] / times["sequential"], 3) if "plain" in times else None}
 
 
+PEER_BENCHMARKS = ("peers", "scaling", "cpu")
+
+
+def run_peer_benchmark(what: str, out: Path, quick: bool = False):
+    """Run one of :data:`PEER_BENCHMARKS`; its result replaces the one recorded in ``out``'s .json."""
+    from benchmarks.peers import driver
+
+    path = out.with_suffix(".json")
+    results = json.loads(path.read_text()) if path.exists() else {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
+        "processor": platform.processor() or platform.machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        if what == "peers":
+            results["peers"] = driver.peers_benchmark(Path(tmp), passes=1 if quick else 2, rounds=1 if quick else 2,
+                                                      n_train=1000 if quick else 0)
+        elif what == "scaling":
+            results["scaling"] = driver.scaling_benchmark(Path(tmp), units=driver.SCALING_UNITS[:2] if quick
+                                                          else driver.SCALING_UNITS)
+            driver.save_scaling_plot(results["scaling"], REPO / "benchmarks" / "scaling.png")
+        else:
+            results["cpu_profile"] = driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
+                                                        rounds=1 if quick else 2)
+    path.write_text(json.dumps(results, indent=2))
+    out.write_text(_markdown(results))
+    print(_markdown(results))
+
+
 def _markdown(results: dict) -> str:
     lines = [f"# Benchmark results ({results['date']}, {results['machine']}, {results['processor']})", ""]
     if results.get("per_sample"):
@@ -259,11 +292,16 @@ def _markdown(results: dict) -> str:
                          f"{sw['load_min']}-{sw['load_max']} | {sw['sequential_s']} | {sw['sweep_s']} "
                          f"| **{sw['ratio']}** | {sw.get('plain_parallel_s') or '-'} "
                          f"| {sw.get('plain_parallel_ratio') or '-'} |")
+    from benchmarks.peers.driver import markdown as peers_markdown
+
+    lines += peers_markdown(results)
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("benchmark", nargs="?", choices=PEER_BENCHMARKS,
+                    help="run only this benchmark of benchmarks/peers; its result joins those recorded")
     ap.add_argument("--quick", action="store_true", help="fewer windows and repeats")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.md"))
     ap.add_argument("--skip-paper", action="store_true", help="skip the paper network (large build)")
@@ -274,6 +312,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     repeats = 2 if args.quick else 3
     out = Path(args.out)
+    if args.benchmark:
+        run_peer_benchmark(args.benchmark, out, quick=args.quick)
+        return
     if args.only == "sweep":
         results = json.loads(out.with_suffix(".json").read_text())
         with tempfile.TemporaryDirectory() as tmp:
