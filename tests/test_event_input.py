@@ -98,6 +98,50 @@ def test_tonic_layout_read_through_tonic_and_validated(tmp_path):
         load_nmnist_folder(tmp_path / "nowhere")
 
 
+def test_folder_is_read_lazily_and_encoded_compactly(tmp_path):
+    """The loader keeps paths, not events; encoding streams one recording at a time into one
+    int32 array per split: its peak allocation is a fraction of the events' 32 bytes each."""
+    import tracemalloc
+
+    from sdsnn_bio.data.event_input import Recordings, SpikeCodes, event_subset
+    from sdsnn_bio.data.events import read_nmnist_bin
+
+    rec, y = synthetic_recordings(6, 10, (34, 34), 7, n_events=4000)
+    rt, yt = synthetic_recordings(1, 10, (34, 34), 8, n_events=4000)
+    write_nmnist_folder(tmp_path, rec, y, rt, yt)
+    n_events = sum(r.size for r in rec) + sum(r.size for r in rt)
+    load_nmnist_folder(tmp_path, crop=1).train[0]   # tonic's modules imported outside the trace
+    tracemalloc.start()
+    try:   # loading and encoding together: under half of the events at 32 bytes each (codes: 4 bytes)
+        ds = load_nmnist_folder(tmp_path, crop=1)
+        x_train, x_test = encode_dataset(ds, 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * 32 * n_events, (peak, n_events)
+    assert isinstance(ds.train, Recordings) and isinstance(ds.test, Recordings)
+    assert len(ds.train) == 60 and ds.sensor == (32, 32)
+    # item i is the file read and preprocessed now, event by event what the eager reader gave
+    np.testing.assert_array_equal(ds.train[5], preprocess(read_nmnist_bin(ds.train.paths[5]), (34, 34), crop=1))
+    sub = event_subset(ds, n_train=20, n_test=10)
+    assert isinstance(sub.train, Recordings) and len(sub.train) == 20
+    first = ds.train.paths.index(sub.train.paths[0])
+    np.testing.assert_array_equal(sub.train[0], ds.train[first])
+    np.testing.assert_array_equal(sub.y_train, ds.y_train[[ds.train.paths.index(p) for p in sub.train.paths]])
+    assert isinstance(x_train, SpikeCodes) and len(x_train) == 60 and len(x_test) == 10
+    assert x_train.codes.dtype == np.int32 and x_train.nbytes == 4 * x_train.codes.size + 8 * 61
+    # window k is spike_codes of recording k; an index array gives an object array of windows
+    for k in (0, 17, 59):
+        np.testing.assert_array_equal(x_train[k], spike_codes(ds.train[k], (32, 32), 20))
+    picked = x_train[np.array([3, 0, 3])]
+    assert picked.dtype == object and len(picked) == 3
+    np.testing.assert_array_equal(picked[0], x_train[3])
+    both = np.concatenate([x_test[np.arange(2)], x_train[np.arange(1)]])
+    np.testing.assert_array_equal(both[2], x_train[0])
+    with pytest.raises(DataError, match="offsets"):
+        SpikeCodes(np.zeros(3, np.int32), np.array([0, 2]))
+
+
 def _cfg(root, **data):
     return config_from_dict({
         "name": "nmnist_tiny", "input_shape": [2, 8, 8],
@@ -289,3 +333,18 @@ def test_memory_estimate_counts_the_per_step_input(tmp_path):
     assert estimate_memory(cfg, 1000) - shapes_only == 1000 * 3 * 8 * (128 * 10 + 10)
     assert estimate_memory(cfg, 1000) - shapes_only == 10 * per_window + 3 * 8 * 1000 * 10
     assert estimate_memory(as_images, 1000) - estimate_memory(as_images, 0) == 3 * 8 * 1000 * (784 + 10)
+
+
+def test_event_memory_command_measures_the_real_load(tmp_path):
+    """python -m sdsnn_bio.data.event_memory (the README's memory figures): it loads the
+    recordings it wrote through the registry in a fresh interpreter; its counts are those of
+    the same load done here."""
+    from sdsnn_bio.config import DataSpec
+    from sdsnn_bio.data.event_memory import main, write_recordings
+
+    assert write_recordings(tmp_path, 20, 10, n_events=300) == 30 * 300
+    res = main([str(tmp_path)])
+    x_train, x_test = encode_dataset(registry.load(DataSpec(dataset="nmnist", directory=str(tmp_path), crop=1)), 20)
+    assert res["recordings"] == 30 == len(x_train) + len(x_test)
+    assert res["codes_bytes"] == x_train.nbytes + x_test.nbytes
+    assert res["peak_rss"] >= res["baseline_rss"] > 0

@@ -22,6 +22,13 @@ values ``run_args`` replaces without recompiling
 per input and step of a period: 2*16*16 inputs x 20 steps x 600 windows =
 49 MB per period for N-MNIST downsampled by 2.
 
+Memory: a folder's recordings are not held in memory. :func:`load_nmnist_folder` reads and
+validates every file once (a malformed one is an error at load time, naming it) and keeps only
+the paths (:class:`Recordings`, a lazy sequence that reads, validates and preprocesses
+recording ``i`` when it is asked for); :func:`encode_dataset` then streams through a split one
+recording at a time and keeps only the spike codes, in one contiguous int32 array per split
+(:class:`SpikeCodes`; 4 bytes per (step, input) spike instead of 32 bytes per event).
+
 Real recordings are listed by tonic's dataset classes (``tonic.datasets.NMNIST``,
 ``tonic.datasets.DVSGesture``: tonic's folder layout, its labels, its sample
 order) and read by the project's validating readers
@@ -30,6 +37,7 @@ order) and read by the project's validating readers
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -42,9 +50,116 @@ from sdsnn_bio.data.events import (
 )
 from sdsnn_bio.errors import DataError
 
-__all__ = ["EventDataset", "input_sensor", "preprocess", "spike_codes", "frame_codes", "codes_to_stimulus",
-           "encode_dataset", "event_subset", "load_nmnist_folder", "load_dvsgesture_folder",
+__all__ = ["EventDataset", "Recordings", "SpikeCodes", "input_sensor", "preprocess", "spike_codes", "frame_codes",
+           "codes_to_stimulus", "encode_dataset", "event_subset", "load_nmnist_folder", "load_dvsgesture_folder",
            "synthetic_recordings", "write_nmnist_folder", "write_dvsgesture_folder"]
+
+
+class Recordings(Sequence):
+    """Event recordings read from their files when asked for, never all at once.
+
+    Item ``i`` is file ``paths[i]`` read by ``reader`` (which validates it: a malformed file is
+    a :class:`~sdsnn_bio.errors.DataError` naming it) and preprocessed by :func:`preprocess` with
+    ``sensor``, ``crop``, ``downsample`` and ``denoise_us``: an :data:`EVENT_DTYPE` array on the
+    input grid. Indexing with a slice or an array of indices gives the sub-sequence (still lazy).
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        One file per recording.
+    reader : callable
+        ``reader(path)`` -> :data:`EVENT_DTYPE` events on ``sensor`` (module-level, so that a
+        dataset can be pickled to a worker).
+    sensor : tuple of int
+        ``(width, height)`` of the raw sensor.
+    crop, downsample, denoise_us : int
+        As :func:`preprocess`.
+    """
+
+    def __init__(self, paths, reader, sensor, crop: int = 0, downsample: int = 1, denoise_us: int = 0):
+        self.paths = tuple(str(p) for p in paths)
+        self.reader = reader
+        self.sensor = (int(sensor[0]), int(sensor[1]))
+        self.crop, self.downsample, self.denoise_us = int(crop), int(downsample), int(denoise_us)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            raw = self.reader(self.paths[index])
+            return preprocess(raw, self.sensor, self.crop, self.downsample, self.denoise_us)
+        picked = self.paths[index] if isinstance(index, slice) else [self.paths[int(i)] for i in np.asarray(index)]
+        return Recordings(picked, self.reader, self.sensor, self.crop, self.downsample, self.denoise_us)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class SpikeCodes:
+    """The spike codes of a split's windows in one contiguous int32 array.
+
+    Window ``k``'s codes (:func:`spike_codes` or :func:`frame_codes`) are
+    ``codes[offsets[k]:offsets[k + 1]]``. ``x[k]`` is that view; ``x[indices]`` (an index array
+    or a slice) is an object array of views, as a period's stimulus is taken
+    (:meth:`sdsnn_bio.loop.Development._set_inputs`), so nothing is copied per window.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        int32, every window's codes one after the other.
+    offsets : numpy.ndarray
+        int64, ``len(windows) + 1`` non-decreasing positions into ``codes``, from 0 to ``len(codes)``.
+    """
+
+    def __init__(self, codes, offsets):
+        self.codes = np.asarray(codes, np.int32)
+        self.offsets = np.asarray(offsets, np.int64)
+        if (self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0
+                or self.offsets[-1] != self.codes.size or (np.diff(self.offsets) < 0).any()):
+            raise DataError(f"spike codes: offsets must rise from 0 to {self.codes.size} (the number of codes), "
+                            f"found {self.offsets[:3].tolist()}...{self.offsets[-3:].tolist()}")
+
+    @classmethod
+    def from_windows(cls, windows) -> "SpikeCodes":
+        """Pack an iterable of per-window code arrays, consuming it one window at a time."""
+        buf, offsets, n = np.empty(1 << 16, np.int32), [0], 0
+        for c in windows:
+            c = np.asarray(c, np.int32)
+            if n + c.size > buf.size:   # grown in place where the allocator can (mremap)
+                buf.resize(max(2 * buf.size, n + c.size), refcheck=False)
+            buf[n:n + c.size] = c
+            n += c.size
+            offsets.append(n)
+        buf.resize(n, refcheck=False)
+        return cls(buf, np.asarray(offsets, np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the codes and the offsets."""
+        return int(self.codes.nbytes + self.offsets.nbytes)
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def _window(self, k: int) -> np.ndarray:
+        n = len(self)
+        if not -n <= k < n:
+            raise IndexError(f"window {k} out of range 0..{n - 1}")
+        k %= n
+        return self.codes[self.offsets[k]:self.offsets[k + 1]]
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self._window(int(index))
+        ks = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index, np.int64).reshape(-1)
+        out = np.empty(ks.size, dtype=object)
+        for j, k in enumerate(ks):
+            out[j] = self._window(int(k))
+        return out
+
+    def __iter__(self):
+        return (self._window(k) for k in range(len(self)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +167,8 @@ class EventDataset:
     """A train/test split of event recordings with integer labels.
 
     ``train``/``test``: sequences of event arrays (:data:`~sdsnn_bio.data.events.EVENT_DTYPE`)
-    on a ``sensor`` of ``(width, height)``; ``y_*``: int64 labels; ``classes``: names.
+    on a ``sensor`` of ``(width, height)``: tuples held in memory, or :class:`Recordings` read
+    from their files when asked for; ``y_*``: int64 labels; ``classes``: names.
     """
 
     train: tuple
@@ -163,16 +279,17 @@ def codes_to_stimulus(codes, n_inputs: int, n_steps: int) -> np.ndarray:
 
 
 def encode_dataset(ds: EventDataset, n_steps: int, coding: str = "spikes"):
-    """Both splits as object arrays of per-sample spike codes (``coding`` ``"spikes"`` or ``"frames"``)."""
+    """Both splits as per-sample spike codes (``coding`` ``"spikes"`` or ``"frames"``).
+
+    Returns two :class:`SpikeCodes` (``x[k]`` is sample ``k``'s int32 codes). The recordings
+    are taken one at a time, so a :class:`Recordings` split is never in memory as events.
+    """
     if coding not in ("spikes", "frames"):
         raise DataError(f"event coding must be 'spikes' or 'frames', got {coding!r}")
     fn = spike_codes if coding == "spikes" else frame_codes
 
     def enc(split):
-        out = np.empty(len(split), dtype=object)
-        for k, ev in enumerate(split):
-            out[k] = fn(ev, ds.sensor, n_steps)
-        return out
+        return SpikeCodes.from_windows(fn(ev, ds.sensor, n_steps) for ev in split)
 
     return enc(ds.train), enc(ds.test)
 
@@ -183,9 +300,14 @@ def event_subset(ds: EventDataset, n_train: int | None = None, n_test: int | Non
 
     tr = np.arange(len(ds.y_train)) if n_train is None else _round_robin(ds.y_train, n_train, "train", ds.name)
     te = np.arange(len(ds.y_test)) if n_test is None else _round_robin(ds.y_test, n_test, "test", ds.name)
-    return EventDataset(train=tuple(ds.train[i] for i in tr), y_train=np.asarray(ds.y_train)[tr],
-                        test=tuple(ds.test[i] for i in te), y_test=np.asarray(ds.y_test)[te],
+    return EventDataset(train=_take(ds.train, tr), y_train=np.asarray(ds.y_train)[tr],
+                        test=_take(ds.test, te), y_test=np.asarray(ds.y_test)[te],
                         sensor=ds.sensor, name=ds.name, classes=ds.classes)
+
+
+def _take(split, idx):
+    """Items ``idx`` of a split: a lazy :class:`Recordings` stays lazy, anything else becomes a tuple."""
+    return split[idx] if isinstance(split, Recordings) else tuple(split[int(i)] for i in idx)
 
 
 # --------------------------------------------------------------------------- real data
@@ -213,15 +335,19 @@ def _load_folder(cls, reader, sensor, directory, name, n_classes, crop, downsamp
     splits = {}
     for train in (True, False):
         paths, labels = _tonic_split(cls, root, train)
-        events = tuple(preprocess(reader(p), sensor, crop, downsample, denoise_us) for p in paths)
-        splits[train] = (events, labels)
+        for p in paths:   # every file read and validated now (an error names it); none kept
+            reader(p)
+        splits[train] = (Recordings(paths, reader, sensor, crop, downsample, denoise_us), labels)
     return EventDataset(train=splits[True][0], y_train=splits[True][1], test=splits[False][0],
                         y_test=splits[False][1], sensor=input_sensor(sensor, crop, downsample), name=name,
                         classes=tuple(str(i) for i in range(n_classes)))
 
 
 def load_nmnist_folder(directory, crop: int = 0, downsample: int = 1, denoise_us: int = 0) -> EventDataset:
-    """N-MNIST from ``directory/NMNIST/{Train,Test}/<digit>/*.bin`` (tonic's layout)."""
+    """N-MNIST from ``directory/NMNIST/{Train,Test}/<digit>/*.bin`` (tonic's layout).
+
+    Every file is read and validated here; the splits are :class:`Recordings` that read them
+    again when a recording is asked for (no events are held)."""
     from tonic.datasets import NMNIST
 
     return _load_folder(NMNIST, read_nmnist_bin, NMNIST_SENSOR, directory, "nmnist", 10, crop, downsample,
@@ -229,7 +355,8 @@ def load_nmnist_folder(directory, crop: int = 0, downsample: int = 1, denoise_us
 
 
 def load_dvsgesture_folder(directory, crop: int = 0, downsample: int = 1, denoise_us: int = 0) -> EventDataset:
-    """DVS-Gesture from ``directory/DVSGesture/ibmGesture{Train,Test}/userNN_<light>/<label>.npy``."""
+    """DVS-Gesture from ``directory/DVSGesture/ibmGesture{Train,Test}/userNN_<light>/<label>.npy``
+    (validated and held as :class:`Recordings`, as :func:`load_nmnist_folder`)."""
     from tonic.datasets import DVSGesture
 
     return _load_folder(DVSGesture, read_dvsgesture_npy, DVSGESTURE_SENSOR, directory, "dvsgesture", 11, crop,
