@@ -1,4 +1,10 @@
-"""One tiny_dense run (cpp_standalone, 8 periods) shared by the history and export tests.
+"""One tiny_dense run (cpp_standalone, one thread, seed 0, its 8 periods) shared by every test
+that needs the uninterrupted run of that model: the history and export tests, the development
+loop's records/figures/resume tests (test_develop), the one-thread side of the OpenMP test
+(test_reproducibility) and the reference of the SIGKILL tests (test_kill_resume). Each of
+them used to make the same run itself (a build and eight periods each).
+
+Tests must not write into the run folder: copy it first (``copy_run``).
 
 The run is made once per test session, also across pytest-xdist workers (a
 lock file in the session's shared temporary folder), and keeps, besides its
@@ -37,6 +43,14 @@ def tiny_run(tmp_path_factory):
         with np.load(f) as z:
             truth[int(f.stem.split("_")[1])] = {k: z[k] for k in z.files}
     return root / "run", truth
+
+
+def copy_run(tmp_path_factory, dest):
+    """A private copy of the shared run folder (without its build), to write into."""
+    import shutil
+
+    shutil.copytree(tiny_run(tmp_path_factory)[0], dest, ignore=shutil.ignore_patterns("build"))
+    return dest
 
 
 def _make(root):

@@ -65,7 +65,10 @@ UNIT_COSTS = {
     "test_cuda.py": 110,
     "test_equivalence.py::test_learning_matches_numpy[runtime-local_pool]": 250,
     "test_equivalence.py::test_learning_matches_numpy[runtime-dense]": 170,
-    "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 120,
+    # the first unit that asks for the shared tiny_dense run (tests/_shared_tiny_run.py) makes
+    # it; test_history asks at once and is started early, so the other users find it made
+    "test_history.py": 130,
+    "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 60,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 110,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 105,
     "test_reproducibility.py::test_runtime_and_cpp_standalone_develop_identically": 85,
@@ -74,7 +77,6 @@ UNIT_COSTS = {
     "test_sweep.py": 60,
     "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 57,
     "test_kill_resume.py": 45,
-    "test_history.py": 45,
     "test_cortex.py": 45,
     "test_cifar.py": 30,
     "test_event_input.py": 20,

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _shared_tiny_run import copy_run, tiny_run
+
 from sdsnn_bio.config import find_model, load_config
 from sdsnn_bio.loop import Development, PeriodPlan
 from sdsnn_bio.records import RunFolder, read_table
@@ -25,14 +27,10 @@ def tiny(**schedule):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    """One uninterrupted tiny run, shared by the tests below."""
-    out = tmp_path_factory.mktemp("full")
-    from sdsnn_bio.devices import reset_brian
-
-    reset_brian()
-    summary = Development(tiny(), out, device="cpp_standalone").run()
-    reset_brian()
-    return out, summary
+    """The uninterrupted tiny_dense run of the whole session (tests/_shared_tiny_run.py): its
+    folder and summary. Read only; a test that writes copies it."""
+    out = tiny_run(tmp_path_factory)[0]
+    return out, RunFolder(out).read_summary()
 
 
 def test_run_folder_and_records(full_run):
@@ -82,8 +80,8 @@ def test_run_folder_and_records(full_run):
         assert size <= 70 * n_synapses, f"{which} snapshot: {size / n_synapses:.1f} bytes per synapse"
 
 
-def test_figures_show_the_records(full_run):
-    out, _ = full_run
+def test_figures_show_the_records(full_run, tmp_path_factory):
+    out = copy_run(tmp_path_factory, tmp_path_factory.mktemp("figures") / "run")
     run = RunFolder(out)
     t = run.read_table()
     paths = make_figures(out)

@@ -1,12 +1,12 @@
 """Export of a run's structure: NetworkX graph, GraphML round trip, npz arrays, the CLI command.
 
-Uses the tiny_dense run shared with tests/test_history.py (tests/_tiny_history_run.py).
+Uses the tiny_dense run shared with tests/test_history.py (tests/_shared_tiny_run.py).
 """
 
 import networkx as nx
 import numpy as np
 import pytest
-from _tiny_history_run import P, tiny_run
+from _shared_tiny_run import P, tiny_run
 
 from sdsnn_bio.cli import main
 from sdsnn_bio.export import to_arrays, to_networkx, write_graphml, write_npz

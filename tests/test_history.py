@@ -1,7 +1,7 @@
 """The structural history of a run: what it records, how it reads back, its size and its errors.
 
 One tiny_dense run (784-40-10, 8 periods, pruning decided from period 4 on)
-is shared with tests/test_export.py (tests/_tiny_history_run.py); its ground
+is shared with tests/test_export.py (tests/_shared_tiny_run.py); its ground
 truth is the synapse state the recorder was given at every period.
 """
 
@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _tiny_history_run import P, tiny_run
+from _shared_tiny_run import P, tiny_run
 
 from sdsnn_bio.config import find_model, load_config
 from sdsnn_bio.errors import RunError, SdsnnError

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from _shared_tiny_run import tiny_run
+
 from sdsnn_bio.config import find_model, load_config
 from sdsnn_bio.loop import Development
 from sdsnn_bio.devices import reset_brian
@@ -34,16 +36,16 @@ def test_runtime_and_cpp_standalone_develop_identically(tmp_path):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
 
 
-def test_openmp_runs_agree_within_tolerance(tmp_path):
-    """Two OpenMP threads use other random streams: the run differs, within a stated tolerance."""
+def test_openmp_runs_agree_within_tolerance(tmp_path, tmp_path_factory):
+    """Two OpenMP threads use other random streams: the run differs, within a stated tolerance.
+    The one-thread run is the session's shared tiny_dense run (tests/_shared_tiny_run.py)."""
     cfg = load_config(find_model("tiny_dense"))
-    out = {}
-    for threads in (1, 2):
-        reset_brian()
-        d = tmp_path / f"t{threads}"
-        summary = Development(cfg, d, device="cpp_standalone", threads=threads).run()
-        out[threads] = (summary, read_table(d))
-    (s1, t1), (s2, t2) = out[1], out[2]
+    d2 = tmp_path / "t2"
+    s2 = Development(cfg, d2, device="cpp_standalone", threads=2).run()
+    t2 = read_table(d2)
+    d1 = tiny_run(tmp_path_factory)[0]
+    s1, t1 = RunFolder(d1).read_summary(), read_table(d1)
+    assert RunFolder(d1).read_meta()["threads"] == 1 and RunFolder(d2).read_meta()["threads"] == 2
     assert abs(s1["final_test_accuracy"] - s2["final_test_accuracy"]) <= 0.15
     assert abs(t1["compression"][-1] - t2["compression"][-1]) <= 0.10
     assert t2["compression"][-1] > 0.1 and s2["final_test_accuracy"] > 0.3
