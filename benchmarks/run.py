@@ -22,7 +22,11 @@ meaningful on a shared, noisy machine:
    at 1 and 2 OpenMP threads. Run one with ``./dev bench peers`` (or ``scaling``,
    ``cpu``); its result joins those recorded.
 
-Usage: ``python benchmarks/run.py [peers|scaling|cpu] [--quick] [--only sweep] [--out benchmarks/results.md]``
+5. ``parallel`` (:mod:`benchmarks.parallel_windows`): ms per training sample of 784-300-10 in the
+   sequential form (batch 10) and with ``training.parallel_windows`` (B = 10, 100), at 1 and 2
+   OpenMP threads, the binaries timed round-robin (``./dev bench parallel``).
+
+Usage: ``python benchmarks/run.py [peers|scaling|cpu|parallel] [--quick] [--only sweep] [--out benchmarks/results.md]``
 (``--only sweep`` adds its rows to the recorded sweep results and keeps the others).
 """
 
@@ -225,7 +229,7 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
             "plain_parallel_ratio": round(times["plain"] / times["sequential"], 3) if "plain" in times else None}
 
 
-PEER_BENCHMARKS = ("peers", "scaling", "cpu")
+PEER_BENCHMARKS = ("peers", "scaling", "cpu", "parallel")   # parallel: benchmarks/parallel_windows.py
 
 
 def run_peer_benchmark(what: str, out: Path, quick: bool = False):
@@ -240,6 +244,11 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
         if what == "peers":
             results["peers"] = driver.peers_benchmark(Path(tmp), passes=1 if quick else 2, rounds=1 if quick else 2,
                                                       n_train=1000 if quick else 0)
+        elif what == "parallel":
+            from benchmarks.parallel_windows import parallel_windows_benchmark
+
+            results["parallel_windows"] = parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
+                                                                     rounds=2 if quick else 3)
         elif what == "scaling":
             results["scaling"] = driver.scaling_benchmark(Path(tmp), units=driver.SCALING_UNITS[:2] if quick
                                                           else driver.SCALING_UNITS)
@@ -295,6 +304,9 @@ def _markdown(results: dict) -> str:
     from benchmarks.peers.driver import markdown as peers_markdown
 
     lines += peers_markdown(results)
+    from benchmarks.parallel_windows import markdown as parallel_markdown
+
+    lines += parallel_markdown(results.get("parallel_windows"))
     return "\n".join(lines) + "\n"
 
 
