@@ -43,17 +43,15 @@ VARIANTS = (("sequential", 10), ("parallel", 10), ("parallel", 100))
 def build_variant(form: str, batch: int, threads: int, n_train: int, workdir: Path) -> dict:
     """Build one variant, run it once through its :class:`~sdsnn_bio.runner.PeriodRunner`, and
     return what re-running its binary by hand needs (project folder, run arguments)."""
-    from sdsnn_bio.network import SDSNNNetwork
-    from sdsnn_bio.parallel import ParallelSDSNNNetwork
+    from sdsnn_bio.network import network_class
 
     reset_brian()
     cfg = load_config(find_model(MODEL))
     cfg = cfg.replace(training={"batch": batch, "parallel_windows": form == "parallel"})
     build = workdir / f"{form}_b{batch}_t{threads}"
     set_up_device("cpp_standalone", str(build), threads=threads)
-    kind = ParallelSDSNNNetwork if form == "parallel" else SDSNNNetwork
     t = time.time()
-    net = kind(cfg, 0, n_train, device="cpp_standalone", directory=str(build), seed=0)
+    net = network_class(cfg)(cfg, 0, n_train, device="cpp_standalone", directory=str(build), seed=0)
     ds = load_mnist5k()
     x = stimulus_matrix(ds.x_train[:n_train])
     tg = np.zeros((n_train, cfg.n_classes))

@@ -60,7 +60,8 @@ from .structure.constraint import spine_namespace
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
-__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "Stage", "SDSNNNetwork", "build_network"]
+__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "Stage", "SDSNNNetwork", "network_class",
+           "build_network"]
 
 #: ``(when, base, per stage, per backward position)`` of every operation in a
 #: time step: its order is ``base + per_stage*k + per_back*b`` for the stage at
@@ -496,6 +497,16 @@ class SDSNNNetwork:
             self.build_folder.remove()
 
 
+def network_class(cfg) -> type:
+    """The network class of ``cfg``: :class:`SDSNNNetwork`, or with ``training.parallel_windows``
+    :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork` (same constructor and interface)."""
+    if cfg.training.parallel_windows:
+        from .parallel import ParallelSDSNNNetwork
+
+        return ParallelSDSNNNetwork
+    return SDSNNNetwork
+
+
 def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, threads: int = 1,
                   profile: bool = False) -> SDSNNNetwork:
     """Set up ``device`` and build the training network of ``cfg`` for a run in ``run_dir``.
@@ -512,11 +523,8 @@ def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, 
     folder = BuildFolder(device, os.path.join(run_dir, "build"))
     try:
         set_up_device(device, str(folder.path), threads=threads)
-        kind = SDSNNNetwork
-        if cfg.training.parallel_windows:
-            from .parallel import ParallelSDSNNNetwork as kind
-        net = kind(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),
-                   seed=cfg.schedule.seed, profile=profile)
+        net = network_class(cfg)(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),
+                                 seed=cfg.schedule.seed, profile=profile)
     except BaseException:
         folder.remove()
         raise

@@ -12,7 +12,6 @@ import pytest
 
 from sdsnn_bio.config import config_from_dict
 from sdsnn_bio.learning import numpy_period
-from sdsnn_bio.network import SDSNNNetwork
 from sdsnn_bio.structure import (
     SpineState,
     clip_weights,
@@ -55,11 +54,10 @@ def build(cfg, device, tmp_path, n_test, n_train, monitor_input=False):
     """The network of ``cfg`` (the parallel form with ``training.parallel_windows``), on ``device``
     (set up through the module attribute, so that the ``numpy_runtime`` fixture applies)."""
     from sdsnn_bio import devices
-    from sdsnn_bio.parallel import ParallelSDSNNNetwork
+    from sdsnn_bio.network import network_class
 
     devices.set_up_device(device, str(tmp_path / "build"))
-    kind = ParallelSDSNNNetwork if cfg.training.parallel_windows else SDSNNNetwork
-    net = kind(cfg, n_test, n_train, device=device, directory=str(tmp_path / "build"), seed=3)
+    net = network_class(cfg)(cfg, n_test, n_train, device=device, directory=str(tmp_path / "build"), seed=3)
     mon = None
     if monitor_input:
         import brian2 as b2
