@@ -206,9 +206,9 @@ def reset_brian():
 
         gputools.reset_cuda_installation()
         gputools.reset_gpu_selection()
-        from . import cuda_unity
+    from . import unity
 
-        cuda_unity.install(None)
+    unity.reset()
     quiet_brian()
     BrianObject._scope_current_key = 0
     defaultclock.dt = 0.1 * ms
@@ -423,8 +423,7 @@ def _link_dir(cache_dir, library_file):
     return link_dir
 
 
-def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=False,
-                   unity_build=None):
+def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=False):
     """Set Brian2/brian2cuda preferences so that ``cuda_standalone`` builds here.
 
     Works with CUDA 13's ``nvcc`` with or without a GPU on this machine.
@@ -446,19 +445,13 @@ def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=F
         Remove ``-march=native`` (and ``-mtune``/``-mcpu=native``) from the
         host-compiler flags, for a binary built on one machine and run on
         another.
-    unity_build : bool or int, optional
-        Compile the code objects as a few unity files (:mod:`sdsnn_bio.cuda_unity`) instead of
-        one ``nvcc`` call each: ``True`` makes one file per CPU core, an integer that many.
-        About 19x less compile work for ``tiny_dense`` (42 instead of ~800 CPU-seconds).
-        ``None`` (default) reads ``$SDSNN_CUDA_UNITY`` (``1``/``0``/a number; unset: off).
-        Compiled and linked in the tests; not yet run on a GPU, so off by default.
 
     Returns
     -------
     dict
         What was set: ``cuda_path``, ``nvcc``, ``detect_gpus``, ``gpu_id``,
-        ``compute_capability``, ``curand_include``, ``curand_lib``,
-        ``link_dir`` and ``unity_files`` (``None`` for brian2cuda's per-file build).
+        ``compute_capability``, ``curand_include``, ``curand_lib`` and
+        ``link_dir``.
 
     Raises
     ------
@@ -503,7 +496,6 @@ def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=F
             "its bin/ on PATH or set CUDA_HOME"
         )
     inc, lib, library_file = curand_paths()
-    unity_files = _unity_files(unity_build)
 
     if compute_capability is not None:
         compute_capability = _validate_compute_capability(compute_capability)
@@ -549,9 +541,6 @@ def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=F
     # brian2cuda caches the toolkit and GPU it found: make it look again.
     gputools.reset_cuda_installation()
     gputools.reset_gpu_selection()
-    from . import cuda_unity
-
-    cuda_unity.install(unity_files)
     return {
         "cuda_path": root,
         "nvcc": os.path.join(root, "bin", "nvcc"),
@@ -561,19 +550,34 @@ def configure_cuda(compute_capability=None, gpu_id=0, cache_dir=None, portable=F
         "curand_include": inc,
         "curand_lib": lib,
         "link_dir": link_dir,
-        "unity_files": unity_files,
     }
 
 
-def _unity_files(unity_build):
-    """Number of unity files for :func:`configure_cuda`'s ``unity_build`` (``None``: off)."""
+#: Whether a device compiles its code objects as unity files when neither ``unity_build`` nor
+#: ``$SDSNN_UNITY_BUILD`` says (``cuda_standalone``'s unity build has not run on a GPU yet).
+UNITY_DEFAULT = {"cpp_standalone": True, "cuda_standalone": False}
+
+
+def unity_files(device, unity_build=None):
+    """How many unity files a build of ``device`` makes (:mod:`sdsnn_bio.unity`), ``None``: one
+    file per code object, as Brian2 does.
+
+    ``unity_build`` ``True`` means one file per CPU core, an integer that many, ``False`` none;
+    ``None`` reads ``$SDSNN_UNITY_BUILD`` (``0``, ``1`` or a number; for every standalone
+    device) and, when that is unset, :data:`UNITY_DEFAULT`.
+    """
     source = "unity_build"
     if unity_build is None:
-        env = os.environ.get("SDSNN_CUDA_UNITY", "").strip()
-        if env in ("", "0"):
-            return None
-        source = "$SDSNN_CUDA_UNITY"
-        unity_build = True if env == "1" else (int(env) if env.isdigit() else env)
+        env = os.environ.get("SDSNN_UNITY_BUILD", "").strip().lower()
+        source = "$SDSNN_UNITY_BUILD"
+        if env == "":
+            unity_build = UNITY_DEFAULT.get(device, False)
+        elif env in ("0", "false", "no", "off"):
+            unity_build = False
+        elif env in ("1", "true", "yes", "on"):
+            unity_build = True
+        else:
+            unity_build = int(env) if env.isdigit() else env
     if unity_build is False:
         return None
     if unity_build is True:
@@ -627,7 +631,7 @@ def _drop_compiler_cache():
 # --------------------------------------------------------------------------- selection
 
 
-def set_up_device(name, directory, threads=1, build_on_run=False, **cuda_kw):
+def set_up_device(name, directory, threads=1, build_on_run=False, unity_build=None, **cuda_kw):
     """Make ``name`` the active Brian2 device.
 
     Does not reset Brian2 first; call :func:`reset_brian` before if the
@@ -646,6 +650,11 @@ def set_up_device(name, directory, threads=1, build_on_run=False, **cuda_kw):
         Passed to ``set_device``. Keep ``False`` and call
         ``device.build(directory=directory)`` yourself for several ``run``
         calls or for ``run_args`` re-runs.
+    unity_build : bool or int, optional
+        Compile a standalone project's code objects as a few unity files
+        (:mod:`sdsnn_bio.unity`; the same program with a fraction of the compile work); see
+        :func:`unity_files` for the values and the defaults (on for ``cpp_standalone``, off
+        for ``cuda_standalone``). Ignored by ``runtime``.
     **cuda_kw
         Keyword arguments of :func:`configure_cuda` (``compute_capability``,
         ``gpu_id``, ``cache_dir``, ``portable``); only for ``cuda_standalone``.
@@ -685,10 +694,14 @@ def set_up_device(name, directory, threads=1, build_on_run=False, **cuda_kw):
     if directory is None:
         raise DeviceError(f"{name} needs a project directory, got None")
     directory = os.fspath(directory)
+    n_unity = unity_files(name, unity_build)
     if name == "cpp_standalone":
         prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
         set_device("cpp_standalone", build_on_run=build_on_run, directory=directory)
     else:
         configure_cuda(**cuda_kw)
         set_device("cuda_standalone", build_on_run=build_on_run, directory=directory)
+    from . import unity
+
+    unity.install(name, n_unity)
     return directory

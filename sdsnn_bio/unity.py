@@ -1,39 +1,49 @@
-"""Unity build of a ``cuda_standalone`` project: the code objects compiled in a few files.
+"""Unity builds of standalone projects: the code objects compiled in a few files.
 
-brian2cuda writes one ``.cu`` file per code object (about 90 for ``tiny_dense``'s training
-network) and its makefile hands each to ``nvcc`` on its own. Each of them includes
-``objects.h`` (Thrust, cuRAND), so every file costs 9-11 CPU-seconds of which about nine are
-spent parsing and compiling the same headers (measured with ``nvcc -time`` on the project
-machine, 2026-12-02: preprocessing 2.0 s, cudafe++ 3.5 s, cicc 2.4 s, host g++ 3.0 s for a
-10-line resetter). Compiled as two unity files of 45 code objects each, the same code costs
-about 42 CPU-seconds instead of about 800.
+Brian2 (``cpp_standalone``) and brian2cuda (``cuda_standalone``) write one source file per
+code object -- about 85 for ``tiny_dense``'s training network, which has a dozen code objects
+per layer for the forward pass, the backward pass, Adam and the structural bookkeeping -- and
+their makefiles hand each to the compiler on its own. Most of each compilation is the same
+headers: measured on the project machine (2026-12-02, user CPU seconds, no compiler cache):
+
+============================  ======================  ==================
+tiny_dense's code objects     one file each           two unity files
+============================  ======================  ==================
+``cpp_standalone`` (g++)      ~38 (0.45 a file)        6
+``cuda_standalone`` (nvcc)    ~800 (9-11 a file)       42
+============================  ======================  ==================
+
+(``nvcc -time`` of a 10-line resetter: preprocessing 2.0 s, cudafe++ 3.5 s, cicc 2.4 s,
+host g++ 3.0 s: Thrust and cuRAND headers.)
 
 A unity file includes its code objects one after another, each inside a namespace of its own,
-so that what brian2cuda's templates put in every file's anonymous namespace (``_brian_mod``,
+so that what Brian2's templates put in every file's anonymous namespace (``_brian_mod``,
 ``_higher_type``, ``memory_recorder``, ...) does not collide:
 
 - every header the members include is included first, at global scope, so that the includes
   repeated inside the namespaces expand to nothing (all of them have include guards);
 - the functions that a code object's header declares (``void _run_X();``) are defined again
   at global scope as one-line forwards to the namespaced definition, which is what
-  ``network.cu`` and ``run.cu`` call;
-- a kernel that one code object's header declares and another calls (the thresholders'
-  ``_reset_X``, launched by ``after_run_X``) is made visible in the caller's namespace with a
-  using-declaration, and caller and definer go in the same unity file;
+  ``network.cpp``/``run.cpp`` call;
+- a kernel that one code object's header declares and another launches (brian2cuda's
+  thresholders' ``_reset_X``, launched by ``after_run_X``) is made visible in the caller's
+  namespace with a using-declaration, and caller and definer go in the same unity file;
 - the macros that a code object defines (``_brian_pow``, ``_rand``, ...) are undefined after
   it, so no file sees another's macros;
-- each unity file carries a digest of its members' text, so that ``make`` (whose rule knows
-  only ``unity_N.cu``) compiles it again whenever one of them changes.
+- each unity file carries a digest of its members' text, so that ``make`` compiles it again
+  whenever one of them changes (brian2cuda's makefile has no header dependencies).
 
-Name lookup inside each namespace finds what it found in the separate file, so the program
-is the same; a construct this cannot wrap (a code object defining a macro that a header also
-defines, a header declaring a function with arguments) raises :class:`UnityBuildError` before
-anything is compiled, naming the file. The network's own files (``main.cu``, ``objects.cu``,
-``network.cu``, ...) are compiled as before.
+Name lookup inside each namespace finds what it found in the separate file, and the compiler
+and flags are the same, so the program is the same: a ``cpp_standalone`` build of
+``tiny_dense`` compiled both ways wrote byte-identical results (every one of its 157 result
+arrays), which ``tests/test_unity.py`` checks. A construct this cannot wrap (a code object
+defining a macro that a header also defines, a header declaring a function with arguments)
+raises :class:`UnityBuildError` before anything is compiled, naming the file. The network's
+own files (``main``, ``objects``, ``network``, ...) are compiled as before.
 
-Used by :func:`sdsnn_bio.devices.configure_cuda` with ``unity_build=True`` (or
-``SDSNN_CUDA_UNITY=1``); the test suite compiles the CUDA project this way. It has been
-compiled and linked, not yet run on a GPU: brian2cuda's per-file build stays the default.
+:func:`sdsnn_bio.devices.set_up_device` switches it on for ``cpp_standalone`` by default; for
+``cuda_standalone`` only when asked (``unity_build=``, ``$SDSNN_UNITY_BUILD``): that build has
+been compiled and linked, not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ from pathlib import Path
 
 from .errors import DeviceError
 
-__all__ = ["UnityBuildError", "unity_sources", "install"]
+__all__ = ["UnityBuildError", "unity_sources", "install", "installed", "NAMESPACE_PREFIX"]
 
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"][^>"\n]+[>"])', re.M)
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
@@ -54,10 +64,12 @@ _WORD = re.compile(r"\b\w+\b")
 
 #: Prefix of the namespace each code object is compiled in.
 NAMESPACE_PREFIX = "_sdsnn_unity_"
+#: Source extension of each device's code objects.
+EXTENSIONS = {"cpp_standalone": ".cpp", "cuda_standalone": ".cu"}
 
 
 class UnityBuildError(DeviceError):
-    """The generated CUDA project has a construct the unity build cannot wrap."""
+    """The generated project has a construct the unity build cannot wrap."""
 
 
 def _read(path: Path) -> str:
@@ -66,13 +78,17 @@ def _read(path: Path) -> str:
 
 
 def _write_if_changed(path: Path, text: str):
-    """Like brian2cuda's writer: an unchanged file keeps its time stamp (``make`` skips it)."""
+    """Like Brian2's writer: an unchanged file keeps its time stamp (``make`` skips it)."""
     if path.exists() and _read(path) == text:
         return
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def _header(source: str) -> str:
+    return os.path.splitext(source)[0] + ".h"
 
 
 def _plan(directory: Path, members: list[str]):
@@ -83,7 +99,7 @@ def _plan(directory: Path, members: list[str]):
         header_macros.update(_DEFINE.findall(_read(h)))
     for f in members:
         texts[f] = _read(directory / f)
-        header = directory / (f[:-3] + ".h")
+        header = directory / _header(f)
         decls[f] = _DECL.findall(_read(header)) if header.exists() else []
         header_macros.update(_DEFINE.findall(_read(header)) if header.exists() else ())
     for f in members:
@@ -92,14 +108,14 @@ def _plan(directory: Path, members: list[str]):
         if clash:
             raise UnityBuildError(
                 f"{f} defines macro(s) {clash} that a header also defines: "
-                "it cannot be compiled in a unity file (set unity_build=False)"
+                "it cannot be compiled in a unity file (unity_build=False)"
             )
         macros[f] = own
         for is_kernel, name, args in decls[f]:
             if not is_kernel and args.strip() not in ("", "void"):
                 raise UnityBuildError(
-                    f"{f[:-3]}.h declares {name}({args.strip()}): only functions without "
-                    "arguments can be forwarded (set unity_build=False)"
+                    f"{_header(f)} declares {name}({args.strip()}): only functions without "
+                    "arguments can be forwarded (unity_build=False)"
                 )
     definer = {name: f for f in members for is_kernel, name, _ in decls[f] if is_kernel}
     borrows = {
@@ -140,14 +156,13 @@ def _unity_text(members, texts, decls, macros, definer, borrows, index):
     order = sorted(members, key=lambda f: (bool(borrows[f]), f))
     digest = hashlib.sha256("\0".join(f + "\0" + texts[f] for f in order).encode()).hexdigest()
     lines = [
-        "// Unity source written by sdsnn_bio.cuda_unity: the code objects below, each in a",
+        "// Unity source written by sdsnn_bio.unity: the code objects below, each in a",
         "// namespace of its own (see that module's documentation).",
         f"// members' digest: {digest}",
     ]
     seen = set()
     for f in order:
-        header = f[:-3] + ".h"
-        for inc in _INCLUDE.findall(texts[f]) + [f'"{header}"']:
+        for inc in _INCLUDE.findall(texts[f]) + [f'"{_header(f)}"']:
             if inc not in seen:
                 seen.add(inc)
                 lines.append(f"#include {inc}")
@@ -163,7 +178,12 @@ def _unity_text(members, texts, decls, macros, definer, borrows, index):
     return "\n".join(lines) + "\n"
 
 
-def unity_sources(directory, source_files, n_groups: int) -> list[str]:
+def _check_groups(n_groups):
+    if isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1:
+        raise UnityBuildError(f"the number of unity files must be an integer >= 1, got {n_groups!r}")
+
+
+def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu") -> list[str]:
     """Write the unity files of a generated project and return the sources to compile.
 
     Parameters
@@ -171,21 +191,22 @@ def unity_sources(directory, source_files, n_groups: int) -> list[str]:
     directory : str or path
         The project folder (``code_objects/`` inside it).
     source_files : iterable of str
-        The sources brian2cuda would compile, relative to ``directory``.
+        The sources Brian2 would compile, relative to ``directory``.
     n_groups : int
         How many unity files to make (the number of compilations that can run at once);
         fewer when the code objects do not split that far.
+    ext : str
+        The code objects' extension (``.cpp`` or ``.cu``); the unity files take it too.
 
     Returns
     -------
     list of str
-        The sources that are not code objects, then ``unity_0.cu`` ... (sorted).
+        The sources that are not code objects, then ``unity_0<ext>`` ... (sorted).
     """
     directory = Path(directory)
-    if isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1:
-        raise UnityBuildError(f"the number of unity files must be an integer >= 1, got {n_groups!r}")
+    _check_groups(n_groups)
     sources = sorted(set(source_files))
-    members = [s for s in sources if s.startswith("code_objects/") and s.endswith(".cu")]
+    members = [s for s in sources if s.startswith("code_objects/") and s.endswith(ext)]
     others = [s for s in sources if s not in members and not Path(s).name.startswith("unity_")]
     if not members:
         return others
@@ -194,47 +215,66 @@ def unity_sources(directory, source_files, n_groups: int) -> list[str]:
     groups = _groups(members, borrows, definer, n_groups)
     names = []
     for g, group in enumerate(groups):
-        name = f"unity_{g}.cu"
+        name = f"unity_{g}{ext}"
         _write_if_changed(directory / name, _unity_text(group, texts, decls, macros, definer, borrows, index))
         names.append(name)
-    for stale in directory.glob("unity_*.cu"):
+    for stale in directory.glob(f"unity_*{ext}"):
         if stale.name not in names:
             stale.unlink()
     return others + names
 
 
-#: Unity files per build when switched on (``None``: off). Set by :func:`install`.
-_N_GROUPS = None
-_PATCHED = False
+#: Unity files per build of each device when switched on (absent: off). Set by :func:`install`.
+_N_GROUPS = {}
+_PATCHED = set()
 
 
-def install(n_groups):
-    """Compile the next ``cuda_standalone`` builds as ``n_groups`` unity files (``None``: as
-    brian2cuda does, one file per code object).
+def _device_class(device):
+    if device == "cpp_standalone":
+        from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-    brian2cuda's ``generate_makefile`` is wrapped once: when switched on, the writer's
-    source list is replaced by :func:`unity_sources` just before the makefile is written.
-    """
-    global _N_GROUPS, _PATCHED
-    if n_groups is not None and (isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1):
-        raise UnityBuildError(f"the number of unity files must be an integer >= 1, got {n_groups!r}")
-    _N_GROUPS = n_groups
-    if _PATCHED or n_groups is None:
-        return
+        return CPPStandaloneDevice
     from brian2cuda.device import CUDAStandaloneDevice
 
-    original = CUDAStandaloneDevice.generate_makefile
+    return CUDAStandaloneDevice
+
+
+def install(device: str, n_groups):
+    """Compile the next builds of ``device`` as ``n_groups`` unity files (``None``: one file
+    per code object, as Brian2 does).
+
+    The device class's ``generate_makefile`` is wrapped once: when switched on, the writer's
+    source list is replaced by :func:`unity_sources` just before the makefile is written.
+    """
+    if device not in EXTENSIONS:
+        raise UnityBuildError(f"unity builds are for {sorted(EXTENSIONS)}, not {device!r}")
+    if n_groups is None:
+        _N_GROUPS.pop(device, None)
+        return
+    _check_groups(n_groups)
+    _N_GROUPS[device] = n_groups
+    if device in _PATCHED:
+        return
+    cls = _device_class(device)
+    original = cls.generate_makefile
+    ext = EXTENSIONS[device]
 
     def generate_makefile(self, writer, *args, **kwargs):
-        if _N_GROUPS is not None:
-            writer.source_files = set(unity_sources(writer.project_dir, writer.source_files, _N_GROUPS))
+        n = _N_GROUPS.get(device)
+        if n is not None:
+            writer.source_files = set(unity_sources(writer.project_dir, writer.source_files, n, ext))
         return original(self, writer, *args, **kwargs)
 
     generate_makefile.__wrapped__ = original
-    CUDAStandaloneDevice.generate_makefile = generate_makefile
-    _PATCHED = True
+    cls.generate_makefile = generate_makefile
+    _PATCHED.add(device)
 
 
-def installed() -> int | None:
-    """The number of unity files the next build makes, or ``None`` (per-file build)."""
-    return _N_GROUPS
+def installed(device: str) -> int | None:
+    """The number of unity files the next build of ``device`` makes, or ``None``."""
+    return _N_GROUPS.get(device)
+
+
+def reset():
+    """Every device back to Brian2's one file per code object."""
+    _N_GROUPS.clear()

@@ -23,8 +23,8 @@ def test_training_network_generates_and_compiles(tmp_path):
     cfg = load_config(find_model("tiny_dense"))
     build = tmp_path / "cuda_build"
     # compiled for an H100/H200 whether or not this machine has a GPU; the code objects as
-    # two unity files (sdsnn_bio.cuda_unity: ~19x less nvcc work than one call per file)
-    set_up_device("cuda_standalone", str(build), compute_capability=9.0, unity_build=2)
+    # two unity files (sdsnn_bio.unity: ~19x less nvcc work than one call per file)
+    set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
     net = SDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
     assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
@@ -61,7 +61,7 @@ def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path, monkeypat
     stream, so the runs differ by design; they must agree within the band the
     README states for other random streams (15 points of final accuracy, 10 of
     compression, on this small network), and both must learn and prune. The same
-    program compiled as unity files (sdsnn_bio.cuda_unity) must give the per-file
+    program compiled as unity files (sdsnn_bio.unity) must give the per-file
     build's results exactly.
     """
     why = cuda_build_unavailable() or (None if gpu_available() else "no NVIDIA GPU on this machine")
@@ -76,7 +76,7 @@ def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path, monkeypat
     for name, device, unity in (("cuda_standalone", "cuda_standalone", "0"),
                                 ("cuda_unity", "cuda_standalone", "2"),
                                 ("cpp_standalone", "cpp_standalone", "0")):
-        monkeypatch.setenv("SDSNN_CUDA_UNITY", unity)
+        monkeypatch.setenv("SDSNN_UNITY_BUILD", unity)
         reset_brian()
         d = tmp_path / name
         runs[name] = (Development(cfg, d, device=device).run(), read_table(d))

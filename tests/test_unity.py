@@ -1,4 +1,4 @@
-"""The CUDA unity build (sdsnn_bio.cuda_unity) on a small project written here.
+"""Unity builds (sdsnn_bio.unity): on a small project written here, and on a real network.
 
 The project has the constructs of brian2cuda's code objects that a unity file must keep apart:
 the same helper names in every file's anonymous namespace, a file-local macro that another file
@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
-from sdsnn_bio.cuda_unity import NAMESPACE_PREFIX, UnityBuildError, unity_sources
-from sdsnn_bio.devices import _unity_files
+from sdsnn_bio.devices import unity_files
 from sdsnn_bio.errors import DeviceError
+from sdsnn_bio.unity import NAMESPACE_PREFIX, UnityBuildError, install, unity_sources
 
 FILES = {
     "objects.h": "#ifndef OBJ_H\n#define OBJ_H\nextern long total;\n#endif\n",
@@ -137,15 +137,48 @@ def test_constructs_it_cannot_wrap_are_refused_naming_the_file(tmp_path):
 
 
 def test_unity_build_setting(monkeypatch):
-    monkeypatch.delenv("SDSNN_CUDA_UNITY", raising=False)
-    assert _unity_files(None) is None and _unity_files(False) is None
-    assert _unity_files(True) == (os.cpu_count() or 1) and _unity_files(3) == 3
-    monkeypatch.setenv("SDSNN_CUDA_UNITY", "4")
-    assert _unity_files(None) == 4
-    monkeypatch.setenv("SDSNN_CUDA_UNITY", "0")
-    assert _unity_files(None) is None
-    monkeypatch.setenv("SDSNN_CUDA_UNITY", "lots")
-    with pytest.raises(DeviceError, match=r"\$SDSNN_CUDA_UNITY must be .* got 'lots'"):
-        _unity_files(None)
+    monkeypatch.delenv("SDSNN_UNITY_BUILD", raising=False)
+    cores = os.cpu_count() or 1
+    assert unity_files("cpp_standalone") == cores and unity_files("cuda_standalone") is None
+    assert unity_files("cpp_standalone", False) is None and unity_files("cuda_standalone", 3) == 3
+    assert unity_files("cuda_standalone", True) == cores
+    monkeypatch.setenv("SDSNN_UNITY_BUILD", "4")
+    assert unity_files("cpp_standalone") == unity_files("cuda_standalone") == 4
+    monkeypatch.setenv("SDSNN_UNITY_BUILD", "off")
+    assert unity_files("cpp_standalone") is None and unity_files("cpp_standalone", 2) == 2
+    monkeypatch.setenv("SDSNN_UNITY_BUILD", "lots")
+    with pytest.raises(DeviceError, match=r"\$SDSNN_UNITY_BUILD must be .* got 'lots'"):
+        unity_files("cpp_standalone")
     with pytest.raises(DeviceError, match="unity_build must be"):
-        _unity_files(-1)
+        unity_files("cpp_standalone", -1)
+    with pytest.raises(UnityBuildError, match="not 'runtime'"):
+        install("runtime", 2)
+
+
+@pytest.mark.standalone
+def test_cpp_standalone_unity_build_writes_the_same_results(tmp_path):
+    """tiny_dense's training network built by Brian2's makefile (one g++ call per code object)
+    and as two unity files: the two binaries write byte-identical results, every array."""
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.devices import reset_brian, set_up_device
+    from sdsnn_bio.network import SDSNNNetwork
+
+    cfg = load_config(find_model("tiny_dense"))
+    results = {}
+    for unity in (False, 2):
+        reset_brian()
+        build = tmp_path / f"unity_{unity}"
+        set_up_device("cpp_standalone", str(build), unity_build=unity)
+        SDSNNNetwork(cfg, 2, 10, device="cpp_standalone", directory=str(build)).build(compile=True)
+        srcs = (build / "makefile").read_text().split("SRCS = ", 1)[1].split("\n", 1)[0].split()
+        co = [s for s in srcs if s.startswith("code_objects/")]
+        assert (co == []) == bool(unity) and (len(co) > 50) != bool(unity)
+        assert sorted(s for s in srcs if s.startswith("unity_")) == (["unity_0.cpp", "unity_1.cpp"] if unity else [])
+        subprocess.run(["./main"], cwd=build, check=True, capture_output=True)
+        results[unity] = {
+            p.name: p.read_bytes() for p in (build / "results").iterdir() if p.name != "last_run_info.txt"
+        }
+    reset_brian()
+    assert len(results[False]) > 100 and sorted(results[2]) == sorted(results[False])
+    differ = [name for name in results[False] if results[2][name] != results[False][name]]
+    assert not differ, differ
