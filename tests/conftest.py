@@ -63,8 +63,6 @@ except ImportError:  # hypothesis is a test dependency; without it the fuzz test
 # not listed costs 1), so a wrong figure costs time, never a result.
 UNIT_COSTS = {
     "test_cuda.py": 110,
-    "test_equivalence.py::test_learning_matches_numpy[runtime-local_pool]": 250,
-    "test_equivalence.py::test_learning_matches_numpy[runtime-dense]": 170,
     # the first unit that asks for the shared tiny_dense run (tests/_shared_tiny_run.py) makes
     # it; test_history asks at once and is started early, so the other users find it made
     "test_history.py": 130,

@@ -1,10 +1,15 @@
 """Generated code against numpy: the learning rule and every structural step.
 
-Each test builds a small network on ``runtime`` (Cython) and on single-threaded
+Each test builds a small network on ``runtime`` and on single-threaded
 ``cpp_standalone``, runs one period and compares what the generated code did
 with the same rule computed in numpy (``sdsnn_bio.structure`` for the
 structural rules, a direct re-implementation of the rate-coupled readout for
 learning). Both devices must agree with numpy to float tolerance.
+
+``runtime`` is Brian2's Cython target for the structural steps and its numpy target for the
+learning rule: the learning network's ~90 code objects cost ~5 CPU-seconds each as Cython
+extensions (the suite's largest cost on a fresh clone), and its Cython code is checked
+against cpp_standalone, run for run, by tests/test_reproducibility.py.
 """
 
 import numpy as np
@@ -105,13 +110,15 @@ def local_pool_config():
 @pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("local_pool", N_TEST), ("dense", N_TEST - 1)],
                          ids=["dense", "local_pool", "dense-test_not_whole_batches"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_learning_matches_numpy(device, network, n_test, tmp_path):
+def test_learning_matches_numpy(device, network, n_test, tmp_path, request):
     """Two periods of learning (Adam's step count and the state carried over) against numpy.
 
     With ``N_TEST`` test windows (whole mini-batches) the synapses' Adam step
     runs on the per-batch clock; with one window fewer it is the event-driven
-    pathway at the batch's last step.
+    pathway at the batch's last step. ``runtime`` on Brian2's numpy target (module docstring).
     """
+    if device == "runtime":
+        request.getfixturevalue("numpy_runtime")
     cfg = small_config() if network == "dense" else local_pool_config()
     n_train = N_TRAIN
     net, mon = build(cfg, device, tmp_path, n_test, n_train, monitor_input=True)
