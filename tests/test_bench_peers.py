@@ -148,3 +148,10 @@ def test_a_setting_that_timed_out_has_no_time_and_leaves_the_ratios_to_the_other
                                        "train_samples": 4000, "train_samples_t2": 500, "test_samples": 1000,
                                        "rounds": 1, "snntorch_versions": {}, **s}})
     assert any("not measured: did not finish" in line for line in lines)
+
+
+def test_marginal_memory_per_synapse_skips_the_points_not_run():
+    pts = [{"run": True, "synapses": 10_000, "binary_peak_rss_mb": 7.0},
+           {"run": False, "synapses": 50_000},
+           {"run": True, "synapses": 110_000, "binary_peak_rss_mb": 7.0 + 100_000 * 200 / 2**20}]
+    assert driver.marginal_bytes_per_synapse(pts) == [(110_000, 200.0)]

@@ -273,6 +273,19 @@ def scaling_benchmark(workdir: Path, units=SCALING_UNITS, periods: int = 3, trai
             "points": points, "cuda_standalone": cuda, "spine_bytes": spine_bytes(points)}
 
 
+def marginal_bytes_per_synapse(points: list) -> list:
+    """Growth of the binary's peak memory per added synapse between consecutive points that ran (pure).
+
+    Returns ``[(synapses, bytes per added synapse)]`` for every point after the first
+    that ran: ``(rss - rss_prev) / (synapses - synapses_prev)``, the per-synapse cost
+    without the fixed cost of the process.
+    """
+    ran = [p for p in points if p.get("run")]
+    return [(b["synapses"], round((b["binary_peak_rss_mb"] - a["binary_peak_rss_mb"]) * 2**20
+                                  / (b["synapses"] - a["synapses"]), 1))
+            for a, b in zip(ran, ran[1:])]
+
+
 def spine_bytes(points: list) -> dict:
     """Bytes per fc1 synapse in the generated model, by role, beside what the spine state strictly needs."""
     per_var = next((p["fc1_bytes_per_synapse_by_variable"] for p in points if p.get("run")), None)
@@ -417,6 +430,10 @@ def markdown(results: dict) -> list:
             else:
                 lines.append(f"| {pt['units']} | {pt['synapses']:,} | not run: {pt['why']} | | | | | |")
         lines.append(f"| cuda_standalone | | not run: {s['cuda_standalone']['why']} | | | | | |")
+        marg = marginal_bytes_per_synapse(s["points"])
+        if marg:
+            lines += ["", "Peak memory of the binary per added synapse, from one point to the next: "
+                      + ", ".join(f"{b} bytes (to {n:,} synapses)" for n, b in marg) + "."]
         sb = s.get("spine_bytes")
         if sb:
             lines += ["", f"Per fc1 synapse the generated model holds {sb['model_total']} bytes in its arrays "
@@ -431,7 +448,7 @@ def markdown(results: dict) -> list:
                   f"{c['ms_per_sample_t2']} on 2 OpenMP threads ({c['t2_speedup']}x). Code objects, ms per sample:",
                   "", "| code object | 1 thread | 2 threads |", "|---|---|---|"]
         p1, p2 = c["profile_ms_per_sample_t1"], c["profile_ms_per_sample_t2"]
-        for name in list(p1)[:15]:
+        for name in sorted(p1, key=lambda n: -p1[n])[:15]:
             lines.append(f"| {name} | {p1[name]} | {p2.get(name, '-')} |")
     return lines
 
