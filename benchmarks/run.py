@@ -233,7 +233,7 @@ PEER_BENCHMARKS = ("peers", "scaling", "cpu", "parallel")   # parallel: benchmar
 
 
 def run_peer_benchmark(what: str, out: Path, quick: bool = False):
-    """Run one of :data:`PEER_BENCHMARKS`; its result replaces the one recorded in ``out``'s .json."""
+    """Run one of :data:`PEER_BENCHMARKS`; its result is appended to those recorded in ``out``'s .json."""
     from benchmarks.peers import driver
 
     path = out.with_suffix(".json")
@@ -242,20 +242,16 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
         "processor": platform.processor() or platform.machine()}
     with tempfile.TemporaryDirectory() as tmp:
         if what == "peers":
-            results["peers"] = driver.peers_benchmark(Path(tmp), passes=1 if quick else 2, rounds=1 if quick else 2,
-                                                      n_train=1000 if quick else 0)
-        elif what == "parallel":
-            from benchmarks.parallel_windows import parallel_windows_benchmark
-
-            results["parallel_windows"] = parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
-                                                                     rounds=2 if quick else 3)
+            key, result = "peers", driver.peers_benchmark(Path(tmp), passes=1 if quick else 2,
+                                                          rounds=1 if quick else 2, n_train=1000 if quick else 0)
         elif what == "scaling":
-            results["scaling"] = driver.scaling_benchmark(Path(tmp), units=driver.SCALING_UNITS[:2] if quick
-                                                          else driver.SCALING_UNITS)
-            driver.save_scaling_plot(results["scaling"], REPO / "benchmarks" / "scaling.png")
+            key, result = "scaling", driver.scaling_benchmark(Path(tmp), units=driver.SCALING_UNITS[:2] if quick
+                                                              else driver.SCALING_UNITS)
+            driver.save_scaling_plot(result, REPO / "benchmarks" / "scaling.png")
         else:
-            results["cpu_profile"] = driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
-                                                        rounds=1 if quick else 2)
+            key, result = "cpu_profile", driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
+                                                            rounds=1 if quick else 2)
+    driver.append_result(results, key, result)
     path.write_text(json.dumps(results, indent=2))
     out.write_text(_markdown(results))
     print(_markdown(results))

@@ -155,3 +155,12 @@ def test_marginal_memory_per_synapse_skips_the_points_not_run():
            {"run": False, "synapses": 50_000},
            {"run": True, "synapses": 110_000, "binary_peak_rss_mb": 7.0 + 100_000 * 200 / 2**20}]
     assert driver.marginal_bytes_per_synapse(pts) == [(110_000, 200.0)]
+
+
+def test_results_are_appended_and_the_latest_is_shown():
+    results = {"peers": {"date": "old"}}                         # a run recorded before runs were lists
+    driver.append_result(results, "peers", {"date": "new"})
+    driver.append_result(results, "scaling", {"date": "s1"})
+    assert results["peers"] == [{"date": "old"}, {"date": "new"}] and results["scaling"] == [{"date": "s1"}]
+    assert driver._latest(results, "peers") == ({"date": "new"}, [{"date": "old"}])
+    assert driver._latest(results, "cpu_profile") == (None, [])

@@ -387,10 +387,30 @@ def cpu_profile(workdir: Path, n_train: int = 1000, rounds: int = 2, log=print) 
 
 # ------------------------------------------------------------------ markdown
 
+def append_result(results: dict, key: str, result: dict):
+    """Append ``result`` to the runs recorded under ``key`` (a single earlier run becomes a list)."""
+    runs = results.get(key)
+    if runs is None:
+        runs = []
+    elif isinstance(runs, dict):
+        runs = [runs]
+    results[key] = runs + [result]
+
+
+def _latest(results: dict, key: str):
+    """The latest run under ``key`` and the earlier ones."""
+    runs = results.get(key)
+    if not runs:
+        return None, []
+    if isinstance(runs, dict):
+        return runs, []
+    return runs[-1], runs[:-1]
+
+
 def markdown(results: dict) -> list:
     """Lines of results.md for the peers, scaling and CPU-profile results present in ``results``."""
     lines = []
-    p = results.get("peers")
+    p, earlier = _latest(results, "peers")
     if p:
         lines += ["", f"Peers side by side ({p['date']}, {p['processor']}, {p['cores']} cores, shared machine; "
                   f"load average {_load_range(p['rows'])}): 784-300-10, T = 20, {p['passes']} passes over "
@@ -416,7 +436,11 @@ def markdown(results: dict) -> list:
                   f"{r.get('sdsnn_over_snntorch_b10_t2')} (2 threads); sdsnn-bio's time / the floor's: "
                   f"{r.get('sdsnn_time_over_floor_t1')} (1 thread), {r.get('sdsnn_time_over_floor_t2')} "
                   f"(2 threads); sdsnn-bio 2 threads over 1: {r.get('sdsnn_t2_over_t1')}x."]
-    s = results.get("scaling")
+        for e in earlier:
+            lines.append(f"Earlier run {e['date']}: sdsnn-bio's best / snnTorch's best "
+                         f"{e['ratios'].get('sdsnn_best_over_snntorch_best')}, sdsnn-bio's time / the floor's (1 "
+                         f"thread) {e['ratios'].get('sdsnn_time_over_floor_t1')}.")
+    s, _ = _latest(results, "scaling")
     if s:
         lines += ["", f"Scaling ({s['date']}, {s['device']}, {s['periods']} periods of "
                   f"{s['windows_per_period']} windows, structural step on; `mnist5k_fc` with fc1 widened):", "",
@@ -441,7 +465,7 @@ def markdown(results: dict) -> list:
                       f"take {sb['model_spine_and_mask']} of them (12 float64), where they strictly need "
                       f"{sb['strict_spine_and_mask']} (5 reals as float64, 3 streak counters as bytes, 4 flags "
                       "as bits)."]
-    c = results.get("cpu_profile")
+    c, _ = _latest(results, "cpu_profile")
     if c:
         lines += ["", f"Where a training pass goes ({c['date']}, mnist5k_fc, {c['samples']} training windows, "
                   f"cpp_standalone with Brian2's profiling): {c['ms_per_sample_t1']} ms per sample on 1 thread, "
