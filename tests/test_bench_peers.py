@@ -164,3 +164,25 @@ def test_results_are_appended_and_the_latest_is_shown():
     assert results["peers"] == [{"date": "old"}, {"date": "new"}] and results["scaling"] == [{"date": "s1"}]
     assert driver._latest(results, "peers") == ({"date": "new"}, [{"date": "old"}])
     assert driver._latest(results, "cpu_profile") == (None, [])
+
+
+def test_the_reference_lif_leaks_fires_and_resets_in_the_same_step():
+    # one neuron, weight 0.3, bias 0: input at every step gives v = 0.3, 0.36 (no spike),
+    # then 0.372 ... stays below 0.5; with weight 0.45: 0.45, 0.54 -> spike and reset, 0.45, 0.54 -> spike
+    s = np.ones((4, 1, 1))
+    assert common.lif_layer_spikes([[0.3]], [0.0], s)[:, 0, 0].tolist() == [0, 0, 0, 0]
+    assert common.lif_layer_spikes([[0.45]], [0.0], s)[:, 0, 0].tolist() == [0, 1, 0, 1]
+    # a bias alone: 0.6 > 0.5 fires at once, every step
+    assert common.lif_layer_spikes([[0.0]], [0.6], s)[:, 0, 0].tolist() == [1, 1, 1, 1]
+
+
+def test_the_peer_table_says_the_neuron_check():
+    rows = [{"key": "sdsnn_t1", "kind": "sdsnn", "threads": 1, "batch": 10, "round": 0, "ms_per_sample": 0.6,
+             "load": [1.0, 2.0]}]
+    s = driver.summarise_peers(rows)
+    lines = driver.markdown({"peers": [{"date": "d", "processor": "p", "cores": 2, "rows": rows, "passes": 2,
+                                        "train_samples": 4000, "train_samples_t2": 500, "test_samples": 1000,
+                                        "rounds": 1, "snntorch_versions": {"torch": "2", "snntorch": "1"},
+                                        "snntorch_neuron_check": {"neuron_check_identical": True,
+                                                                  "neuron_check_spikes": 1407}, **s}]})
+    assert "spikes exactly as the SD-SNN LIF: 1407 spikes" in lines[1] and "load average 1.0-2.0" in lines[1]

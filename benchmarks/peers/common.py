@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["DECAY", "THRESHOLD", "T_STEPS", "init_weights", "evaluate", "save_data", "load_data",
+__all__ = ["DECAY", "THRESHOLD", "T_STEPS", "init_weights", "evaluate", "lif_layer_spikes", "save_data", "load_data",
            "parse_result", "ratio", "samples_per_s", "emit"]
 
 DECAY = 0.2
@@ -72,6 +72,22 @@ def evaluate(weights: dict, x: np.ndarray, y: np.ndarray, n_steps: int = T_STEPS
             v2[s2] = 0.0
             counts[lo:lo + chunk] += s2
     return float(np.mean(np.argmax(counts, axis=1) == np.asarray(y)))
+
+
+def lif_layer_spikes(W, b, spikes_in) -> np.ndarray:
+    """Spikes of one layer of the SD-SNN LIF driven by ``spikes_in`` (steps x batch x inputs), numpy.
+
+    ``v <- DECAY v + s W^T + b``, spike where ``v > THRESHOLD``, then ``v = 0`` there;
+    the reference the snnTorch neuron is checked against (``snntorch_train.py --check-neuron``).
+    """
+    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    v = np.zeros((spikes_in.shape[1], len(b)))
+    out = np.zeros((spikes_in.shape[0], spikes_in.shape[1], len(b)))
+    for t, s in enumerate(np.asarray(spikes_in, dtype=np.float64)):
+        v = DECAY * v + s @ W.T + b
+        out[t] = v > THRESHOLD
+        v[out[t] > 0] = 0.0
+    return out
 
 
 def save_data(path, x_train, y_train, x_test, y_test):

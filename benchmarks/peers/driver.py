@@ -156,6 +156,10 @@ def peers_benchmark(workdir: Path, passes: int = 2, rounds: int = 2, n_train: in
     data = workdir / "mnist5k.npz"
     common.save_data(data, ds.x_train, ds.y_train, ds.x_test, ds.y_test)
     d = common.load_data(data)
+    log("peers: checking snnTorch's neuron against the SD-SNN LIF")
+    neuron = _run_json([snn_python, HERE / "snntorch_train.py", data, "--check-neuron"], log=log)
+    if not neuron["neuron_check_identical"]:
+        raise RuntimeError(f"snnTorch's Leaky neuron does not spike as the SD-SNN LIF: {neuron}")
     rows = []
     settings = peer_settings()
     for k in range(rounds):
@@ -190,6 +194,7 @@ def peers_benchmark(workdir: Path, passes: int = 2, rounds: int = 2, n_train: in
             "train_samples": n_train or len(ds.y_train), "train_samples_t2": n_train_t2,
             "test_samples": len(ds.y_test), "rounds": rounds,
             "snntorch_versions": {k: next((r.get(k) for r in rows if r.get(k)), None) for k in ("torch", "snntorch")},
+            "snntorch_neuron_check": {k: neuron[k] for k in ("neuron_check_identical", "neuron_check_spikes")},
             "rows": rows, **summary}
 
 
@@ -417,7 +422,10 @@ def markdown(results: dict) -> list:
                   f"{p['train_samples']} MNIST 5k training digits, then the same numpy test on the "
                   f"{p['test_samples']} test digits (same input spikes) for every trained network; "
                   f"snnTorch {p['snntorch_versions'].get('snntorch')} with torch "
-                  f"{p['snntorch_versions'].get('torch')} (PyPI wheel, CPU), surrogate-gradient BPTT; "
+                  f"{p['snntorch_versions'].get('torch')} (PyPI wheel, CPU), surrogate-gradient BPTT"
+                  + (f" (its `snn.Leaky` spikes exactly as the SD-SNN LIF: {p['snntorch_neuron_check']['neuron_check_spikes']} "
+                     "spikes on random input, checked before the run)" if p.get("snntorch_neuron_check") else "")
+                  + "; "
                   f"sdsnn-bio `mnist5k_fc` (cpp_standalone, learning only); the floor: the same network in "
                   f"plain Brian2 without spines or learning. At 2 threads, timing only: one pass over the first "
                   f"{p['train_samples_t2']} digits. {p['rounds']} rounds, the order reversed in "

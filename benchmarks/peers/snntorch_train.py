@@ -21,7 +21,27 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import T_STEPS, emit, load_data  # noqa: E402
+from common import T_STEPS, emit, lif_layer_spikes, load_data  # noqa: E402
+
+
+def check_neuron(snn, torch, seed: int = 1) -> dict:
+    """Whether ``snn.Leaky`` as configured here spikes exactly as the SD-SNN LIF (numpy), on random input."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    W, b = rng.normal(0, 0.4, (30, 50)), rng.normal(0, 0.1, 30)
+    s_in = (rng.random((20, 8, 50)) < 0.3).astype(float)
+    fc = torch.nn.Linear(50, 30).double()
+    with torch.no_grad():
+        fc.weight[:] = torch.tensor(W)
+        fc.bias[:] = torch.tensor(b)
+    lif = snn.Leaky(beta=0.2, threshold=0.5, reset_mechanism="zero", reset_delay=False)
+    mem, out = lif.init_leaky(), []
+    for s in s_in:
+        spk, mem = lif(fc(torch.tensor(s)), mem)
+        out.append(spk.detach().numpy())
+    ref = lif_layer_spikes(W, b, s_in)
+    return {"neuron_check_identical": bool(np.array_equal(np.array(out), ref)), "neuron_check_spikes": int(ref.sum())}
 
 
 def main(argv=None):
@@ -35,11 +55,18 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=0, help="first N training samples (0: all)")
     ap.add_argument("--out", help="write the trained weights here (.npz)")
+    ap.add_argument("--check-neuron", action="store_true",
+                    help="only check snn.Leaky against the numpy LIF and print the result")
     args = ap.parse_args(argv)
 
     import numpy as np
     import snntorch as snn
     import torch
+
+    if args.check_neuron:
+        emit({"peer": "snntorch", **check_neuron(snn, torch), "torch": torch.__version__,
+              "snntorch": snn.__version__})
+        return
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
