@@ -248,10 +248,17 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
             key, result = "scaling", driver.scaling_benchmark(Path(tmp), units=driver.SCALING_UNITS[:2] if quick
                                                               else driver.SCALING_UNITS)
             driver.save_scaling_plot(result, REPO / "benchmarks" / "scaling.png")
+        elif what == "parallel":
+            from benchmarks.parallel_windows import parallel_windows_benchmark
+
+            key, result = None, None
+            results["parallel_windows"] = parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
+                                                                     rounds=2 if quick else 3)
         else:
             key, result = "cpu_profile", driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
                                                             rounds=1 if quick else 2)
-    driver.append_result(results, key, result)
+    if key is not None:
+        driver.append_result(results, key, result)
     path.write_text(json.dumps(results, indent=2))
     out.write_text(_markdown(results))
     print(_markdown(results))
