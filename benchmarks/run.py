@@ -237,9 +237,12 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
     from benchmarks.peers import driver
 
     path = out.with_suffix(".json")
-    results = json.loads(path.read_text()) if path.exists() else {
-        "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
-        "processor": platform.processor() or platform.machine()}
+
+    def recorded():   # read when the result is in, so that a result written meanwhile is kept
+        return json.loads(path.read_text()) if path.exists() else {
+            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
+            "processor": platform.processor() or platform.machine()}
+
     with tempfile.TemporaryDirectory() as tmp:
         if what == "peers":
             key, result = "peers", driver.peers_benchmark(Path(tmp), passes=1 if quick else 2,
@@ -251,13 +254,15 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
         elif what == "parallel":
             from benchmarks.parallel_windows import parallel_windows_benchmark
 
-            key, result = None, None
-            results["parallel_windows"] = parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
-                                                                     rounds=2 if quick else 3)
+            key, result = None, parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
+                                                           rounds=2 if quick else 3)
         else:
             key, result = "cpu_profile", driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
                                                             rounds=1 if quick else 2)
-    if key is not None:
+    results = recorded()
+    if key is None:
+        results["parallel_windows"] = result
+    else:
         driver.append_result(results, key, result)
     path.write_text(json.dumps(results, indent=2))
     out.write_text(_markdown(results))
