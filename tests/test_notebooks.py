@@ -580,14 +580,15 @@ def test_development_vs_data(development_data):
     assert want[0] == 1 and want[-1] == 230 == got["axis"]["final_age_days"]
     assert got["axis"]["compression"] == t.days_per_period * 86400 / t.activity_s == 172800
     rec = run_record(run_dir)
-    # history period e is the structure at the end of day e; the finished run adds period P, the
-    # same structure as P - 1 (no run in between), at the next age on the axis
-    np.testing.assert_array_equal(rec.periods, np.arange(P + 1))
-    np.testing.assert_array_equal(rec.ages[:P], want)
+    # history period e is the structure at the end of day e, one look per period: the finished
+    # run's final record (period P, the same structure as P - 1) is not a look of its own
+    np.testing.assert_array_equal(rec.periods, np.arange(P))
+    np.testing.assert_array_equal(rec.ages, want)
     np.testing.assert_array_equal(got["rec_ages"], rec.ages)
-    np.testing.assert_array_equal(rec.presence[P], rec.presence[P - 1])
     np.testing.assert_array_equal(got["alive_ages"], np.concatenate([[t.age_start_days], want]))
-    np.testing.assert_allclose(rec.density[:P], table["spine_density"], atol=1e-6)
+    # the density is the surviving tissue's (sites between living neurons); all sites beside it
+    np.testing.assert_allclose(rec.density, table["spine_density_alive"], atol=1e-6)
+    np.testing.assert_allclose(rec.density_all_sites, table["spine_density"], atol=1e-6)
 
     # ---- every comparison: the notebook's equal sdsnn_bio.neuro's, run here on its folder
     rows, details = compare_record(rec)
@@ -613,10 +614,9 @@ def test_development_vs_data(development_data):
     assert snap.period == P - 1
     a = snap.arrays
     live = a["exc/syn/connected"] != 0
-    # the sizes are the history's volumes at period P: its keyframe (8-bit) of the last day's volumes
-    err = History(run_dir).quantisation_error(P, "exc", "r_up")
-    assert 0 < err < 1e-3
-    np.testing.assert_allclose(rec.sizes, a["exc/syn/vol"][live], atol=err * 1.001 + 1e-9)
+    # the sizes are the last snapshot's exact volumes of the live spines (not the 8-bit keyframe)
+    assert rec.sizes_source == f"snapshot of period {P - 1} (exact)"
+    np.testing.assert_array_equal(rec.sizes, a["exc/syn/vol"][live])
     np.testing.assert_array_equal(rec.presence[P - 1], live)
 
     # ---- figures: structure over age
