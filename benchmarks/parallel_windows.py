@@ -71,7 +71,8 @@ def run_binary(v: dict, results: Path) -> tuple:
     """Run a variant's binary once: (simulation seconds, wall seconds, peak RSS in MiB)."""
     results.mkdir(parents=True, exist_ok=True)
     t = time.time()
-    p = subprocess.Popen(["./main", "--results_dir", str(results)] + v["args"], cwd=v["directory"],
+    # the binary appends file names to --results_dir as given: it must end with a slash
+    p = subprocess.Popen(["./main", "--results_dir", f"{results}/"] + v["args"], cwd=v["directory"],
                          stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.time() - t
