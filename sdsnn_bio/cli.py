@@ -75,6 +75,8 @@ def cmd_run(args) -> int:
     out = Path(args.out or os.path.join("runs", f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"))
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise SdsnnError(f"{out}: run folder exists and is not empty (use --resume or another --out)")
+    if args.copies is not None or args.set:
+        return _run_copies(args, cfg, out)
     print(f"sdsnn-bio: {cfg.name} on {args.device}, {cfg.schedule.periods} periods -> {out}", flush=True)
     dev = Development(cfg, out, device=args.device, progress=_progress(), threads=args.threads)
     summary = dev.run(resume=args.resume)
@@ -82,6 +84,29 @@ def cmd_run(args) -> int:
     print(text_report(out))
     if args.json:
         print(json.dumps(summary))
+    return 0
+
+
+def _run_copies(args, cfg, out) -> int:
+    """``run --copies K [--set KEY=V1,...]``: K networks in one build (:mod:`sdsnn_bio.multi`),
+    run folders OUT/copy0 .. OUT/copy<K-1>."""
+    from .multi import MultiDevelopment, copy_dirs, expand_sets
+    from .report import make_figures
+
+    if args.copies is None:
+        raise SdsnnError("--set needs --copies K (the number of networks in the build)")
+    cfgs = expand_sets(cfg, args.copies, args.set or ())
+    dirs = copy_dirs(out, len(cfgs))
+    print(f"sdsnn-bio: {len(cfgs)} copies of {cfg.name} in one build on {args.device}, "
+          f"{cfg.schedule.periods} periods -> {out}/copy0..copy{len(cfgs) - 1}", flush=True)
+    md = MultiDevelopment(cfgs, dirs, device=args.device, progress=_progress(), threads=args.threads)
+    summaries = md.run(resume=args.resume)
+    for k, (d, s) in enumerate(zip(dirs, summaries)):
+        make_figures(d)
+        print(f"copy {k}: {d} | test accuracy {100 * s['final_test_accuracy']:.2f}% | compression "
+              f"{100 * s.get('compression', 0.0):.2f}%")
+    if args.json:
+        print(json.dumps(summaries))
     return 0
 
 
@@ -284,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
     r.add_argument("--parallel-windows", action="store_true",
                    help="run the windows of a mini-batch at once (training.parallel_windows; sdsnn_bio.parallel)")
+    r.add_argument("--copies", type=int, metavar="K",
+                   help="K networks of the model in one build, run folders OUT/copy0..copyK-1 (sdsnn_bio.multi)")
+    r.add_argument("--set", action="append", metavar="KEY=V1,V2,...",
+                   help="with --copies: a run-time key (training.lr, schedule.seed, layers.NAME.rho0, "
+                        "structure.masks, ...; sdsnn_bio.multi.RUNTIME_KEYS), one value for all copies or one "
+                        "per copy; repeatable")
     r.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last snapshot")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")

@@ -76,7 +76,7 @@ SWEEP_KEYS = ("name", "description", "grid", "options")
 #: ``layers.NAME.key`` names a key of the layer called NAME.
 _SECTIONS = ("neuron", "data", "training", "schedule", "structure")
 #: Options of ``sdsnn-bio run`` that a sweep does not take (the sweep sets them per job).
-_NOT_SWEPT = {"help", "model", "out", "resume", "json", "threads"}
+_NOT_SWEPT = {"help", "model", "out", "resume", "json", "threads", "copies", "set"}
 _SEED_KEYS = ("seed", "schedule.seed")
 _BUILT = "sdsnn-bio: network built"
 _LOCK_WAIT_S = 60.0
