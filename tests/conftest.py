@@ -59,27 +59,32 @@ except ImportError:  # hypothesis is a test dependency; without it the fuzz test
 # started last and one worker idled while the other finished it. Here the suite is cut into
 # units (a file, or for files whose tests share no module-level build, a test with its
 # device and network) and the units start longest first. The costs are rough seconds on two
-# idle cores with empty caches, measured on 2026-12-01; they only order the units (a unit
-# not listed costs 1), so a wrong figure costs time, never a result.
+# idle cores with empty caches (2026-12-01, re-estimated for the unity builds on 2026-12-02);
+# they only order the units (a unit not listed costs 1), so a wrong figure costs time, never a
+# result.
 UNIT_COSTS = {
-    "test_cuda.py": 110,
+    # two nvcc builds (the training network and its parallel-windows form), unity files
+    "test_cuda.py": 220,
     # the first unit that asks for the shared tiny_dense run (tests/_shared_tiny_run.py) makes
     # it; test_history asks at once and is started early, so the other users find it made
     "test_history.py": 130,
-    "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 60,
-    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 110,
-    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 105,
-    "test_reproducibility.py::test_runtime_and_cpp_standalone_develop_identically": 85,
-    "test_develop.py": 70,
+    "test_reproducibility.py::test_runtime_and_cpp_standalone_develop_identically": 120,
     "test_notebooks.py": 120,
+    "test_develop.py": 70,
+    "test_event_input.py": 60,
     "test_sweep.py": 60,
-    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 57,
+    "test_cortex.py": 60,
+    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 60,
+    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 60,
+    "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy": 60,
+    "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 50,
+    "test_cifar.py": 50,
     "test_kill_resume.py": 45,
-    "test_cortex.py": 45,
-    "test_cifar.py": 30,
-    "test_event_input.py": 20,
-    "test_energy_table.py": 20,
+    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 40,
+    "test_multi.py": 40,
     "test_devices.py::test_a_second_build_of_a_network_comes_from_the_cache": 25,
+    "test_unity.py": 25,
+    "test_energy_table.py": 20,
     "test_devices.py::test_cpp_standalone_matches_runtime": 20,
     "test_health.py::test_silent_network_stops_with_period_and_layers": 20,
     "test_fuzz_build.py": 20,

@@ -53,6 +53,33 @@ def test_training_network_generates_and_compiles(tmp_path):
 
 
 @pytest.mark.cuda
+@pytest.mark.slow
+def test_parallel_windows_network_generates_and_compiles(tmp_path):
+    """The mini-batch-parallel form (training.parallel_windows, sdsnn_bio/parallel.py): B
+    replicas reading one weight group through linked variables, the replicas' gradient sums
+    as synaptic pathways into it; the GPU form the option is meant for."""
+    why = cuda_build_unavailable()
+    if why:
+        pytest.skip(why)
+    import os
+
+    from sdsnn_bio.parallel import ParallelSDSNNNetwork
+
+    cfg = load_config(find_model("tiny_dense")).replace(training={"parallel_windows": True})
+    build = tmp_path / "cuda_parallel"
+    set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
+    net = ParallelSDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
+    net.build(compile=True)
+    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
+    # the master's Adam and structural pathways, the replicas' delivery and backward sums,
+    # and the gradient reductions into the weight and bias groups are GPU kernels
+    for kernel in ("syn_fc1_adam", "syn_fc1_pend", "syn_fc1_pstart", "syn_fc1_rep_pre",
+                   "fc1_grad_pre", "fc1_gbias_pre", "syn_out_rep_bp"):
+        assert f"kernel_{kernel}" in code, kernel
+
+
+@pytest.mark.cuda
 @pytest.mark.gpu
 def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path, monkeypatch):
     """A full SD-SNN development (pruning and regeneration) on the GPU, against the CPU run.
