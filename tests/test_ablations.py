@@ -67,8 +67,9 @@ def test_default_generated_code_is_the_papers_rule():
 
 
 # ------------------------------------------------------------------ generated code
-def test_ablated_structural_code_matches_numpy(tmp_path):
-    """No constraint (clip_on stays 0, as the schedule sets it) and weight importance, on runtime."""
+def test_ablated_structural_code_matches_numpy(tmp_path, numpy_runtime):
+    """No constraint (clip_on stays 0, as the schedule sets it) and weight importance, on runtime
+    (Brian2's numpy target: a Cython build of the network costs minutes on a fresh clone)."""
     cfg = ablated(small_config(), constraint=False, importance="weight")
     net, _ = build(cfg, "runtime", tmp_path, N_TEST, N_TRAIN)
     rng = np.random.default_rng(11)

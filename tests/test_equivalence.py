@@ -6,10 +6,10 @@ with the same rule computed in numpy (``sdsnn_bio.structure`` for the
 structural rules, a direct re-implementation of the rate-coupled readout for
 learning). Both devices must agree with numpy to float tolerance.
 
-``runtime`` is Brian2's Cython target for the structural steps and its numpy target for the
-learning rule: the learning network's ~90 code objects cost ~5 CPU-seconds each as Cython
-extensions (the suite's largest cost on a fresh clone), and its Cython code is checked
-against cpp_standalone, run for run, by tests/test_reproducibility.py.
+``runtime`` is Brian2's numpy target here: the training network's ~90 code objects cost
+~5 CPU-seconds each as Cython extensions (on a fresh clone the suite's largest cost), and its
+Cython code, learning and structural steps, is checked against cpp_standalone, run for run,
+by tests/test_reproducibility.py.
 """
 
 import numpy as np
@@ -198,7 +198,9 @@ def set_synapse_state(net, st, s):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_structural_steps_match_numpy(device, tmp_path):
+def test_structural_steps_match_numpy(device, tmp_path, request):
+    if device == "runtime":    # Brian2's numpy target (module docstring)
+        request.getfixturevalue("numpy_runtime")
     cfg = small_config()
     net, _ = build(cfg, device, tmp_path, N_TEST, N_TRAIN)
     rng = np.random.default_rng(7)

@@ -16,6 +16,9 @@ from sdsnn_bio.geometry import connectivity
 
 @pytest.fixture(autouse=True)
 def _close_figures():
+    """No figure from another file's test on this worker: a plot without ``axes`` draws on
+    the current one (a fresh clone's run drew 400 bars of someone else's histogram here)."""
+    plt.close("all")
     yield
     plt.close("all")
 
