@@ -266,8 +266,9 @@ class SDSNNNetwork:
     #: windows run one after another (see :mod:`sdsnn_bio.parallel` for the other form)
     parallel = False
 
-    def __init__(self, cfg, n_test_win: int, n_train_win: int, device: str, directory: str,
-                 seed: int = 0, profile: bool = False):
+    def _set_run_shape(self, cfg, n_test_win: int, n_train_win: int, device: str) -> int:
+        """The configuration, device, windows per run, steps per window and ``dt``; returns the
+        mini-batch size (the training windows must fill whole mini-batches)."""
         import brian2 as b2
 
         self.cfg = cfg
@@ -281,6 +282,13 @@ class SDSNNNetwork:
                               f"multiple of training.batch ({B})")
         self.T = cfg.schedule.n_steps
         self.dt = cfg.schedule.dt_ms * b2.ms
+        return B
+
+    def __init__(self, cfg, n_test_win: int, n_train_win: int, device: str, directory: str,
+                 seed: int = 0, profile: bool = False):
+        import brian2 as b2
+
+        B = self._set_run_shape(cfg, n_test_win, n_train_win, device)
         self.n_steps_run = self.n_windows * self.T          # steps of the sample windows
         # The synapses' Adam step runs on a clock of one tick per mini-batch when the test
         # windows fill whole batches (see :mod:`sdsnn_bio.learning`)

@@ -52,7 +52,7 @@ themselves differ: ``rand()`` is drawn per replica neuron in another order.
 
 import numpy as np
 
-from .errors import ConfigError, RunError
+from .errors import RunError
 from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
     hidden_delta_code, output_delta_code
@@ -172,18 +172,8 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         import brian2 as b2
 
         _quiet_linked_writes()
-        self.cfg = cfg
-        self.device_name = device
-        self.standalone = device != "runtime"
-        self.n_test_win, self.n_train_win = int(n_test_win), int(n_train_win)
-        self.n_windows = self.n_test_win + self.n_train_win
-        B = cfg.training.batch
-        if self.n_train_win % B:
-            raise ConfigError(f"{cfg.source}: training windows per run ({n_train_win}) must be a "
-                              f"multiple of training.batch ({B})")
-        self.B = B
-        self.T = T = cfg.schedule.n_steps
-        self.dt = cfg.schedule.dt_ms * b2.ms
+        self.B = B = self._set_run_shape(cfg, n_test_win, n_train_win, device)
+        T = self.T
         self.slot_of, self.replica_of, self.n_test_slots, self.n_slots = replica_layout(
             self.n_test_win, self.n_train_win, B)
         self.n_steps_run = self.n_slots * T
