@@ -179,6 +179,21 @@ def _build_pool(b2, st, pre_group, ns, back):
     return group, syn
 
 
+def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam_on_clock: bool):
+    """Add a learnable stage's Adam step (as the event-driven pathway at the batch's last step
+    when it is not on its own clock) and, for a structural stage, the spine, clipping, pruning
+    and importance pathways, to a Synapses' ``on_pre``/``on_event`` (the sequential network's
+    synapses and the parallel form's master synapses)."""
+    spec = st.spec
+    if not adam_on_clock:
+        on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
+    if st.structural:
+        frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
+        on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
+                                          prune=spec.prune, importance=cfg.structure.importance))
+        on_event.update(pend="pend", pstart="pstart")
+
+
 def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng, input_current=None):
     spec, k = st.spec, st.index
     group = b2.NeuronGroup(st.n_neurons, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
@@ -203,13 +218,7 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
               "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w",
               "bp": backprop_code(st.pre_kind)}
     on_event = {"pre": "graded" if st.pre_kind == "pool" else "spike", "bp": "bwd"}
-    if not adam_on_clock:
-        on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
-    if st.structural:
-        frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
-        on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
-                                          prune=spec.prune, importance=cfg.structure.importance))
-        on_event.update(pend="pend", pstart="pstart")
+    add_adam_and_structural_pathways(on_pre, on_event, st, cfg, adam_on_clock)
     syn_ns = dict(ns, regen_M=float(spec.regen_streak))
     if input_current is not None:
         syn_ns["stim"] = input_current

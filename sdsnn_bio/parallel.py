@@ -56,10 +56,11 @@ from .errors import RunError
 from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
     hidden_delta_code, output_delta_code
-from .network import EVENTS, NEURON_CARRY, SYNAPSE_CARRY, SDSNNNetwork, Stage, slot
+from .network import EVENTS, NEURON_CARRY, SYNAPSE_CARRY, SDSNNNetwork, Stage, add_adam_and_structural_pathways, \
+    slot
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
 from .runner import PeriodRunner
-from .spines import SYNAPSE_EQS, structural_pathways
+from .spines import SYNAPSE_EQS
 from .structure.constraint import spine_namespace
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
@@ -315,13 +316,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         weights = b2.NeuronGroup(n_syn, WEIGHT_EQS, name=f"{spec.name}_weights")
         # master synapses: Adam, mask, spines, regeneration (the sequential form's code)
         on_pre, on_event = {}, {}
-        if not self.adam_on_clock:
-            on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
-        if st.structural:
-            frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
-            on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
-                                              prune=spec.prune, importance=cfg.structure.importance))
-            on_event.update(pend="pend", pstart="pstart")
+        add_adam_and_structural_pathways(on_pre, on_event, st, cfg, self.adam_on_clock)
         syn_ns = dict(ns, regen_M=float(spec.regen_streak))
         syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, on_pre=on_pre or None,
                           on_event=on_event or None, namespace=syn_ns, name=f"syn_{spec.name}")
