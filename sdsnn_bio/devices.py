@@ -689,6 +689,13 @@ def set_up_device(name, directory, threads=1, build_on_run=False, unity_build=No
         use_compiler_cache()
     if name == "runtime":
         prefs.codegen.target = "cython"
+        # Python's own CFLAGS carry -g, which distutils passes to every Cython extension:
+        # debug information nobody reads, a sixth of the compile time (tiny_dense's 80
+        # extensions: 190 instead of 230 s). -g0 last turns it off; the machine code is the
+        # same (GCC does not let -g change code generation).
+        prefs.codegen.cpp.extra_compile_args_gcc = _append_once(
+            prefs.codegen.cpp.extra_compile_args_gcc, ["-g0"]
+        )
         set_device("runtime")
         return directory
     if directory is None:

@@ -40,8 +40,15 @@ arrays), which ``tests/test_unity.py`` checks; so did the main job's network ``m
 (339 arrays; checked by hand on 2026-12-02, its build 115 s instead of 780 s on the loaded
 2-core machine). A construct this cannot wrap (a code object
 defining a macro that a header also defines, a header declaring a function with arguments)
-raises :class:`UnityBuildError` before anything is compiled, naming the file. The network's
-own files (``main``, ``objects``, ``network``, ...) are compiled as before.
+raises :class:`UnityBuildError` before anything is compiled, naming the file.
+
+The network's own files (``main``, ``objects``, ``network``, ``rand``, ``run``,
+``synapses_classes``) are plain global-scope code that already shares one set of headers and
+one program. For ``cpp_standalone`` they are compiled as before (about 7 CPU-s together, 5 of
+them ``objects.cpp``'s own arrays: nothing to win). For ``cuda_standalone`` each of them costs
+a full parse of the Thrust and cuRAND headers, so they are included one after another into
+one more file, ``unity_main.cu``: tiny_dense's six files 21 user-seconds instead of 64
+(measured 2026-12-02, nvcc 13.0, project machine), the whole build 63 instead of 119.
 
 :func:`sdsnn_bio.devices.set_up_device` switches it on for ``cpp_standalone`` by default; for
 ``cuda_standalone`` only when asked (``unity_build=``, ``$SDSNN_UNITY_BUILD``): that build has
@@ -185,7 +192,20 @@ def _check_groups(n_groups):
         raise UnityBuildError(f"the number of unity files must be an integer >= 1, got {n_groups!r}")
 
 
-def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu") -> list[str]:
+def _main_text(support, directory):
+    texts = [_read(directory / f) for f in support]
+    digest = hashlib.sha256("\0".join(f + "\0" + t for f, t in zip(support, texts)).encode()).hexdigest()
+    lines = [
+        "// Unity source written by sdsnn_bio.unity: the network's own files, one after",
+        "// another at global scope (see that module's documentation).",
+        f"// members' digest: {digest}",
+    ]
+    lines.extend(f'#include "{f}"' for f in support)
+    return "\n".join(lines) + "\n"
+
+
+def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu",
+                  fold_main: bool = False) -> list[str]:
     """Write the unity files of a generated project and return the sources to compile.
 
     Parameters
@@ -199,11 +219,15 @@ def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu") -> l
         fewer when the code objects do not split that far.
     ext : str
         The code objects' extension (``.cpp`` or ``.cu``); the unity files take it too.
+    fold_main : bool
+        Also compile the network's own files (the top-level sources with ``ext``:
+        ``main``, ``objects``, ``network``, ...) as one file, ``unity_main<ext>``.
 
     Returns
     -------
     list of str
-        The sources that are not code objects, then ``unity_0<ext>`` ... (sorted).
+        The sources that are not code objects (but for those folded into
+        ``unity_main<ext>``), then ``unity_0<ext>`` ... and ``unity_main<ext>`` (sorted).
     """
     directory = Path(directory)
     _check_groups(n_groups)
@@ -212,10 +236,17 @@ def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu") -> l
     others = [s for s in sources if s not in members and not Path(s).name.startswith("unity_")]
     if not members:
         return others
+    names = []
+    if fold_main:
+        support = [s for s in others if "/" not in s and s.endswith(ext)]
+        if support:
+            others = [s for s in others if s not in support]
+            name = f"unity_main{ext}"
+            _write_if_changed(directory / name, _main_text(support, directory))
+            names.append(name)
     texts, decls, macros, definer, borrows = _plan(directory, members)
     index = {f: i for i, f in enumerate(members)}
     groups = _groups(members, borrows, definer, n_groups)
-    names = []
     for g, group in enumerate(groups):
         name = f"unity_{g}{ext}"
         _write_if_changed(directory / name, _unity_text(group, texts, decls, macros, definer, borrows, index))
@@ -223,7 +254,7 @@ def unity_sources(directory, source_files, n_groups: int, ext: str = ".cu") -> l
     for stale in directory.glob(f"unity_*{ext}"):
         if stale.name not in names:
             stale.unlink()
-    return others + names
+    return others + sorted(names)
 
 
 #: Unity files per build of each device when switched on (absent: off). Set by :func:`install`.
@@ -264,7 +295,8 @@ def install(device: str, n_groups):
     def generate_makefile(self, writer, *args, **kwargs):
         n = _N_GROUPS.get(device)
         if n is not None:
-            writer.source_files = set(unity_sources(writer.project_dir, writer.source_files, n, ext))
+            writer.source_files = set(unity_sources(writer.project_dir, writer.source_files, n, ext,
+                                                    fold_main=device == "cuda_standalone"))
         return original(self, writer, *args, **kwargs)
 
     generate_makefile.__wrapped__ = original

@@ -30,10 +30,14 @@ def test_training_network_generates_and_compiles(tmp_path):
     assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
     makefile = (build / "makefile").read_text()
     assert "-arch=sm_90" in makefile and "-std=c++17" in makefile
-    # every code object was compiled, each exactly once, inside a unity file
+    # every code object was compiled, each exactly once, inside a unity file; the network's
+    # own files (main, objects, network, rand, run, synapses_classes) in one more
     srcs = makefile.split("SRCS = ", 1)[1].split("\n", 1)[0].split()
-    assert sorted(s for s in srcs if s.startswith("unity_")) == ["unity_0.cu", "unity_1.cu"]
-    assert not [s for s in srcs if s.startswith("code_objects/")]
+    assert sorted(srcs) == ["unity_0.cu", "unity_1.cu", "unity_main.cu"]
+    folded = [line.split('"')[1] for line in (build / "unity_main.cu").read_text().splitlines()
+              if line.startswith("#include")]
+    assert {"main.cu", "objects.cu", "network.cu", "rand.cu", "run.cu"} <= set(folded)
+    assert all((build / f).is_file() for f in folded)
     included = [
         line.split('"')[1]
         for u in ("unity_0.cu", "unity_1.cu")

@@ -107,6 +107,31 @@ def test_unity_program_prints_what_the_per_file_program_prints(tmp_path, n_group
     assert '#include "code_objects/after_run_a.cu"' in (d / holder[0]).read_text()
 
 
+@needs_gxx
+def test_the_networks_own_files_fold_into_one_more_file(tmp_path):
+    """fold_main (cuda_standalone's setting): main/objects/... in unity_main; files in a
+    subfolder (brianlib) stay on their own; the same program."""
+    d = _project(tmp_path)
+    (d / "brianlib").mkdir()
+    (d / "brianlib/extra.cu").write_text("long extra_unused() { return 3; }\n")
+    per_file = _compile_and_run(d, SOURCES + ["brianlib/extra.cu"])
+    sources = unity_sources(d, SOURCES + ["brianlib/extra.cu"], 2, fold_main=True)
+    assert sources == ["brianlib/extra.cu", "unity_0.cu", "unity_1.cu", "unity_main.cu"]
+    main = (d / "unity_main.cu").read_text()
+    assert [line for line in main.splitlines() if line.startswith("#include")] == [
+        '#include "main.cu"', '#include "objects.cu"']
+    assert _compile_and_run(d, sources) == per_file
+    # rewritten when one of its files changes, not otherwise; gone when not asked for
+    os.utime(d / "unity_main.cu", (1_000_000, 1_000_000))
+    unity_sources(d, SOURCES, 2, fold_main=True)
+    assert (d / "unity_main.cu").stat().st_mtime == 1_000_000
+    (d / "objects.cu").write_text(FILES["objects.cu"].replace("= 0", "= 1"))
+    unity_sources(d, SOURCES, 2, fold_main=True)
+    assert (d / "unity_main.cu").read_text() != main
+    assert "unity_main.cu" not in unity_sources(d, SOURCES, 2)
+    assert not (d / "unity_main.cu").exists()
+
+
 def test_unity_files_are_rewritten_only_when_a_member_changes(tmp_path):
     d = _project(tmp_path)
     (name,) = unity_sources(d, SOURCES, 1)[2:]
