@@ -229,7 +229,8 @@ def cmd_sweep(args) -> int:
     security = make_security(args.tls_ca_file, args.tls_cert, args.tls_key)
     rows = run_sweep(args.sweep_file, out=args.out, resume=args.resume, scheduler=args.scheduler,
                      security=security, n_workers=args.workers, retries=args.retries,
-                     stagger={"auto": None, "always": True, "never": False}[args.stagger])
+                     stagger={"auto": None, "always": True, "never": False}[args.stagger],
+                     copies_per_build=args.copies_per_build)
     return 0 if all(r["status"] in ("done", "kept") for r in rows) else 1
 
 
@@ -367,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="jobs that compile the same code wait until the first of them has built, so that "
                     "they take its objects from the compiler cache (auto: when ccache is in use and this "
                     "machine has not built that code before)")
+    sw.add_argument("--copies-per-build", type=int, default=1, metavar="K",
+                    help="run up to K jobs that differ only in run-time keys (seed, learning rate, rho0, masks, "
+                    "...: sdsnn_bio.multi.RUNTIME_KEYS) as copies of one network in one build and one process "
+                    "(default 1: every job its own build)")
     sw.add_argument("--tls-ca-file", help="TLS: certificate authority of the scheduler")
     sw.add_argument("--tls-cert", help="TLS: this client's certificate")
     sw.add_argument("--tls-key", help="TLS: this client's private key")

@@ -33,10 +33,22 @@ mid-job has the job started again by the scheduler; the new attempt continues
 from the run's last snapshot (``--resume``). Jobs whose run folder holds a
 ``summary.json`` are not run again.
 
+Several networks in one build (``copies_per_build`` K > 1, ``--copies-per-build``): jobs that
+may be copies of one build (:func:`copies_key`: the same configuration but for the run-time
+keys of :data:`sdsnn_bio.multi.RUNTIME_KEYS`, the same device) are dealt in grid order into
+builds of at most K copies, as even as possible (:func:`plan_builds`). A build is one Dask task
+(:func:`run_group`) running ``python -m sdsnn_bio.sweep JOB_DIR...``: one
+:class:`sdsnn_bio.multi.MultiDevelopment` with each job's configuration and run folder; its
+output goes to every member's ``job.log``, its attempts to every member's ``job.json``. A
+worker that dies mid-build has the build run again, resumed from the last period all its
+copies hold a snapshot of. The plan is written to ``OUT/builds.json``; a resumed sweep must
+plan the same builds.
+
 The output folder::
 
     OUT/sweep.toml      the sweep file as given
     OUT/jobs.json       the jobs: id, grid values, model, device
+    OUT/builds.json     with copies_per_build > 1: the jobs of each build, copy 0 first
     OUT/JOB/job.toml    the job's validated configuration (what the run reads)
     OUT/JOB/job.log     the run's output, all attempts, each opened by a line of this module
     OUT/JOB/job.json    status, attempts (worker, pid, resumed from period), wall time
@@ -68,7 +80,8 @@ from .records import RunFolder, atomic_write, format_cell
 
 __all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "job_config", "build_key", "data_cache_key", "run_row",
            "sweep_row", "seed_rows",
-           "format_table", "write_csv", "make_security", "local_cluster", "run_job", "run_sweep"]
+           "format_table", "write_csv", "make_security", "local_cluster", "run_job", "run_sweep",
+           "copies_key", "plan_builds", "run_group"]
 
 #: Top-level keys of a sweep file.
 SWEEP_KEYS = ("name", "description", "grid", "options")
@@ -97,7 +110,8 @@ class Job:
         """What a worker needs to run the job (plain data, sent to the worker)."""
         return {"id": self.id, "values": self.values, "model": self.model, "device": self.device,
                 "dir": str(Path(out) / self.id), "config": self.config.to_dict(),
-                "build_key": build_key(self.config, self.device)}
+                "build_key": build_key(self.config, self.device),
+                "copies_key": copies_key(self.config, self.device)}
 
 
 @dataclass
@@ -398,6 +412,51 @@ def build_key(cfg, device: str) -> str:
     return json.dumps([device, d], sort_keys=True)
 
 
+def copies_key(cfg, device: str):
+    """Jobs with one key can run as copies of one build (:class:`sdsnn_bio.multi.MultiDevelopment`):
+    the configuration without :data:`sdsnn_bio.multi.RUNTIME_KEYS`, and the device. ``None``
+    for a job that cannot be a copy (a developmental model, ``training.parallel_windows``)."""
+    from .multi import _flat, _is_runtime
+
+    if getattr(cfg, "kind", "training") != "training" or cfg.training.parallel_windows:
+        return None
+    flat = {k: v for k, v in _flat(cfg).items() if not _is_runtime(k)}
+    return json.dumps([device, flat], sort_keys=True, default=str)
+
+
+def plan_builds(jobs: list, copies_per_build: int) -> list:
+    """The builds of a sweep: lists of job dicts (:meth:`Job.to_dict`), in grid order.
+
+    Jobs with one :func:`copies_key` are cut, in grid order, into ``ceil(n / K)`` builds of
+    as even sizes as possible (at most ``K`` copies each); every other job is a build of one.
+    With ``copies_per_build = 1`` every job is its own build (one process, one network).
+    """
+    if isinstance(copies_per_build, bool) or not isinstance(copies_per_build, int) or copies_per_build < 1:
+        raise SdsnnError(f"sweep: copies_per_build must be an integer >= 1, got {copies_per_build!r}")
+    if copies_per_build == 1:
+        return [[j] for j in jobs]
+    by_key, order = {}, []
+    for j in jobs:
+        key = j.get("copies_key")
+        if key is None:
+            order.append([j])
+            continue
+        if key not in by_key:
+            by_key[key] = []
+            order.append(by_key[key])
+        by_key[key].append(j)
+    builds = []
+    for members in order:
+        n = len(members)
+        parts = -(-n // copies_per_build)
+        sizes = [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+        start = 0
+        for size in sizes:
+            builds.append(members[start:start + size])
+            start += size
+    return builds
+
+
 def _source_digest() -> str:
     """A digest of this package's code and Brian2's version: what the generated code depends
     on besides the configuration."""
@@ -605,6 +664,37 @@ def _set_event(name):
         Event(name).set()
 
 
+def _finished_row(job: dict, rec: dict) -> dict:
+    """The row of a job whose run folder holds its summary."""
+    if rec.get("status") == "done":     # finished by an earlier sweep: kept as it is
+        return dict(sweep_row(job), status="kept")
+    # the run wrote its summary, then its attempt died (drawing figures): finished
+    rec["status"] = "done"
+    atomic_write(Path(job["dir"]) / "job.json", json.dumps(rec, indent=2))
+    return sweep_row(job)
+
+
+def _write_job_toml(job: dict) -> Path:
+    import tomli_w
+
+    toml_path = Path(job["dir"]) / "job.toml"
+    if not toml_path.is_file():
+        atomic_write(toml_path, tomli_w.dumps(job["config"]))
+    return toml_path
+
+
+def _close_lost_attempt(rec: dict, log_path: Path) -> float:
+    """An earlier attempt that died with its worker: its time runs until its last output.
+    Returns the wall time of the job's attempts so far."""
+    attempts = rec.setdefault("attempts", [])
+    wall = rec.get("wall_s", 0.0)
+    if attempts and "end" not in attempts[-1] and log_path.is_file():
+        attempts[-1]["end"] = max(attempts[-1]["start"], log_path.stat().st_mtime)
+        attempts[-1]["returncode"] = "lost"
+        wall += attempts[-1]["end"] - attempts[-1]["start"]
+    return wall
+
+
 def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
     """Run one job in its folder (a Dask task; also callable directly) and return its row.
 
@@ -632,8 +722,6 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
     JobKilled
         The run died of a signal; the scheduler tries again (``retries``).
     """
-    import tomli_w
-
     jdir = Path(job["dir"])
     jdir.mkdir(parents=True, exist_ok=True)
     fd = _lock(jdir)
@@ -642,15 +730,8 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
         rec = _read_job_record(jdir)
         if run.is_finished():
             _set_event(built_event)
-            if rec.get("status") == "done":     # finished by an earlier sweep: kept as it is
-                return dict(sweep_row(job), status="kept")
-            # the run wrote its summary, then its attempt died (drawing figures): finished
-            rec["status"] = "done"
-            atomic_write(jdir / "job.json", json.dumps(rec, indent=2))
-            return sweep_row(job)
-        toml_path = jdir / "job.toml"
-        if not toml_path.is_file():
-            atomic_write(toml_path, tomli_w.dumps(job["config"]))
+            return _finished_row(job, rec)
+        toml_path = _write_job_toml(job)
         resume_from = None
         if run.has_meta():
             periods = run.snapshot_periods()
@@ -659,12 +740,7 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
             shutil.rmtree(run.path)
         attempts = rec.setdefault("attempts", [])
         log_path = jdir / "job.log"
-        # an earlier attempt that died with its worker: its time runs until its last output
-        wall = rec.get("wall_s", 0.0)
-        if attempts and "end" not in attempts[-1] and log_path.is_file():
-            attempts[-1]["end"] = max(attempts[-1]["start"], log_path.stat().st_mtime)
-            attempts[-1]["returncode"] = "lost"
-            wall += attempts[-1]["end"] - attempts[-1]["start"]
+        wall = _close_lost_attempt(rec, log_path)
         cmd = [sys.executable, "-m", "sdsnn_bio", "run", str(toml_path), "--out", str(run.path),
                "--device", job["device"]]
         if resume_from is not None:
@@ -715,6 +791,145 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
         return sweep_row(job)
     finally:
         os.close(fd)
+
+
+def run_group(group: list, built_event=None, poll_s: float = 0.2) -> list:
+    """Run the jobs of one build as copies of one network (a Dask task) and return their rows.
+
+    Starts ``python -m sdsnn_bio.sweep [--resume] --device DEVICE JOB_DIR...`` (copy ``k`` is
+    ``group[k]``: its ``job.toml`` and run folder), its output appended to every member's
+    ``job.log``. It holds every member's lock (in grid order, as every task does) and dies
+    with the task's worker. If every member has a run folder, the build resumes from the
+    last period all of them hold a snapshot of (:class:`sdsnn_bio.multi.MultiDevelopment`);
+    if some have none (an attempt killed before its copies started), every member starts
+    afresh. Members that all finished are kept.
+
+    Returns
+    -------
+    list of dict
+        :func:`sweep_row` of each member, in ``group``'s order.
+
+    Raises
+    ------
+    JobKilled
+        The build's run died of a signal; the scheduler tries again (``retries``).
+    """
+    import threading
+
+    dirs = [Path(j["dir"]) for j in group]
+    fds = []
+    try:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+            fds.append(_lock(d))
+        runs = [RunFolder(d / "run") for d in dirs]
+        recs = [_read_job_record(d) for d in dirs]
+        if all(r.is_finished() for r in runs):
+            _set_event(built_event)
+            return [_finished_row(j, rec) for j, rec in zip(group, recs)]
+        for j in group:
+            _write_job_toml(j)
+        resume = all(r.has_meta() for r in runs)
+        resume_from = None
+        if resume:
+            common = set.intersection(*(set(r.snapshot_periods()) for r in runs))
+            resume_from = max(common) if common else -1
+        else:
+            for r in runs:
+                if r.path.exists():
+                    shutil.rmtree(r.path)
+        cmd = [sys.executable, "-m", "sdsnn_bio.sweep", "--device", group[0]["device"]]
+        cmd += (["--resume"] if resume else []) + [str(d) for d in dirs]
+        t0 = time.time()
+        ids = [j["id"] for j in group]
+        walls, logs = [], []
+        for k, (d, rec) in enumerate(zip(dirs, recs)):
+            walls.append(_close_lost_attempt(rec, d / "job.log"))
+            rec["attempts"].append({"start": t0, "worker": _worker_address(), "worker_pid": os.getpid(),
+                                    "resume_from": resume_from, "build": ids, "copy": k})
+            rec.update(status="running", wall_s=walls[-1])
+            atomic_write(d / "job.json", json.dumps(rec, indent=2))
+            log = open(d / "job.log", "ab")
+            logs.append(log)
+            what = ("starting" if resume_from is None else
+                    f"resuming from the snapshot of period {resume_from}" if resume_from >= 0 else
+                    "resuming a run that saved no snapshot (from the start)")
+            log.write(f"sdsnn-bio sweep: attempt {len(rec['attempts'])} of job {group[k]['id']} on worker "
+                      f"{_worker_address()} (pid {os.getpid()}): copy {k} of a build of {len(group)} "
+                      f"({', '.join(ids)}): {what}\n".encode())
+            log.flush()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             pass_fds=tuple(fds), env=env, preexec_fn=_die_with_parent(os.getpid()))
+        for d, rec in zip(dirs, recs):
+            rec["attempts"][-1]["pid"] = p.pid
+            atomic_write(d / "job.json", json.dumps(rec, indent=2))
+
+        def tee():
+            seen = built_event is None
+            for line in iter(p.stdout.readline, b""):
+                for log in logs:
+                    log.write(line)
+                    log.flush()
+                if not seen and line.startswith(_BUILT.encode()):
+                    seen = True
+                    _set_event(built_event)
+
+        reader = threading.Thread(target=tee, daemon=True)
+        reader.start()
+        rc = p.wait()
+        reader.join()
+        end = time.time()
+        for log in logs:
+            log.close()
+        rows = []
+        for d, rec, run, wall, job in zip(dirs, recs, runs, walls, group):
+            rec["attempts"][-1].update(end=end, returncode=rc)
+            rec["wall_s"] = wall + end - t0
+            rec["status"] = "killed" if rc < 0 else "done" if run.is_finished() else "failed"
+            atomic_write(d / "job.json", json.dumps(rec, indent=2))
+            rows.append(sweep_row(job))
+        _set_event(built_event)
+        if rc < 0:
+            raise JobKilled(f"build of jobs {', '.join(ids)}: the run died of signal {-rc}; see "
+                            f"{dirs[0] / 'job.log'}")
+        return rows
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _group_main(argv=None) -> int:
+    """``python -m sdsnn_bio.sweep [--resume] --device D JOB_DIR...``: the jobs' configurations
+    (``JOB_DIR/job.toml``) as copies of one build, run folders ``JOB_DIR/run`` (:func:`run_group`)."""
+    from .config import load_config
+    from .multi import MultiDevelopment
+    from .report import make_figures
+
+    ap = argparse.ArgumentParser(prog="python -m sdsnn_bio.sweep",
+                                 description="the jobs of one sweep build as copies of one network")
+    ap.add_argument("--device", required=True)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("job_dirs", nargs="+")
+    args = ap.parse_args(argv)
+    dirs = [Path(d) for d in args.job_dirs]
+    try:
+        cfgs = [load_config(d / "job.toml") for d in dirs]
+        md = MultiDevelopment(cfgs, [d / "run" for d in dirs], device=args.device,
+                              progress=lambda line: print(line, flush=True))
+        try:
+            summaries = md.run(resume=args.resume)
+        finally:
+            for d in dirs:
+                if RunFolder(d / "run").is_finished():
+                    make_figures(d / "run")
+    except SdsnnError as exc:
+        print(f"sdsnn-bio: error: {exc}", flush=True)
+        return 2 if isinstance(exc, ConfigError) else 1
+    for d, s in zip(dirs, summaries):
+        print(f"{d.name}: test accuracy {100 * s['final_test_accuracy']:.2f}%, compression "
+              f"{100 * s.get('compression', 0.0):.2f}%", flush=True)
+    return 0
 
 
 # ------------------------------------------------------------------ client side
@@ -781,7 +996,7 @@ def _prepare_out(sweep: Sweep, out: Path, resume: bool):
 
 
 def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=None, n_workers=None,
-              retries: int = 3, stagger=None, progress=None) -> list:
+              retries: int = 3, stagger=None, progress=None, copies_per_build: int = 1) -> list:
     """Run a sweep file's jobs on Dask and write its tables.
 
     Parameters
@@ -811,6 +1026,9 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
         its name). With a warm cache the other workers would only wait.
     progress : callable, optional
         Called with one line of text per event (default: print).
+    copies_per_build : int
+        At most this many jobs that differ only in run-time keys run as copies of one build
+        (:func:`plan_builds`, :func:`run_group`); 1: every job is its own process and build.
 
     Returns
     -------
@@ -827,13 +1045,24 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
             raise SdsnnError(f"sweep: {name} must be an integer >= {low}, got {value!r}")
     sweep = load_sweep(path)
     out = Path(out or Path("runs") / sweep.name)
+    jobs = [j.to_dict(out.resolve()) for j in sweep.jobs]    # the workers may start elsewhere
+    builds = plan_builds(jobs, copies_per_build)
+    plan = [[j["id"] for j in b] for b in builds]
     _prepare_out(sweep, out, resume)
+    if (out / "builds.json").is_file() or (resume and copies_per_build > 1 and (out / "jobs.json").is_file()):
+        before = json.loads((out / "builds.json").read_text()) if (out / "builds.json").is_file() else \
+            [[j["id"]] for j in json.loads((out / "jobs.json").read_text())]
+        if before != plan:
+            raise SdsnnError(f"{out}: the sweep ran its jobs in other builds ({out / 'builds.json'}: "
+                             f"{before}) than --copies-per-build {copies_per_build} gives ({plan}); resume "
+                             "it with the copies per build it started with")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.toml").is_file():
         shutil.copyfile(sweep.path, out / "sweep.toml")
-    jobs = [j.to_dict(out.resolve()) for j in sweep.jobs]    # the workers may start elsewhere
     atomic_write(out / "jobs.json", json.dumps(
         [{k: j[k] for k in ("id", "values", "model", "device")} for j in jobs], indent=2))
+    if copies_per_build > 1:
+        atomic_write(out / "builds.json", json.dumps(plan, indent=2))
     cached = use_compiler_cache() is not None
     digest = _source_digest()
     token = f"{sweep.name}-{os.getpid()}-{time.time_ns()}"
@@ -848,34 +1077,50 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     try:
         n = len(client.scheduler_info().get("workers", {}))
         where = "local cluster" if cluster is not None else "scheduler"
+        shared = sum(len(b) for b in builds if len(b) > 1)
+        n_shared = sum(len(b) > 1 for b in builds)
         emit(f"sdsnn-bio sweep {sweep.name}: {len(jobs)} jobs on the {where} {client.scheduler.address} "
-             f"({n} workers) -> {out}")
+             f"({n} workers) -> {out}" + (f"; {shared} of them as copies in {n_shared} shared "
+                                          f"build{'s' if n_shared > 1 else ''}" if shared else ""))
+        # builds that compile the same code: one job, or the same number of copies of one network
         groups = {}
-        for job in jobs:
-            groups.setdefault(job["build_key"], []).append(job)
+        for b in builds:
+            key = b[0]["build_key"] if len(b) == 1 else f"{b[0]['build_key']}|copies={len(b)}"
+            groups.setdefault(key, []).append(b)
         futures, waiting, leads = {}, {}, {}
 
-        def submit(job, event=None):
-            f = client.submit(run_job, job, event, key=f"{token}-{job['id']}", retries=retries, pure=False)
-            futures[f] = job
+        def name(b):
+            return b[0]["id"] if len(b) == 1 else "build of " + ", ".join(j["id"] for j in b)
+
+        def submit(b, event=None):
+            if len(b) == 1:
+                f = client.submit(run_job, b[0], event, key=f"{token}-{b[0]['id']}", retries=retries, pure=False)
+            else:
+                f = client.submit(run_group, b, event, key=f"{token}-build-{b[0]['id']}", retries=retries,
+                                  pure=False)
+            futures[f] = b
             return f
 
+        def finished(b):
+            return all(RunFolder(Path(j["dir"]) / "run").is_finished() for j in b)
+
         for i, (key, members) in enumerate(groups.items()):
-            todo = [j for j in members if not RunFolder(Path(j["dir"]) / "run").is_finished()]
+            todo = [b for b in members if not finished(b)]
             wait = stagger if stagger is not None else \
                 cached and not _build_marker(key, digest).is_file()
             if not wait or len(todo) < 2:
-                for job in members:
-                    submit(job)
+                for b in members:
+                    submit(b)
                 continue
-            for job in members:
-                if job not in todo:         # finished: kept at once, they build nothing
-                    submit(job)
+            for b in members:
+                if b not in todo:         # finished: kept at once, they build nothing
+                    submit(b)
             event = f"{token}-built-{i}"
             waiting[event], leads[event] = todo[1:], (submit(todo[0], event), key)
             n = len(todo) - 1
-            emit(f"{n} job{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} for job {todo[0]['id']} to "
-                 "build the code they share (compiler cache)")
+            emit(f"{n} {'job' if len(todo[0]) == 1 else 'build'}{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} "
+                 f"for {'job ' if len(todo[0]) == 1 else ''}{name(todo[0])} to build the code they share (compiler cache)")
+        keys = {id(b): k for k, members in groups.items() for b in members}
         pending = set(futures)
         while pending or waiting:
             for event in list(waiting):
@@ -884,24 +1129,25 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                 if lead.done() or Event(event, client=client).is_set():
                     if not lead.done():     # built while running (a finished one is marked below)
                         _mark_built(key, digest)
-                    for job in waiting.pop(event):
-                        pending.add(submit(job))
+                    for b in waiting.pop(event):
+                        pending.add(submit(b))
             for f in [f for f in pending if f.done()]:
                 pending.discard(f)
-                job = futures[f]
+                b = futures[f]
                 try:
-                    row = f.result()
+                    result = f.result()
+                    got = [result] if len(b) == 1 else result
                 except Exception as exc:      # a task that ran out of attempts, a lost worker
-                    row = sweep_row(job)
-                    row["status"] = "error"
-                    emit(f"job {job['id']}: error: {type(exc).__name__}: {exc}")
-                rows[job["id"]] = row
-                if row["status"] == "done":
-                    _mark_built(job["build_key"], digest)
-                acc = row.get("final_test_accuracy")
-                emit(f"job {job['id']}: {row['status']}"
-                     + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
-                     + f" ({len(rows)}/{len(jobs)} jobs, {time.time() - t0:.0f} s)")
+                    got = [dict(sweep_row(job), status="error") for job in b]
+                    emit(f"{'job ' if len(b) == 1 else ''}{name(b)}: error: {type(exc).__name__}: {exc}")
+                for job, row in zip(b, got):
+                    rows[job["id"]] = row
+                    if row["status"] == "done":
+                        _mark_built(keys[id(b)], digest)
+                    acc = row.get("final_test_accuracy")
+                    emit(f"job {job['id']}: {row['status']}"
+                         + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
+                         + f" ({len(rows)}/{len(jobs)} jobs, {time.time() - t0:.0f} s)")
                 _write_tables(out, sweep, [rows[j["id"]] for j in jobs if j["id"] in rows])
             time.sleep(0.2)
     finally:
@@ -924,3 +1170,7 @@ def _write_tables(out: Path, sweep: Sweep, rows: list) -> str:
     text = format_table(rows, seeds)
     atomic_write(out / "results.txt", text + "\n")
     return text
+
+
+if __name__ == "__main__":
+    sys.exit(_group_main())

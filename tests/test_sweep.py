@@ -379,6 +379,127 @@ def test_worker_killed_mid_job_resumes(finished, tmp_path):
         assert float(rows[i]["final_test_accuracy"]) == pytest.approx(s["final_test_accuracy"])
 
 
+# ----------------------------------------------------------------- several jobs in one build
+def test_builds_group_jobs_that_differ_only_in_run_time_keys(tmp_path):
+    from sdsnn_bio.sweep import copies_key, plan_builds
+
+    path = sweep_file(tmp_path, grid='model = ["tiny_dense"]\nperiods = [4, 6]\nseed = [0, 1, 2]\n'
+                                      'training.lr = [0.001, 0.003]', periods=4)
+    path.write_text(path.read_text().replace("periods = 4\n", ""))
+    sweep = load_sweep(path)
+    jobs = [j.to_dict(tmp_path / "out") for j in sweep.jobs]
+    assert len(jobs) == 12
+    keys = {j["id"]: j["copies_key"] for j in jobs}
+    # seed and learning rate are run-time keys; the number of periods is not
+    assert len(set(keys.values())) == 2
+    assert all((keys[a] == keys[b]) == (sa["values"]["periods"] == sb["values"]["periods"])
+               for a, sa in zip(keys, jobs) for b, sb in zip(keys, jobs))
+    assert [len(b) for b in plan_builds(jobs, 1)] == [1] * 12
+    for k, sizes in ((2, [2, 2, 2, 2, 2, 2]), (4, [3, 3, 3, 3]), (5, [3, 3, 3, 3]), (6, [6, 6]), (8, [6, 6])):
+        builds = plan_builds(jobs, k)
+        assert [len(b) for b in builds] == sizes, k
+        # each build: one network, in grid order; every job exactly once
+        assert all(len({j["copies_key"] for j in b}) == 1 for b in builds)
+        assert sorted(j["id"] for b in builds for j in b) == sorted(keys)
+        assert [j["id"] for b in builds for j in b] == [j["id"] for j in jobs if j["values"]["periods"] == 4] + \
+            [j["id"] for j in jobs if j["values"]["periods"] == 6]
+    # a job that cannot be a copy is a build of its own
+    cfg = load_sweep(path).jobs[0].config
+    assert copies_key(cfg.replace(training={"parallel_windows": True}), "cpp_standalone") is None
+    assert copies_key(cfg, "cpp_standalone") != copies_key(cfg, "runtime")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(SdsnnError, match="copies_per_build"):
+            plan_builds(jobs, bad)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """Two seeds and two learning rates of tiny_dense as copies of builds of two."""
+    tmp = tmp_path_factory.mktemp("shared")
+    path = sweep_file(tmp, grid='model = ["tiny_dense"]\nseed = [0, 1]', name="shared")
+    out = tmp / "out"
+    p = sweep_cli(path, "--out", out, "--copies-per-build", "2", "--workers", "1")
+    stdout, stderr = p.communicate(timeout=900)
+    assert p.returncode == 0, stdout + stderr
+    return path, out, stdout
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_jobs_of_one_build_run_as_copies_of_one_network(shared):
+    path, out, stdout = shared
+    ids = ["tiny_dense_seed-0", "tiny_dense_seed-1"]
+    assert json.loads((out / "builds.json").read_text()) == [ids]
+    assert "2 of them as copies in 1 shared build ->" not in stdout and "2 of them as copies in 1 shared build" in stdout
+    rows = read_csv(out / "results.csv")
+    assert [r["job"] for r in rows] == ids and [r["status"] for r in rows] == ["done", "done"]
+    # one build for both, and each run folder says so
+    built = [ln for ln in (out / ids[0] / "job.log").read_text().splitlines() if ln.startswith("sdsnn-bio: network built")]
+    assert len(built) == 1 and built[0].endswith("(2 copies in one build)")
+    for k, i in enumerate(ids):
+        run = RunFolder(out / i / "run")
+        meta = run.read_meta()
+        assert meta["copy"] == k and meta["shared_build"]["copies"] == 2
+        assert meta["shared_build"]["run_dirs"] == [str(out.resolve() / j / "run") for j in ids]
+        assert meta["seed"] == k and len(run.read_table()["period"]) == P
+        s = run.read_summary()
+        assert float(rows[k]["final_test_accuracy"]) == pytest.approx(s["final_test_accuracy"])
+        assert float(rows[k]["compression"]) == pytest.approx(s["compression"], rel=1e-5, abs=1e-9)
+        rec = json.loads((out / i / "job.json").read_text())
+        assert rec["attempts"][0]["build"] == ids and rec["attempts"][0]["copy"] == k
+        log = (out / i / "job.log").read_text()
+        # the build's output, both copies' periods, in each member's log
+        assert f"copy {k} of a build of 2" in log and f"[copy 0] period {P}/{P}" in log \
+            and f"[copy 1] period {P}/{P}" in log
+    # each copy is its own network: another seed, other weights than its twin
+    w = [RunFolder(out / i / "run").load_snapshot("last").arrays["fc1/syn/w"] for i in ids]
+    assert not np.array_equal(w[0], w[1])
+    # resuming with other builds than the sweep started with is refused before anything runs
+    with pytest.raises(SdsnnError, match="other builds"):
+        run_sweep(path, out=out, resume=True, copies_per_build=1)
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_worker_killed_mid_build_resumes_every_copy(shared, tmp_path):
+    """SIGKILL the worker of a shared build after its copies' first snapshots: the build runs
+    again, resumes every copy from the period both hold, and each ends as in the uninterrupted
+    sweep."""
+    path, ref_out, _ = shared
+    out = tmp_path / "out"
+    p = sweep_cli(path, "--out", out, "--copies-per-build", "2", "--workers", "1")
+    ids = ["tiny_dense_seed-0", "tiny_dense_seed-1"]
+    runs = [RunFolder(out / i / "run") for i in ids]
+    deadline = time.time() + 600
+    while not all(r.snapshot_periods() for r in runs):
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline, "no snapshots after 600 s"
+        time.sleep(0.005)
+    attempt = json.loads((out / ids[0] / "job.json").read_text())["attempts"][-1]
+    assert not runs[0].is_finished()
+    os.kill(attempt["worker_pid"], signal.SIGKILL)
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 0, stdout + stderr
+    for k, i in enumerate(ids):
+        rec = json.loads((out / i / "job.json").read_text())
+        assert len(rec["attempts"]) == 2 and rec["attempts"][0]["returncode"] == "lost"
+        assert 0 <= rec["attempts"][1]["resume_from"] < P - 1
+        assert rec["attempts"][0]["resume_from"] is None
+        assert f"resuming from the snapshot of period {rec['attempts'][1]['resume_from']}" in \
+            (out / i / "job.log").read_text()
+        s, ref = runs[k].read_summary(), RunFolder(ref_out / i / "run")
+        assert {a: v for a, v in s.items() if a != "timings"} == \
+            {a: v for a, v in ref.read_summary().items() if a != "timings"}
+        t, rt = runs[k].read_table(), ref.read_table()
+        for col in ("test_accuracy", "train_accuracy", "compression", "alive_fc1", "spikes"):
+            assert np.array_equal(t[col], rt[col]), (i, col)
+        a, b = runs[k].load_snapshot("last").arrays, ref.load_snapshot("last").arrays
+        for key in ("fc1/syn/w", "fc1/syn/connected", "out/syn/w"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{i}: {key}")
+    rows = read_csv(out / "results.csv")
+    assert [r["attempts"] for r in rows] == ["2", "2"] and [r["resumed"] for r in rows] == ["1", "1"]
+
+
 # ----------------------------------------------------------------- data cache
 def test_data_cache_key_follows_every_key_that_changes_the_loaded_data(tmp_path, monkeypatch):
     """Jobs whose [data] differ in crop or downsampling load their data separately; jobs that
