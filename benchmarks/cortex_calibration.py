@@ -37,11 +37,11 @@ LAST_DAY = 230
 
 BASE = dict(mu_t=-3.2, mu_s=-2.0, theta_t=0.5, theta_s=0.1, sigma_t=0.6, sigma_s=0.15, v_min=0.02, v_new=0.04,
             v_cons=0.08, k_cons=0.1, f_birth=0.1, f_adult=0.005, tau_f=15.0, occ0=0.05, comp=0.5, vps=0.03,
-            age_f=1e9, w_f=1.0)
+            age_f=1e9, w_f=1.0, age_a=1e9)
 RANGES = dict(mu_t=(-3.8, -2.6), mu_s=(-2.6, -1.5), theta_t=(0.2, 1.5), theta_s=(0.02, 0.3), sigma_t=(0.3, 1.0),
               sigma_s=(0.05, 0.3), v_cons=(0.05, 0.15), k_cons=(0.02, 0.5), f_birth=(0.05, 0.6),
               f_adult=(0.002, 0.03), tau_f=(5, 40), comp=(0.05, 2.0), vps=(0.01, 0.06), age_f=(12.0, 35.0),
-              w_f=(0.5, 6.0))
+              w_f=(0.5, 6.0), age_a=(50.0, 2000.0))
 
 
 def simulate(p, n=5000, seed=0):
@@ -52,7 +52,7 @@ def simulate(p, n=5000, seed=0):
     ns = dict(mu_t=p["mu_t"], mu_s=p["mu_s"], theta_t=p["theta_t"], theta_s=p["theta_s"], sigma_t=p["sigma_t"],
               sigma_s=p["sigma_s"], v_min=p["v_min"], v_new=p["v_new"], v_cons=p["v_cons"], k_cons=p["k_cons"],
               f_birth=p["f_birth"], f_adult=p["f_adult"], tau_f=p["tau_f"], age_f=p.get("age_f", 1e9),
-              w_f=p.get("w_f", 1.0), eta_act=0.0, eta_comp=p["comp"],
+              w_f=p.get("w_f", 1.0), tau_age=p.get("age_a", 1e9), eta_act=0.0, eta_comp=p["comp"],
               a_norm=1.0, a_cap=3.0, dd=DD, sqrt_dd=DD ** 0.5, days_per_s=1.0)
     one = np.ones(n)
     post = np.arange(n) % 100
@@ -88,7 +88,7 @@ def holtmaat(pres, lo, hi):
     return 100 * persistent / max(total, 1)
 
 
-def score(p, seed=0, peak_age=None):
+def score(p, seed=0, peak_age=None, rising=False):
     pres, vols = simulate(p, seed=seed)
     dens = pres.mean(1)
     adult = dens[172:].mean()
@@ -102,6 +102,8 @@ def score(p, seed=0, peak_age=None):
         lo, hi = peak_age
         a = int(dens.argmax())
         loss += (max(0, lo - a, a - hi) / 2.0) ** 2
+    if rising:      # Holtmaat's fractions rise with age: a bin not above the one before costs (shortfall + 1 pt)^2
+        loss += sum(max(0.0, a - b + 1.0) ** 2 for a, b in zip(h, h[1:]))
     return float(loss), dict(peak_ratio=float(ratio), peak_age=int(dens.argmax()), elim_p30=e30, form_p30=f30,
                              elim_p130=ea, form_p130=fa, holtmaat=h, median_volume=float(np.median(vols)))
 
@@ -116,13 +118,15 @@ def main(argv=None):
     ap.add_argument("--vary", help="comma-separated parameters to vary (default: all of RANGES)")
     ap.add_argument("--peak-age", type=float, nargs=2, metavar=("LO", "HI"),
                     help="also penalise a density peak outside [LO, HI] days")
+    ap.add_argument("--rising", action="store_true",
+                    help="also penalise a Holtmaat bin that is not at least 1 point above the one before")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     base = dict(BASE)
     if args.start:
         base.update(json.loads(Path(args.start).read_text())["parameters"])
     ranges = {k: RANGES[k] for k in args.vary.split(",")} if args.vary else RANGES
-    score_ = lambda p: score(p, peak_age=args.peak_age)  # noqa: E731
+    score_ = lambda p: score(p, peak_age=args.peak_age, rising=args.rising)  # noqa: E731
     best = None
     for it in range(args.search):
         p = dict(base)

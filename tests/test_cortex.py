@@ -31,7 +31,8 @@ def test_spine_step_in_generated_code_matches_numpy_twin(device, tmp_path, reque
     d = {**TINY, "drive": {"n_ext": 0},
          "spines": {"f_birth": 2.0, "f_adult": 0.5, "k_consolidate": 2.0, "v_consolidate": 0.05,
                     "v_min": 0.03, "sigma_t": 0.8, "eta_act": 0.5, "eta_comp": 0.7, "vol_per_site": 0.02,
-                    "formation_end_days": 2.4, "formation_end_width_days": 0.3}}   # formation halves in the period
+                    "formation_end_days": 2.4, "formation_end_width_days": 0.3,    # formation halves in the period
+                    "formation_aging_days": 1.5}}                                  # adult formation falls with age
     cfg = config_from_dict(d)
     net = build_cortex(cfg, device, tmp_path)
     try:
@@ -52,7 +53,7 @@ def test_spine_step_in_generated_code_matches_numpy_twin(device, tmp_path, reque
                                0.02, net.n)
         assert crowd.min() < 0.8 and crowd.max() > 1.2
         f = rules.formation_rate([2.0, 2.75], cfg.spines)
-        assert f[0] > 1.5 * f[1] and f[1] > cfg.spines.f_adult     # the end of spinogenesis in this period
+        assert f[0] > 1.5 * f[1] and f[1] > cfg.spines.f_adult / (1 + 2.75 / 1.5)   # spinogenesis ends here
         counts = net.run()
         assert counts.sum() == 0        # silent: the pairing counts stay as set, then 0
         ns = net.step_namespace()
@@ -89,7 +90,7 @@ def test_park_miller_stream_and_lognormal_volumes():
     sp = cfg.spines
     ns = {"mu_t": sp.mu_t, "mu_s": sp.mu_s, "theta_t": sp.theta_t, "theta_s": sp.theta_s, "sigma_t": sp.sigma_t,
           "sigma_s": sp.sigma_s, "v_min": sp.v_min, "v_new": sp.v_new, "v_cons": sp.v_consolidate,
-          "k_cons": 0.0, "f_birth": 0.0, "f_adult": 0.0, "tau_f": 1.0, "age_f": 1e9, "w_f": 1.0, "eta_act": 0.0, "eta_comp": 0.0, "a_norm": 1.0,
+          "k_cons": 0.0, "f_birth": 0.0, "f_adult": 0.0, "tau_f": 1.0, "age_f": 1e9, "w_f": 1.0, "tau_age": 1e9, "eta_act": 0.0, "eta_comp": 0.0, "a_norm": 1.0,
           "a_cap": 3.0, "dd": 0.25, "sqrt_dd": 0.5, "days_per_s": 1.0}
     n = 20000
     rng = np.random.default_rng(0)
@@ -219,6 +220,21 @@ def test_config_errors_name_the_key(mutate, words):
     for w in words:
         assert w in str(exc.value), str(exc.value)
     assert "m.toml" in str(exc.value)
+
+
+def test_formation_rate_ends_with_spinogenesis_and_falls_with_age():
+    """The shipped formation rate: f_birth at birth, a drop around formation_end_days, then
+    adult formation halved at formation_aging_days (benchmarks/cortex_calibration.md)."""
+    sp = load_config(find_model("cortex_development")).spines
+    assert sp.formation_aging_days == 392.0 and sp.formation_end_days == 19.4
+    ages = np.arange(0.0, 231.0)
+    f = rules.formation_rate(ages, sp)
+    assert f[0] == pytest.approx(sp.f_birth, rel=1e-2)
+    assert np.all(np.diff(f) < 0)
+    end = int(sp.formation_end_days)
+    assert f[end - 3] > 2 * f[end + 3]           # the end of spinogenesis
+    assert rules.formation_rate([sp.formation_aging_days], sp)[0] == pytest.approx(sp.f_adult / 2, rel=1e-9)
+    assert f[200] == pytest.approx(sp.f_adult / (1 + 200 / sp.formation_aging_days), rel=1e-9)
 
 
 def test_shipped_developmental_models_and_time_axis():

@@ -97,9 +97,11 @@ class SpineSpec:
     material, updated once a period). A transient spine above
     ``v_consolidate`` becomes stable at ``k_consolidate`` per day; a spine below
     ``v_min`` is eliminated; an empty site forms a transient spine of volume
-    ``v_new`` at ``f_adult + (f_birth - f_adult) exp(-age / tau_formation) / (1 + exp((age -
-    formation_end_days) / formation_end_width_days))`` per day: the end of the period of
-    spinogenesis, a logistic drop around ``formation_end_days`` (the default, 1e9 days, has none).
+    ``v_new`` at ``f_adult / (1 + age / formation_aging_days) + (f_birth - f_adult) exp(-age /
+    tau_formation) / (1 + exp((age - formation_end_days) / formation_end_width_days))`` per day:
+    the end of the period of spinogenesis, a logistic drop around ``formation_end_days`` (the
+    default, 1e9 days, has none), and a slow decline of adult formation with age, halved at
+    ``formation_aging_days`` (the default, 1e9 days, has none).
     ``occupancy0``: fraction of sites holding a (transient) spine at the start.
     """
 
@@ -118,6 +120,7 @@ class SpineSpec:
     tau_formation: float = 15.0
     formation_end_days: float = 1e9
     formation_end_width_days: float = 1.0
+    formation_aging_days: float = 1e9
     eta_act: float = 0.1
     eta_comp: float = 0.0
     vol_per_site: float = 0.03
@@ -326,7 +329,7 @@ def cortex_config_from_dict(d: dict, source: str = "<dict>") -> CortexConfig:
     for key in ("theta_t", "theta_s", "sigma_t", "sigma_s", "k_consolidate", "f_birth", "f_adult", "eta_act", "eta_comp"):
         _require(getattr(sp, key) >= 0, source, f"spines.{key}", ">= 0", getattr(sp, key))
     for key in ("v_min", "v_new", "v_consolidate", "tau_formation", "a_ref_hz", "a_cap", "vol_per_site",
-                "formation_end_width_days"):
+                "formation_end_width_days", "formation_aging_days"):
         _require(getattr(sp, key) > 0, source, f"spines.{key}", "> 0", getattr(sp, key))
     _require(sp.v_new > sp.v_min, source, "spines.v_new", f"above spines.v_min ({sp.v_min})", sp.v_new)
     _require(0 <= sp.occupancy0 <= 1, source, "spines.occupancy0", "in [0, 1]", sp.occupancy0)

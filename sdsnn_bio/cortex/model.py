@@ -216,7 +216,7 @@ class CortexNetwork:
                 "sigma_t": sp.sigma_t, "sigma_s": sp.sigma_s, "v_min": sp.v_min, "v_new": sp.v_new,
                 "v_cons": sp.v_consolidate, "k_cons": sp.k_consolidate, "f_birth": sp.f_birth,
                 "f_adult": sp.f_adult, "tau_f": sp.tau_formation, "age_f": sp.formation_end_days,
-                "w_f": sp.formation_end_width_days, "eta_act": sp.eta_act,
+                "w_f": sp.formation_end_width_days, "tau_age": sp.formation_aging_days, "eta_act": sp.eta_act,
                 "eta_comp": sp.eta_comp, "a_norm": sp.a_ref_hz * step_s, "a_cap": sp.a_cap, "dd": dd, "sqrt_dd": float(np.sqrt(dd)),
                 "days_per_s": tm.days_per_period / tm.activity_s}
 

@@ -29,7 +29,7 @@ PM_MOD = 2147483647.0
 
 #: Abstract code of one structural step of every potential excitatory synapse.
 #: Namespace: mu_t, mu_s, theta_t, theta_s, sigma_t, sigma_s, v_min, v_new, v_cons,
-#: k_cons, f_birth, f_adult, tau_f, age_f, w_f, eta_act, eta_comp, a_norm (a_ref_hz x step length
+#: k_cons, f_birth, f_adult, tau_f, age_f, w_f, tau_age, eta_act, eta_comp, a_norm (a_ref_hz x step length
 #: in s), a_cap, dd (days per step), sqrt_dd, days_per_s; age0 is a shared synapse
 #: variable (age at the run's start), crowd_post the postsynaptic neuron's crowding
 #: (:func:`crowding`, set between periods).
@@ -48,7 +48,7 @@ sg = sigma_t + (sigma_s - sigma_t)*stable
 lv = log(vol)
 v_next = exp(lv + (th*(mu - lv) + eta_act*act - eta_comp*(crowd_post - 1.0))*dd + sg*sqrt_dd*z)
 age = age0 + (t/second)*days_per_s
-f_rate = f_adult + (f_birth - f_adult)*exp(-age/tau_f)/(1.0 + exp((age - age_f)/w_f))
+f_rate = f_adult/(1.0 + age/tau_age) + (f_birth - f_adult)*exp(-age/tau_f)/(1.0 + exp((age - age_f)/w_f))
 born = (1.0 - connected)*alive_pre*alive_post*int(u3 < f_rate*dd)
 gone = connected*int(v_next < v_min)
 keep = connected - gone
@@ -97,12 +97,13 @@ def initial_spines(n_sites: int, spines, rng) -> dict:
 
 def formation_rate(age_days, spines) -> np.ndarray:
     """Formation rate per empty site and day at ``age_days`` (a :class:`~sdsnn_bio.cortex.config.SpineSpec`):
-    ``f_adult + (f_birth - f_adult) exp(-age / tau_formation) / (1 + exp((age - formation_end_days) /
-    formation_end_width_days))``."""
+    ``f_adult / (1 + age / formation_aging_days) + (f_birth - f_adult) exp(-age / tau_formation) /
+    (1 + exp((age - formation_end_days) / formation_end_width_days))``."""
     a = np.asarray(age_days, float)
     with np.errstate(over="ignore"):
         drop = 1.0 + np.exp((a - spines.formation_end_days) / spines.formation_end_width_days)
-    return spines.f_adult + (spines.f_birth - spines.f_adult) * np.exp(-a / spines.tau_formation) / drop
+    return (spines.f_adult / (1.0 + a / spines.formation_aging_days)
+            + (spines.f_birth - spines.f_adult) * np.exp(-a / spines.tau_formation) / drop)
 
 
 def _pm(rs):
@@ -155,7 +156,7 @@ def _spine_step(state, alive_pre, alive_post, t_s, age0, ns, crowd_post):
     v_next = np.exp(lv + (th * (mu - lv) + ns["eta_act"] * act - ns["eta_comp"] * (crowd_post - 1.0)) * ns["dd"]
                     + sg * ns["sqrt_dd"] * z)
     age = age0 + t_s * ns["days_per_s"]
-    f_rate = ns["f_adult"] + (ns["f_birth"] - ns["f_adult"]) * np.exp(-age / ns["tau_f"]) / \
+    f_rate = ns["f_adult"] / (1.0 + age / ns["tau_age"]) + (ns["f_birth"] - ns["f_adult"]) * np.exp(-age / ns["tau_f"]) / \
         (1.0 + np.exp((age - ns["age_f"]) / ns["w_f"]))
     born = (1.0 - conn) * alive_pre * alive_post * (u3 < f_rate * ns["dd"])
     gone = conn * (v_next < ns["v_min"])
