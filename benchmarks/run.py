@@ -204,10 +204,20 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
         staggered.append("to build the code they share" in printed)
         return _job_summaries(out, [f"{i}/run" for i in ids])
 
+    def shared(out):
+        # the jobs as copies, one build per worker (ceil(8 / 2) = 4 copies each); a copy draws
+        # its input spikes from the build's stream, so its numbers are not a single run's
+        k = -(-len(jobs) // cores)
+        cli("sweep", sweep_path, "--out", out, "--stagger", "never", "--copies-per-build", k, side="shared")
+        got = _job_summaries(out, [f"{i}/run" for i in ids])
+        assert len(got) == len(ids) and all("final_test_accuracy" in v for v in got.values())
+        return got
+
     staggered = []
     if cache == "warm":
         cli("run", cfgs / f"{ids[0]}.toml", "--out", workdir / "warmup", side="warmup")   # not timed
-        order = [sequential, sweep, plain, plain, sweep, sequential]
+        shared(workdir / "warmup_shared")                                                  # not timed
+        order = [sequential, sweep, shared, plain, plain, shared, sweep, sequential]
     else:
         order = [sequential, sweep]
     loads, times, first = [os.getloadavg()[0]], {}, None
@@ -217,7 +227,8 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
         times[side.__name__] = times.get(side.__name__, 0.0) + time.time() - t
         loads.append(os.getloadavg()[0])
         first = first or got
-        assert list(got.values()) == list(first.values()), f"{side.__name__}: results differ from the first side's"
+        if side is not shared:
+            assert list(got.values()) == list(first.values()), f"{side.__name__}: results differ from the first side's"
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "jobs": len(jobs), "model": "tiny_dense",
             "grid": f"seed 0..{n_seeds - 1} x masks soft/hard", "periods": jobs[0].config.schedule.periods,
             "cores": cores, "workers": cores, "compiler_cache": cache,
@@ -226,7 +237,10 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
             "sequential_s": round(times["sequential"], 1), "sweep_s": round(times["sweep"], 1),
             "ratio": round(times["sweep"] / times["sequential"], 3),
             "plain_parallel_s": round(times["plain"], 1) if "plain" in times else None,
-            "plain_parallel_ratio": round(times["plain"] / times["sequential"], 3) if "plain" in times else None}
+            "plain_parallel_ratio": round(times["plain"] / times["sequential"], 3) if "plain" in times else None,
+            "shared_s": round(times["shared"], 1) if "shared" in times else None,
+            "shared_ratio": round(times["shared"] / times["sequential"], 3) if "shared" in times else None,
+            "copies_per_build": -(-len(jobs) // cores)}
 
 
 PEER_BENCHMARKS = ("peers", "scaling", "cpu", "parallel")   # parallel: benchmarks/parallel_windows.py
@@ -299,16 +313,20 @@ def _markdown(results: dict) -> str:
                   "between the sides. The control: the same runs a core's number at a time without Dask (a "
                   "thread pool of subprocesses), what the cores gave in parallel at that moment. Warm: "
                   "sides run twice, in the order sequential, sweep, control, control, sweep, sequential, "
-                  "times added:",
+                  "times added (from 2026-12-02 also `sweep --copies-per-build K`, the jobs as copies in one "
+                  "build per worker, between sweep and control):",
                   "", "| date | jobs | workers (cores) | compiler cache | load | sequential (s) | sweep (s) "
-                  "| ratio | control (s) | control ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| ratio | control (s) | control ratio | copies per build: sweep (s) | ratio |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for sw in sweeps:
             lines.append(f"| {sw['date']} | {sw['jobs']} x {sw['model']} ({sw['grid']}, {sw['periods']} periods) | "
                          f"{sw['workers']} ({sw['cores']}) | {sw['compiler_cache']}"
                          f"{', first build alone' if sw['staggered'] else ''} | "
                          f"{sw['load_min']}-{sw['load_max']} | {sw['sequential_s']} | {sw['sweep_s']} "
                          f"| **{sw['ratio']}** | {sw.get('plain_parallel_s') or '-'} "
-                         f"| {sw.get('plain_parallel_ratio') or '-'} |")
+                         f"| {sw.get('plain_parallel_ratio') or '-'} "
+                         + (f"| {sw['copies_per_build']}: {sw['shared_s']} | **{sw['shared_ratio']}** |"
+                            if sw.get("shared_s") else "| - | - |"))
     from benchmarks.peers.driver import markdown as peers_markdown
 
     lines += peers_markdown(results)
