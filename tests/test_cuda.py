@@ -126,3 +126,41 @@ def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path, monkeypat
     assert abs(t_gpu["compression"][-1] - t_cpu["compression"][-1]) <= 0.10
     # the structural schedule does not depend on the random stream
     np.testing.assert_array_equal(t_gpu["period"], t_cpu["period"])
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
+    """The developmental kind (sdsnn_bio.cortex) on cuda_standalone: cortex_sdsnn at 30 neurons,
+    every rule on (the spine step with formation end and ageing, trophic competition, patterned
+    input, SD-SNN's four rules), compiled by nvcc as unity files."""
+    why = cuda_build_unavailable()
+    if why:
+        pytest.skip(why)
+    import os
+
+    from sdsnn_bio.config import config_from_dict
+    from sdsnn_bio.cortex import build_cortex
+    from sdsnn_bio.devices import reset_brian
+
+    monkeypatch.setenv("SDSNN_UNITY_BUILD", "2")
+    d = load_config(find_model("cortex_sdsnn")).to_dict()
+    d["network"].update(n_exc=24, n_inh=6, p_exc=0.3, p_inh=0.3)
+    d["drive"]["n_ext"] = 20
+    cfg = config_from_dict(d, source="cortex_sdsnn (30 neurons)")
+    assert all(d["sdsnn"][k] for k in ("spine_constraint", "importance_pruning", "neurotrophic_rate", "regeneration"))
+    reset_brian()
+    net = build_cortex(cfg, "cuda_standalone", tmp_path / "run")
+    try:
+        net.compile()
+        build = net.build_folder.path
+        assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+        srcs = (build / "makefile").read_text().split("SRCS = ", 1)[1].split("\n", 1)[0].split()
+        assert sorted(srcs) == ["unity_0.cu", "unity_1.cu", "unity_main.cu"]
+        code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
+        # the spine step (its formation rate with the end of spinogenesis and the ageing term)
+        # runs as a GPU kernel
+        assert "tau_age" in code and "age_f" in code and "__global__" in code
+    finally:
+        net.close()
+        reset_brian()
