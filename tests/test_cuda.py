@@ -164,3 +164,34 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
     finally:
         net.close()
         reset_brian()
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_copies_in_one_build_generate_and_compile(tmp_path):
+    """Several networks in one build (sdsnn_bio.multi, issue 10's K networks per build) on
+    cuda_standalone: two tiny_dense copies with their own learning rates and seeds, each with
+    its own kernels, in one binary."""
+    why = cuda_build_unavailable()
+    if why:
+        pytest.skip(why)
+    import os
+
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.multi import MultiSDSNNNetwork, expand_sets
+
+    cfgs = expand_sets(load_config(find_model("tiny_dense")), 2, ["training.lr=0.001,0.003", "schedule.seed=0,1"])
+    build = tmp_path / "cuda_multi"
+    reset_brian()
+    set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
+    net = MultiSDSNNNetwork(cfgs, 4, 10, "cuda_standalone", str(build))
+    net.compile()
+    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
+    for k in (0, 1):
+        for pathway in ("pre", "bp", "adam", "pend", "pstart"):
+            assert f"kernel_syn_fc1_copy{k}_{pathway}" in code, (k, pathway)
+    # both copies' state lives in the one program
+    objects = (build / "objects.cu").read_text()
+    assert "syn_fc1_copy0" in objects and "syn_fc1_copy1" in objects
+    reset_brian()
