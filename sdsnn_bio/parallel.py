@@ -318,8 +318,11 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         on_pre, on_event = {}, {}
         add_adam_and_structural_pathways(on_pre, on_event, st, cfg, self.adam_on_clock)
         syn_ns = dict(ns, regen_M=float(spec.regen_streak))
-        syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, on_pre=on_pre or None,
-                          on_event=on_event or None, namespace=syn_ns, name=f"syn_{spec.name}")
+        # a layer without spines or clipping whose Adam step runs on its own clock has no pathway
+        # here (Brian2 takes no on_event without an on_pre)
+        paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
+        syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, namespace=syn_ns, name=f"syn_{spec.name}",
+                          **paths)
         syn.connect(i=st.pre_index, j=st.post_index)
         syn.widx = np.arange(n_syn)
         syn.w = b2.linked_var(weights, "w", index="widx")

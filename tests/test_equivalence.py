@@ -40,7 +40,7 @@ SCHEDULE = {"periods": 1, "train_per_period": N_TRAIN, "test_per_period": N_TEST
             "spine_streak": 2}
 
 
-def small_config():
+def small_config(out_clip=True):
     sch = dict(SCHEDULE)
     return config_from_dict({
         "name": "small",
@@ -48,7 +48,7 @@ def small_config():
         "layers": [
             {"name": "hid", "type": "dense", "units": 7, "spines": True, "clip": True, "prune": True,
              "rho0": 30.0, "theta_dead": 2.0, "regen_streak": 1, "neurotrophic": "last"},
-            {"name": "out", "type": "dense", "units": 3, "clip": True},
+            {"name": "out", "type": "dense", "units": 3, "clip": out_clip},
         ],
         "training": {"lr": 0.01, "batch": 2, "weight_init": 3.0},
         "schedule": sch,
@@ -261,7 +261,8 @@ def test_structural_steps_match_numpy(device, tmp_path, request):
 
 def parallel_config(network):
     """``small_config``/``local_pool_config`` with the windows of a mini-batch run at once."""
-    cfg = small_config() if network == "dense" else local_pool_config()
+    cfg = {"dense": small_config, "plain_out": lambda: small_config(out_clip=False),
+           "local_pool": local_pool_config}[network]()
     return cfg.replace(training={"parallel_windows": True})
 
 
@@ -305,8 +306,9 @@ def run_parallel_periods(net, mon, cfg, periods=2, seed=1):
     return out
 
 
-@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("dense", N_TEST - 1), ("local_pool", N_TEST)],
-                         ids=["dense", "dense-test_padded", "local_pool"])
+@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("dense", N_TEST - 1), ("local_pool", N_TEST),
+                                             ("plain_out", N_TEST)],
+                         ids=["dense", "dense-test_padded", "local_pool", "plain_out"])
 def test_parallel_windows_learn_like_numpy(numpy_runtime, network, n_test, tmp_path):
     """The parallel form (B replicas, numpy target) against the sequential form's numpy twin,
     given the replicas' input spikes: the same output counts, and the same weights, Adam moments
@@ -337,6 +339,25 @@ def test_parallel_windows_learn_like_numpy(numpy_runtime, network, n_test, tmp_p
                                        err_msg=f"period {period}")
             np.testing.assert_allclose(s["mt"], lay["mW"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(s["b"], lay["b"], rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.standalone
+def test_parallel_windows_build_a_layer_without_structural_pathways(tmp_path):
+    """A learnable layer without spines, clipping or pruning whose Adam step runs on its clock
+    (every device but the numpy target) has no pathway on its master synapses: the parallel
+    form must still build it (it failed for the paper's MNIST network, whose conv1 is such a
+    layer). Constructing the objects for cpp_standalone is enough to check it."""
+    from sdsnn_bio.devices import reset_brian
+
+    reset_brian()
+    cfg = parallel_config("plain_out")
+    net, _ = build(cfg, "cpp_standalone", tmp_path, N_TEST, N_TRAIN)
+    assert net.adam_on_clock
+    out = net.net["syn_out"]
+    assert not out._pathways and not out.events
+    assert "syn_out_adam" in [o.name for o in out.contained_objects]
+    assert net.net["syn_hid"]._pathways        # the structural layer keeps its pathways
+    reset_brian()
 
 
 def test_parallel_windows_are_reproducible(numpy_runtime, tmp_path):
