@@ -6,7 +6,10 @@
 #      cuda_standalone against cpp_standalone within the stated band), and, beside them,
 #   2. mnist5k_fc for PERIODS periods (default 4; 0 skips it) on cuda_standalone and on cpp_standalone,
 #   3. the per-window speed of the SPEED_MODELS networks (default: mnist_dense mnist_paper) on the
-#      GPU and the CPU (benchmarks/gpu_speed.py), while the tests of 1. run beside them.
+#      GPU and the CPU (benchmarks/gpu_speed.py), while the tests of 1. run beside them,
+#   4. with TARGETS=1 (the default), issue 10's GPU targets (benchmarks/gpu_targets.py: the paper
+#      network's parallel-windows form on the GPU against its sequential form on one core; K = 32
+#      784-300-10 networks in one GPU build against one on one core) into $OUT/gpu_targets.json.
 # Results go to $OUT (or ./gpu_check_out).
 set -uo pipefail
 OUT="${OUT:-gpu_check_out}"
@@ -35,5 +38,9 @@ fi
 # shellcheck disable=SC2086
 python3 benchmarks/gpu_speed.py --models $SPEED_MODELS > "$OUT/gpu_speed.txt" 2>&1; echo "gpu_speed rc=$?"
 tail -n 20 "$OUT/gpu_speed.txt"
+if [ "${TARGETS:-1}" = 1 ]; then
+    python3 benchmarks/gpu_targets.py --out "$OUT/gpu_targets.json" > "$OUT/gpu_targets.log" 2>&1
+    echo "gpu_targets rc=$?"; tail -n 12 "$OUT/gpu_targets.log"
+fi
 wait "$tests"
 tail -n 15 "$OUT/pytest_cuda.log"
