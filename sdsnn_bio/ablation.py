@@ -159,8 +159,10 @@ def format_ablation_table(table: list) -> str:
 
 
 def run_ablation(model: str, seeds: int = 3, out=None, options=None, variants=None, resume: bool = False,
-                 n_workers=None, progress=None) -> tuple:
-    """Write the ablation sweep into ``out`` and run it (:func:`sdsnn_bio.sweep.run_sweep`).
+                 n_workers=None, progress=None, copies_per_build: int = 1) -> tuple:
+    """Write the ablation sweep into ``out`` and run it (:func:`sdsnn_bio.sweep.run_sweep`;
+    ``copies_per_build`` > 1: the variants and seeds that differ only in run-time keys, such as
+    ``no_regeneration``, ``fixed_rate`` and the masks, as copies of shared builds).
 
     Returns ``(table, text)``: :func:`ablation_table` of the sweep's rows and its text, also
     written to ``out/ablation.txt`` and ``out/ablation.csv``.
@@ -173,7 +175,8 @@ def run_ablation(model: str, seeds: int = 3, out=None, options=None, variants=No
     sweep_file = out.parent / f"{out.name}.sweep.toml"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(sweep_file, text)
-    rows = run_sweep(sweep_file, out=out, resume=resume, n_workers=n_workers, progress=progress)
+    rows = run_sweep(sweep_file, out=out, resume=resume, n_workers=n_workers, progress=progress,
+                     copies_per_build=copies_per_build)
     table = ablation_table(rows)
     shown = format_ablation_table(table)
     write_csv(out / "ablation.csv", table)

@@ -242,7 +242,8 @@ def cmd_ablate(args) -> int:
                "test_per_period": args.test_per_period, "n_train": args.n_train, "n_test": args.n_test,
                "device": args.device}
     table, text = run_ablation(args.model, seeds=args.seeds, out=args.out, options=options,
-                               variants=args.variants, resume=args.resume, n_workers=args.workers)
+                               variants=args.variants, resume=args.resume, n_workers=args.workers,
+                               copies_per_build=args.copies_per_build)
     print(text)
     return 0 if all(r["n"] == args.seeds for r in table) else 1
 
@@ -390,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: one per core)")
     ab.add_argument("--out", help="output folder (default runs/ablate-<model>)")
     ab.add_argument("--resume", action="store_true", help="continue the ablation sweep in --out")
+    ab.add_argument("--copies-per-build", type=int, default=1, metavar="K",
+                    help="run up to K jobs that differ only in run-time keys (seeds, no_regeneration, fixed_rate, "
+                    "masks) as copies of one build (sweep --copies-per-build)")
     ab.set_defaults(func=cmd_ablate)
     tb = sub.add_parser("table", help="the paper's table (SD-SNN beside its dense twin, over seeds) from run folders")
     tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
