@@ -695,6 +695,15 @@ def _close_lost_attempt(rec: dict, log_path: Path) -> float:
     return wall
 
 
+def _attempt_start(resume_from) -> str:
+    """How an attempt starts, for the line that opens it in ``job.log``."""
+    if resume_from is None:
+        return "starting"
+    if resume_from >= 0:
+        return f"resuming from the snapshot of period {resume_from}"
+    return "resuming a run that saved no snapshot (from the start)"
+
+
 def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
     """Run one job in its folder (a Dask task; also callable directly) and return its row.
 
@@ -752,11 +761,8 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
         rec.update(status="running", wall_s=wall)
         atomic_write(jdir / "job.json", json.dumps(rec, indent=2))
         with open(log_path, "ab") as log:
-            what = ("starting" if resume_from is None else
-                    f"resuming from the snapshot of period {resume_from}" if resume_from >= 0 else
-                    "resuming a run that saved no snapshot (from the start)")
             log.write(f"sdsnn-bio sweep: attempt {len(attempts)} of job {job['id']} on worker "
-                      f"{attempt['worker']} (pid {os.getpid()}): {what}\n".encode())
+                      f"{attempt['worker']} (pid {os.getpid()}): {_attempt_start(resume_from)}\n".encode())
             log.flush()
             offset = log.tell()
             env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -793,7 +799,7 @@ def run_job(job: dict, built_event=None, poll_s: float = 0.2) -> dict:
         os.close(fd)
 
 
-def run_group(group: list, built_event=None, poll_s: float = 0.2) -> list:
+def run_group(group: list, built_event=None) -> list:
     """Run the jobs of one build as copies of one network (a Dask task) and return their rows.
 
     Starts ``python -m sdsnn_bio.sweep [--resume] --device DEVICE JOB_DIR...`` (copy ``k`` is
@@ -851,12 +857,9 @@ def run_group(group: list, built_event=None, poll_s: float = 0.2) -> list:
             atomic_write(d / "job.json", json.dumps(rec, indent=2))
             log = open(d / "job.log", "ab")
             logs.append(log)
-            what = ("starting" if resume_from is None else
-                    f"resuming from the snapshot of period {resume_from}" if resume_from >= 0 else
-                    "resuming a run that saved no snapshot (from the start)")
             log.write(f"sdsnn-bio sweep: attempt {len(rec['attempts'])} of job {group[k]['id']} on worker "
                       f"{_worker_address()} (pid {os.getpid()}): copy {k} of a build of {len(group)} "
-                      f"({', '.join(ids)}): {what}\n".encode())
+                      f"({', '.join(ids)}): {_attempt_start(resume_from)}\n".encode())
             log.flush()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -1049,10 +1052,12 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     builds = plan_builds(jobs, copies_per_build)
     plan = [[j["id"] for j in b] for b in builds]
     _prepare_out(sweep, out, resume)
-    if (out / "builds.json").is_file() or (resume and copies_per_build > 1 and (out / "jobs.json").is_file()):
-        before = json.loads((out / "builds.json").read_text()) if (out / "builds.json").is_file() else \
-            [[j["id"]] for j in json.loads((out / "jobs.json").read_text())]
-        if before != plan:
+    before = None          # the builds this sweep folder ran, where it says
+    if (out / "builds.json").is_file():
+        before = json.loads((out / "builds.json").read_text())
+    elif resume and copies_per_build > 1 and (out / "jobs.json").is_file():
+        before = [[j["id"]] for j in json.loads((out / "jobs.json").read_text())]    # one job a build
+    if before is not None and before != plan:
             raise SdsnnError(f"{out}: the sweep ran its jobs in other builds ({out / 'builds.json'}: "
                              f"{before}) than --copies-per-build {copies_per_build} gives ({plan}); resume "
                              "it with the copies per build it started with")
@@ -1085,20 +1090,20 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
         # builds that compile the same code: one job, or the same number of copies of one network
         groups = {}
         for b in builds:
-            key = b[0]["build_key"] if len(b) == 1 else f"{b[0]['build_key']}|copies={len(b)}"
-            groups.setdefault(key, []).append(b)
+            groups.setdefault(b[0]["build_key"] if len(b) == 1 else f"{b[0]['build_key']}|copies={len(b)}",
+                              []).append(b)
         futures, waiting, leads = {}, {}, {}
 
         def name(b):
             return b[0]["id"] if len(b) == 1 else "build of " + ", ".join(j["id"] for j in b)
 
-        def submit(b, event=None):
+        def submit(b, key, event=None):
             if len(b) == 1:
                 f = client.submit(run_job, b[0], event, key=f"{token}-{b[0]['id']}", retries=retries, pure=False)
             else:
                 f = client.submit(run_group, b, event, key=f"{token}-build-{b[0]['id']}", retries=retries,
                                   pure=False)
-            futures[f] = b
+            futures[f] = b, key
             return f
 
         def finished(b):
@@ -1110,17 +1115,16 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                 cached and not _build_marker(key, digest).is_file()
             if not wait or len(todo) < 2:
                 for b in members:
-                    submit(b)
+                    submit(b, key)
                 continue
             for b in members:
                 if b not in todo:         # finished: kept at once, they build nothing
-                    submit(b)
+                    submit(b, key)
             event = f"{token}-built-{i}"
-            waiting[event], leads[event] = todo[1:], (submit(todo[0], event), key)
+            waiting[event], leads[event] = todo[1:], (submit(todo[0], key, event), key)
             n = len(todo) - 1
             emit(f"{n} {'job' if len(todo[0]) == 1 else 'build'}{'s' if n > 1 else ''} wait{'' if n > 1 else 's'} "
                  f"for {'job ' if len(todo[0]) == 1 else ''}{name(todo[0])} to build the code they share (compiler cache)")
-        keys = {id(b): k for k, members in groups.items() for b in members}
         pending = set(futures)
         while pending or waiting:
             for event in list(waiting):
@@ -1130,10 +1134,10 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                     if not lead.done():     # built while running (a finished one is marked below)
                         _mark_built(key, digest)
                     for b in waiting.pop(event):
-                        pending.add(submit(b))
+                        pending.add(submit(b, key))
             for f in [f for f in pending if f.done()]:
                 pending.discard(f)
-                b = futures[f]
+                b, key = futures[f]
                 try:
                     result = f.result()
                     got = [result] if len(b) == 1 else result
@@ -1143,7 +1147,7 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
                 for job, row in zip(b, got):
                     rows[job["id"]] = row
                     if row["status"] == "done":
-                        _mark_built(keys[id(b)], digest)
+                        _mark_built(key, digest)
                     acc = row.get("final_test_accuracy")
                     emit(f"job {job['id']}: {row['status']}"
                          + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
