@@ -159,16 +159,20 @@ def _groups(members, borrows, definer, n_groups):
     return [sorted(g) for g in groups if g]
 
 
+def _preamble(what: str, members, texts) -> list:
+    """A unity file's opening comment: what it holds, and a digest of its members' names and
+    text, so that the file changes (and ``make`` compiles it again) when one of them does
+    (brian2cuda's makefile has no header dependencies)."""
+    digest = hashlib.sha256("\0".join(f + "\0" + t for f, t in zip(members, texts)).encode()).hexdigest()
+    return [f"// Unity source written by sdsnn_bio.unity: {what}", "// (see that module's documentation).",
+            f"// members' digest: {digest}"]
+
+
 def _unity_text(members, texts, decls, macros, definer, borrows, index):
     ns = {f: f"{NAMESPACE_PREFIX}{index[f]}" for f in members}
     # definers before their borrowers, so the using-declarations name something declared
     order = sorted(members, key=lambda f: (bool(borrows[f]), f))
-    digest = hashlib.sha256("\0".join(f + "\0" + texts[f] for f in order).encode()).hexdigest()
-    lines = [
-        "// Unity source written by sdsnn_bio.unity: the code objects below, each in a",
-        "// namespace of its own (see that module's documentation).",
-        f"// members' digest: {digest}",
-    ]
+    lines = _preamble("the code objects below, each in a namespace of its own", order, [texts[f] for f in order])
     seen = set()
     for f in order:
         for inc in _INCLUDE.findall(texts[f]) + [f'"{_header(f)}"']:
@@ -193,13 +197,8 @@ def _check_groups(n_groups):
 
 
 def _main_text(support, directory):
-    texts = [_read(directory / f) for f in support]
-    digest = hashlib.sha256("\0".join(f + "\0" + t for f, t in zip(support, texts)).encode()).hexdigest()
-    lines = [
-        "// Unity source written by sdsnn_bio.unity: the network's own files, one after",
-        "// another at global scope (see that module's documentation).",
-        f"// members' digest: {digest}",
-    ]
+    lines = _preamble("the network's own files, one after another at global scope", support,
+                      [_read(directory / f) for f in support])
     lines.extend(f'#include "{f}"' for f in support)
     return "\n".join(lines) + "\n"
 
