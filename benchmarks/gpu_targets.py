@@ -40,6 +40,8 @@ from sdsnn_bio.data.encoding import stimulus_matrix  # noqa: E402
 from sdsnn_bio.data.mnist import load_mnist5k  # noqa: E402
 from sdsnn_bio.devices import gpu_available, reset_brian, set_up_device  # noqa: E402
 
+from benchmarks.run import per_sample  # noqa: E402
+
 FLAGS = dict(adam_k0=0, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
 
 
@@ -72,34 +74,15 @@ def _unity(device: str):
 
 def single(model: str, device: str, n_train: int, repeats: int, workdir: Path, parallel: bool = False,
            batch=None) -> dict:
-    """One network of ``model`` (sequential or parallel-windows form) on ``device``: per sample."""
-    from sdsnn_bio.network import network_class
-
-    reset_brian()
-    cfg = load_config(find_model(model)).replace(training={"parallel_windows": parallel})
-    if batch:
-        cfg = cfg.replace(training={"batch": batch})
-    B = cfg.training.batch
-    n_train = max(B, n_train // B * B)
-    build = workdir / f"{model}_{device}_{'parallel' if parallel else 'sequential'}"
-    set_up_device(device, str(build), unity_build=_unity(device))
-    t = time.time()
-    net = network_class(cfg)(cfg, 0, n_train, device=device, directory=str(build), seed=0)
-    net.set_shared(lr=cfg.training.lr, **FLAGS)
-    x, tg = _inputs(cfg, n_train)
-
-    def run():
-        net.set_inputs(x, tg)
-        net.run()
-
-    run()
-    build_s = time.time() - t
-    sim, wall = _timed(run, repeats)
+    """One network of ``model`` (sequential or parallel-windows form) on ``device``: per sample
+    (:func:`benchmarks.run.per_sample`, training windows only)."""
+    r = per_sample(model, n_train, repeats, workdir, device=device, parallel=parallel, batch=batch,
+                   unity_build=_unity(device))
     return {"part": "paper" if model == "mnist_paper" else "copies", "model": model, "device": device,
-            "form": "parallel windows" if parallel else "sequential", "batch": B, "copies": 1,
-            "samples": n_train, "build_and_first_run_s": round(build_s, 1),
-            "ms_per_sample": round(1000 * sim / n_train, 4), "ms_per_sample_wall": round(1000 * wall / n_train, 4),
-            "samples_per_s": round(n_train / sim, 1)}
+            "form": "parallel windows" if parallel else "sequential", "batch": r["batch"], "copies": 1,
+            "samples": r["windows"], "build_and_first_run_s": r["build_and_first_run_s"],
+            "ms_per_sample": r["ms_per_window_binary"], "ms_per_sample_wall": r["ms_per_window_wall"],
+            "samples_per_s": round(1000 / r["ms_per_window_binary"], 1)}
 
 
 def copies(model: str, device: str, K: int, n_train: int, repeats: int, workdir: Path) -> dict:

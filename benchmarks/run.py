@@ -51,22 +51,26 @@ from sdsnn_bio.devices import reset_brian, set_up_device  # noqa: E402
 
 
 def per_sample(model: str, n_windows: int, repeats: int, workdir: Path, device: str = "cpp_standalone",
-               n_test: int = 0) -> dict:
+               n_test: int = 0, parallel: bool = False, batch=None, unity_build=None) -> dict:
     """Median wall time per window of the binary (and of the whole re-run).
 
     ``n_test`` test windows (forward pass only) come before the ``n_windows``
     training windows, as in a period; with ``n_test = 0`` only training windows
-    are timed.
+    are timed. ``parallel``: the mini-batch-parallel form (``training.parallel_windows``);
+    ``batch``: another mini-batch than the model's; ``unity_build``: as
+    :func:`sdsnn_bio.devices.set_up_device` takes it.
     """
-    from sdsnn_bio.network import SDSNNNetwork
+    from sdsnn_bio.network import network_class
 
     reset_brian()
-    cfg = load_config(find_model(model))
+    cfg = load_config(find_model(model)).replace(training={"parallel_windows": parallel})
+    if batch:
+        cfg = cfg.replace(training={"batch": batch})
     batch = cfg.training.batch
     n_windows = max(batch, n_windows // batch * batch)
-    build = workdir / f"build_{model}_{device}_{n_test}"
-    set_up_device(device, str(build))
-    net = SDSNNNetwork(cfg, n_test, n_windows, device=device, directory=str(build), seed=0)
+    build = workdir / f"build_{model}_{device}_{n_test}{'_parallel' if parallel else ''}"
+    set_up_device(device, str(build), unity_build=unity_build)
+    net = network_class(cfg)(cfg, n_test, n_windows, device=device, directory=str(build), seed=0)
     ds = load_mnist5k()
     x = stimulus_matrix(np.concatenate([ds.x_test[:n_test], ds.x_train[:n_windows]]))
     y = np.concatenate([ds.y_test[:n_test], ds.y_train[:n_windows]])
@@ -88,7 +92,7 @@ def per_sample(model: str, n_windows: int, repeats: int, workdir: Path, device: 
         binary.append(brian2.device._last_run_time)
     n_windows += n_test
     return {
-        "model": model, "device": device, "windows": n_windows, "test_windows": n_test, "synapses": sum(s.n_synapses for s in net.stages),
+        "model": model, "device": device, "batch": batch, "windows": n_windows, "test_windows": n_test, "synapses": sum(s.n_synapses for s in net.stages),
         "neurons": sum(s.n_neurons for s in net.stages), "build_and_first_run_s": round(build_s, 2),
         "ms_per_window_binary": round(1000 * statistics.median(binary) / n_windows, 3),
         "ms_per_window_wall": round(1000 * statistics.median(wall) / n_windows, 3),
