@@ -2,11 +2,18 @@
 checked against cpp_standalone."""
 
 
+import os
+
 import numpy as np
 import pytest
 
 from sdsnn_bio.config import find_model, load_config
 from sdsnn_bio.devices import cuda_build_unavailable, gpu_available, set_up_device
+
+
+def _assert_binary(build):
+    """nvcc linked the project into an executable ``main``."""
+    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
 
 
 @pytest.mark.cuda
@@ -15,8 +22,6 @@ def test_training_network_generates_and_compiles(tmp_path):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
-    import os
-
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.network import SDSNNNetwork
 
@@ -27,7 +32,7 @@ def test_training_network_generates_and_compiles(tmp_path):
     set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
     net = SDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
-    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    _assert_binary(build)
     makefile = (build / "makefile").read_text()
     assert "-arch=sm_90" in makefile and "-std=c++17" in makefile
     # every code object was compiled, each exactly once, inside a unity file; the network's
@@ -65,8 +70,6 @@ def test_parallel_windows_network_generates_and_compiles(tmp_path):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
-    import os
-
     from sdsnn_bio.parallel import ParallelSDSNNNetwork
 
     cfg = load_config(find_model("tiny_dense")).replace(training={"parallel_windows": True})
@@ -74,7 +77,7 @@ def test_parallel_windows_network_generates_and_compiles(tmp_path):
     set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
     net = ParallelSDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
-    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    _assert_binary(build)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
     # the master's Adam and structural pathways, the replicas' delivery and backward sums,
     # and the gradient reductions into the weight and bias groups are GPU kernels
@@ -137,8 +140,6 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
-    import os
-
     from sdsnn_bio.config import config_from_dict
     from sdsnn_bio.cortex import build_cortex
     from sdsnn_bio.devices import reset_brian
@@ -154,7 +155,7 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
     try:
         net.compile()
         build = net.build_folder.path
-        assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+        _assert_binary(build)
         srcs = (build / "makefile").read_text().split("SRCS = ", 1)[1].split("\n", 1)[0].split()
         assert sorted(srcs) == ["unity_0.cu", "unity_1.cu", "unity_main.cu"]
         code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
@@ -175,8 +176,6 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
-    import os
-
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.multi import MultiSDSNNNetwork, expand_sets
 
@@ -186,7 +185,7 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
     net = MultiSDSNNNetwork(cfgs, 4, 10, "cuda_standalone", str(build))
     net.compile()
-    assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
+    _assert_binary(build)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
     for k in (0, 1):
         for pathway in ("pre", "bp", "adam", "pend", "pstart"):
