@@ -54,6 +54,8 @@ def _overrides(args) -> dict:
     out = {}
     if getattr(args, "parallel_windows", False):
         out["training"] = {"parallel_windows": True}
+    if getattr(args, "processes", None):
+        out.setdefault("training", {})["processes"] = args.processes
     if sch:
         out["schedule"] = sch
     if data:
@@ -311,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=1, help="OpenMP threads (cpp_standalone)")
     r.add_argument("--parallel-windows", action="store_true",
                    help="run the windows of a mini-batch at once (training.parallel_windows; sdsnn_bio.parallel)")
+    r.add_argument("--processes", type=int, metavar="P",
+                   help="split every mini-batch's windows over P processes, one core each "
+                        "(training.processes; cpp_standalone; sdsnn_bio.split)")
     r.add_argument("--copies", type=int, metavar="K",
                    help="K networks of the model in one build, run folders OUT/copy0..copyK-1 (sdsnn_bio.multi)")
     r.add_argument("--set", action="append", metavar="KEY=V1,V2,...",

@@ -117,7 +117,10 @@ class TrainingSpec:
     (PyTorch's default for Linear/Conv2d); ``parallel_windows``: run the ``batch``
     windows of a mini-batch at the same time, as replicas of the network sharing
     one set of weights (:mod:`sdsnn_bio.parallel`; the same weight changes as the
-    default sequential form, for the GPU and for large batches)."""
+    default sequential form, for the GPU and for large batches); ``processes``: split
+    every mini-batch's windows over that many processes of one binary, one core each,
+    summing their gradients before the Adam step (:mod:`sdsnn_bio.split`;
+    ``cpp_standalone``, the CPU's way to use several cores)."""
 
     lr: float = 1e-3
     batch: int = 10
@@ -128,6 +131,7 @@ class TrainingSpec:
     lr_decay_every: int = 40
     weight_init: float = 1.0
     parallel_windows: bool = False
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,14 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              "training.parallel_windows",
              f"false for event recordings (data.dataset = {data.dataset!r} has one stimulus row per time "
              "step; the parallel form takes one per window)", training.parallel_windows)
+    _require(isinstance(training.processes, int) and not isinstance(training.processes, bool)
+             and 1 <= training.processes <= 64, source, "training.processes", "an integer in [1, 64]",
+             training.processes)
+    _require(training.batch % training.processes == 0, source, "training.processes",
+             f"a divisor of training.batch ({training.batch}): each process runs an equal share of "
+             "every mini-batch", training.processes)
+    _require(not (training.processes > 1 and training.parallel_windows), source, "training.processes",
+             "1 with training.parallel_windows (the two forms do not combine)", training.processes)
     _require(schedule.periods >= 1, source, "schedule.periods", ">= 1", schedule.periods)
     _require(schedule.train_per_period >= training.batch, source, "schedule.train_per_period",
              f">= training.batch ({training.batch})", schedule.train_per_period)

@@ -99,10 +99,14 @@ def adam_step_expression(suffix: str = "", tick: bool = False) -> str:
     return f"clip(adam_k0{suffix} + {count}, 1, 1e18)"
 
 
-def output_delta_code() -> str:
-    """Error signal of the output layer at the end of a training window."""
+def output_delta_code(loss_batch: str = "B_size") -> str:
+    """Error signal of the output layer at the end of a training window.
+
+    ``loss_batch`` names the constant with the mini-batch's window count of the
+    loss (``B_loss`` in the split form, where ``B_size`` is one process's share).
+    """
     return (
-        "delta = (2.0/(B_size*n_classes))*(nwin/T_steps - target(t, i))*sg_acc/T_steps\n"
+        f"delta = (2.0/({loss_batch}*n_classes))*(nwin/T_steps - target(t, i))*sg_acc/T_steps\n"
         "gb += delta"
     )
 
@@ -166,10 +170,18 @@ def adam_synapse_code(tick: bool = False) -> str:
     )
 
 
-def adam_bias_code() -> str:
-    """One Adam step of every bias at the end of a mini-batch."""
-    step = _adam_step("b", "mb", "vb", "gb", "lr", "(1 - hard_mask*bias_mask_on*pruned)", adam_step_expression())
-    return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ngb = 0"
+def adam_bias_code(tick: bool = False) -> str:
+    """One Adam step of every bias at the end of a mini-batch (with ``tick``: on the
+    per-batch clock, gated as in :func:`adam_synapse_code`)."""
+    step = _adam_step("b", "mb", "vb", "gb", "lr", "(1 - hard_mask*bias_mask_on*pruned)",
+                      adam_step_expression(tick=tick))
+    if not tick:
+        return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ngb = 0"
+    return (
+        "adam_now = int(timestep(t, dt) >= (n_test_win + B_size)*T_steps)*learn_on\n"
+        + "\n".join(f"{var} = adam_now*({expr}) + (1 - adam_now)*{var}" for var, expr in step)
+        + "\ngb = gb*(1 - adam_now)"
+    )
 
 
 #: Window end: the network is reset for the next sample (the reference code

@@ -128,6 +128,7 @@ def check_copies(cfgs) -> None:
     ------
     ConfigError
         No copies; a developmental (``kind``) model; ``training.parallel_windows``;
+        ``training.processes`` above 1;
         or a key other than :data:`RUNTIME_KEYS` whose value differs from copy 0's
         (the message names the key, both values and both sources).
     """
@@ -142,6 +143,9 @@ def check_copies(cfgs) -> None:
         if cfg.training.parallel_windows:
             raise ConfigError(f"copy {k} ({cfg.source}): key 'training.parallel_windows' is true: copies in one "
                               "build use the sequential network (sdsnn_bio.network.SDSNNNetwork)")
+        if cfg.training.processes > 1:
+            raise ConfigError(f"copy {k} ({cfg.source}): key 'training.processes' is {cfg.training.processes}: "
+                              "copies in one build run in one process (each copy one window at a time)")
     base = _flat(cfgs[0])
     for k, cfg in enumerate(cfgs[1:], 1):
         flat = _flat(cfg)
@@ -390,7 +394,7 @@ class MultiSDSNNNetwork:
         view.device_name = device
         view.standalone = device != "runtime"
         view.n_test_win, view.n_train_win = n_test_win, n_train_win
-        view.n_windows = n_test_win + n_train_win
+        view.n_windows = view.n_run_windows = n_test_win + n_train_win
         B = cfg.training.batch
         view.T = cfg.schedule.n_steps
         view.dt = cfg.schedule.dt_ms * b2.ms

@@ -194,8 +194,12 @@ def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam
         on_event.update(pend="pend", pstart="pstart")
 
 
-def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng, input_current=None):
+def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng, input_current=None,
+                   reduce_ids=None):
+    """A learnable spiking stage. ``reduce_ids``: in the split form (:mod:`sdsnn_bio.split`), the
+    array numbers of its synapses' ``g`` and its neurons' ``gb`` in the reduction over processes."""
     spec, k = st.spec, st.index
+    split = reduce_ids is not None
     group = b2.NeuronGroup(st.n_neurons, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                            events=dict(EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
                            name=spec.name)
@@ -203,9 +207,19 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     _place(group.thresholder["spike"], "threshold", k)
     when, order = slot("membrane", k)
     group.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_membrane")
-    delta = output_delta_code() if back == 0 else hidden_delta_code()
+    delta = output_delta_code(loss_batch="B_loss" if split else "B_size") if back == 0 else hidden_delta_code()
     group.run_on_event("bwd", delta, *slot("delta", k, back))
-    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
+    if split:
+        # the split form's reduction runs on the per-batch clock (:mod:`sdsnn_bio.split`): the
+        # biases' Adam step moves there too (nothing reads a bias between the two points),
+        # each Adam step starting from the sums over the processes
+        when, order = slot("adam_clock")
+        group.run_regularly(f"put_done = sdsnn_put(gb, {reduce_ids[1]})", dt=batch_dt, when=when, order=order - 20,
+                            name=f"{spec.name}_put_gb")
+        group.run_regularly(f"gb = sdsnn_get(gb, {reduce_ids[1]})\n" + adam_bias_code(tick=True), dt=batch_dt,
+                            when=when, order=order, name=f"{spec.name}_adam")
+    else:
+        group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
     group.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
     group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
                        + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
@@ -229,8 +243,12 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     _place(syn.bp, "backward", back=back)
     if adam_on_clock:
         when, order = slot("adam_clock")
-        syn.run_regularly(adam_synapse_code(tick=True), dt=batch_dt, when=when, order=order,
-                          name=f"syn_{spec.name}_adam")
+        adam = adam_synapse_code(tick=True)
+        if split:
+            syn.run_regularly(f"put_done = sdsnn_put(g, {reduce_ids[0]})", dt=batch_dt, when=when, order=order - 20,
+                              name=f"syn_{spec.name}_put_g")
+            adam = f"g = sdsnn_get(g, {reduce_ids[0]})\n" + adam
+        syn.run_regularly(adam, dt=batch_dt, when=when, order=order, name=f"syn_{spec.name}_adam")
     else:
         _place(syn.adam, "adam_event", k)
     if st.structural:
@@ -274,6 +292,8 @@ class SDSNNNetwork:
 
     #: windows run one after another (see :mod:`sdsnn_bio.parallel` for the other form)
     parallel = False
+    #: processes sharing each mini-batch's windows (:class:`sdsnn_bio.split.SplitSDSNNNetwork`)
+    processes = 1
 
     def _set_run_shape(self, cfg, n_test_win: int, n_train_win: int, device: str) -> int:
         """The configuration, device, windows per run, steps per window and ``dt``; returns the
@@ -284,8 +304,10 @@ class SDSNNNetwork:
         self.device_name = device
         self.standalone = device != "runtime"
         self.n_test_win, self.n_train_win = int(n_test_win), int(n_train_win)
-        self.n_windows = self.n_test_win + self.n_train_win
-        B = cfg.training.batch
+        # windows of one run of this network (the split form's processes each run a share of
+        # the period's ``n_windows``)
+        self.n_windows = self.n_run_windows = self.n_test_win + self.n_train_win
+        B = cfg.training.batch // self.processes
         if self.n_train_win % B:
             raise ConfigError(f"{cfg.source}: training windows per run ({n_train_win}) must be a "
                               f"multiple of training.batch ({B})")
@@ -310,6 +332,10 @@ class SDSNNNetwork:
               "adam_eps": cfg.training.eps,
               **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
         geo = stage_geometry(cfg)
+        split = self.processes > 1
+        if split:   # the loss is that of the whole mini-batch; B_size is this process's share
+            ns.update(B_loss=cfg.training.batch, **self._reduction_namespace(geo))
+        n_reduced = 0
         n_in = int(np.prod(cfg.input_shape))
         # one row per window and a last row of zeros for the settle step; event
         # recordings (``per_step``): one row per time step of the windows
@@ -336,7 +362,9 @@ class SDSNNNetwork:
                 st.group, st.synapses = _build_spiking(b2, st, pre, cfg, ns, back, self.target, self.adam_on_clock,
                                                        B * self.T * self.dt, rng,
                                                        input_current=self.stim if self.direct and st.index == 1
-                                                       else None)
+                                                       else None,
+                                                       reduce_ids=(n_reduced, n_reduced + 1) if split else None)
+                n_reduced += 2
             objects += [st.group, st.synapses]
             self.stages.append(st)
             pre = st.group
@@ -421,8 +449,8 @@ class SDSNNNetwork:
         if self.per_step:
             from .data.event_input import codes_to_stimulus
 
-            if len(stimulus) != self.n_windows:
-                raise RunError(f"stimulus has {len(stimulus)} windows != expected {self.n_windows}")
+            if len(stimulus) != self.n_run_windows:
+                raise RunError(f"stimulus has {len(stimulus)} windows != expected {self.n_run_windows}")
             stimulus = codes_to_stimulus(stimulus, self.stim.values.shape[1], self.T)
             self.runner.set_next(self.stim, "values",
                                  np.concatenate([stimulus, np.zeros((1, stimulus.shape[1]))]))
@@ -433,7 +461,7 @@ class SDSNNNetwork:
         for what, arr, ta in (("stimulus", stimulus, self.stim), ("target", target, self.target)):
             if arr is None:
                 continue
-            want = (self.n_windows, ta.values.shape[1])
+            want = (self.n_run_windows, ta.values.shape[1])
             if arr.shape != want:
                 raise RunError(f"{what} shape {arr.shape} != expected {want}")
             # the settle step's row: no input
@@ -521,6 +549,10 @@ def network_class(cfg) -> type:
         from .parallel import ParallelSDSNNNetwork
 
         return ParallelSDSNNNetwork
+    if cfg.training.processes > 1:
+        from .split import SplitSDSNNNetwork
+
+        return SplitSDSNNNetwork
     return SDSNNNetwork
 
 

@@ -59,33 +59,40 @@ def test_a_venv_is_reused_only_with_its_interpreter_and_the_same_requirements(tm
 def test_rounds_alternate_their_order():
     s = driver.peer_settings()
     assert [k for k, *_ in s] == ["snntorch_b10_t1", "snntorch_b100_t1", "sdsnn_t1", "floor_t1",
+                                  "sdsnn_p2_b10", "sdsnn_p2_b20",
                                   "snntorch_b10_t2", "snntorch_b100_t2", "sdsnn_t2", "floor_t2"]
+    assert [(th, b, P) for k, _, th, b, P in s if k.startswith("sdsnn_p")] == [(1, 10, 2), (1, 20, 2)]
     assert driver.round_order(s, 1) == s[::-1]
     assert driver.round_order(s, 2) == s
 
 
 def test_summary_ratios_are_taken_within_a_round():
     ms = [{"snntorch_b10_t1": 1.0, "snntorch_b100_t1": 0.4, "sdsnn_t1": 0.5, "floor_t1": 0.25,
+           "sdsnn_p2_b10": 0.5 / 1.6, "sdsnn_p2_b20": 0.6,
            "snntorch_b10_t2": 0.8, "snntorch_b100_t2": 0.3, "sdsnn_t2": 0.4, "floor_t2": 0.2},
           # a slower round: every setting twice as slow, same ratios
           {"snntorch_b10_t1": 2.0, "snntorch_b100_t1": 0.8, "sdsnn_t1": 1.0, "floor_t1": 0.5,
+           "sdsnn_p2_b10": 1.0 / 1.6, "sdsnn_p2_b20": 1.2,
            "snntorch_b10_t2": 1.6, "snntorch_b100_t2": 0.6, "sdsnn_t2": 0.8, "floor_t2": 0.4}]
     rows = []
     for k, rnd in enumerate(ms):
-        for key, kind, th, b in driver.peer_settings():
-            rows.append({"key": key, "kind": kind, "threads": th, "batch": b, "round": k, "ms_per_sample": rnd[key],
-                         "accuracy": None if kind == "floor" else 0.9})
+        for key, kind, th, b, P in driver.peer_settings():
+            rows.append({"key": key, "kind": kind, "threads": th, "batch": b, "processes": P, "round": k,
+                         "ms_per_sample": rnd[key], "accuracy": None if kind == "floor" else 0.9})
     s = driver.summarise_peers(rows)
     assert s["settings"]["sdsnn_t1"]["ms_per_sample_median"] == 0.75
     assert s["settings"]["sdsnn_t1"]["samples_per_s"] == pytest.approx(1000 / 0.75, abs=0.1)
     assert s["settings"]["floor_t1"]["accuracy"] == []
+    assert s["settings"]["sdsnn_p2_b20"]["processes"] == 2 and s["settings"]["sdsnn_t1"]["processes"] == 1
     for rr in s["ratios_per_round"]:
-        assert rr["best_sdsnn"] == "sdsnn_t2" and rr["best_snntorch"] == "snntorch_b100_t2"
+        # the split form at batch 10 is sdsnn-bio's fastest setting here
+        assert rr["best_sdsnn"] == "sdsnn_p2_b10" and rr["best_snntorch"] == "snntorch_b100_t2"
     r = s["ratios"]
-    assert r["sdsnn_best_over_snntorch_best"] == 0.75          # 0.3 / 0.4 in both rounds
+    assert r["sdsnn_best_over_snntorch_best"] == 0.96          # 0.3 / 0.3125 in both rounds
     assert r["sdsnn_over_snntorch_b10_t1"] == 2.0
     assert r["sdsnn_time_over_floor_t2"] == 2.0
     assert r["sdsnn_t2_over_t1"] == 1.25
+    assert r["sdsnn_p2_over_t1"] == 1.6
 
 
 def test_evaluate_reads_out_the_most_active_output():

@@ -6,7 +6,8 @@ Called by ``benchmarks/run.py`` (``./dev bench peers``, ``./dev bench scaling``,
 * :func:`peers_benchmark`: the 784-300-10 network, T = 20, trained on the 4000
   training digits of MNIST 5k for the same number of passes by snnTorch (its own
   virtual environment, :mod:`benchmarks.peers.venv`) at batch 10 and 100 and by
-  sdsnn-bio (``mnist5k_fc``, its batch of 10), and simulated without learning in
+  sdsnn-bio (``mnist5k_fc``, its batch of 10; and split over two one-thread processes,
+  ``training.processes``, at batch 10 and 20), and simulated without learning in
   plain Brian2 (the floor), at 1 and 2 threads. The settings run one after another
   in rounds, the order reversed in every other round, so that a load that rises
   or falls weighs on all alike; ratios are taken within a round. Every trained
@@ -65,14 +66,23 @@ def _run_json(cmd, timeout=None, log=print) -> dict:
     return result
 
 
-def peer_settings(threads=(1, 2), snn_batches=(10, 100)) -> list:
-    """The settings of one round: ``[(key, kind, threads, batch)]``, in their forward order."""
+#: sdsnn-bio's split form (``training.processes``): both cores as two one-thread processes,
+#: at the model's batch and at twice it
+SPLIT_SETTINGS = ((2, 10), (2, 20))
+
+
+def peer_settings(threads=(1, 2), snn_batches=(10, 100), split=SPLIT_SETTINGS) -> list:
+    """The settings of one round: ``[(key, kind, threads, batch, processes)]``, in their forward
+    order; ``threads`` per process. The split form's settings (``sdsnn_p{P}_b{B}``) run one
+    thread per process, after the one-thread settings."""
     out = []
     for th in threads:
         for b in snn_batches:
-            out.append((f"snntorch_b{b}_t{th}", "snntorch", th, b))
-        out.append((f"sdsnn_t{th}", "sdsnn", th, 10))
-        out.append((f"floor_t{th}", "floor", th, None))
+            out.append((f"snntorch_b{b}_t{th}", "snntorch", th, b, 1))
+        out.append((f"sdsnn_t{th}", "sdsnn", th, 10, 1))
+        out.append((f"floor_t{th}", "floor", th, None, 1))
+        if th == 1:
+            out += [(f"sdsnn_p{P}_b{b}", "sdsnn", 1, b, P) for P, b in split]
     return out
 
 
@@ -101,7 +111,8 @@ def summarise_peers(rows: list) -> dict:
     settings = {}
     for r in rows:
         s = settings.setdefault(r["key"], {"kind": r["kind"], "threads": r["threads"], "batch": r["batch"],
-                                           "ms_per_sample": [], "accuracy": []})
+                                           "processes": r.get("processes", 1), "ms_per_sample": [],
+                                           "accuracy": []})
         if r["ms_per_sample"] is not None:
             s["ms_per_sample"].append(r["ms_per_sample"])
         else:
@@ -125,6 +136,8 @@ def summarise_peers(rows: list) -> dict:
             ratio[f"sdsnn_over_snntorch_b10_t{th}"] = common.ratio(ms.get(f"snntorch_b10_t{th}"), ms.get(f"sdsnn_t{th}"))
             ratio[f"sdsnn_time_over_floor_t{th}"] = common.ratio(ms.get(f"sdsnn_t{th}"), ms.get(f"floor_t{th}"))
         ratio["sdsnn_t2_over_t1"] = common.ratio(ms.get("sdsnn_t1"), ms.get("sdsnn_t2"))
+        # the split form over one process at the same batch (both cores against one)
+        ratio["sdsnn_p2_over_t1"] = common.ratio(ms.get("sdsnn_t1"), ms.get("sdsnn_p2_b10"))
         per_round.append(ratio)
     medians = {}
     for key in per_round[0] if per_round else ():
@@ -163,7 +176,7 @@ def peers_benchmark(workdir: Path, passes: int = 2, rounds: int = 2, n_train: in
     rows = []
     settings = peer_settings()
     for k in range(rounds):
-        for key, kind, th, batch in round_order(settings, k):
+        for key, kind, th, batch, procs in round_order(settings, k):
             wfile = workdir / f"{key}_r{k}.npz"
             n, n_pass = (n_train, passes) if th == 1 else (n_train_t2, 1)
             n_windows = n or len(ds.y_train)
@@ -172,7 +185,7 @@ def peers_benchmark(workdir: Path, passes: int = 2, rounds: int = 2, n_train: in
                        "--passes", n_pass, "--n-train", n, "--out", wfile]
             elif kind == "sdsnn":
                 cmd = [sys.executable, HERE / "sdsnn_train.py", data, "--threads", th, "--passes", n_pass,
-                       "--n-train", n, "--out", wfile]
+                       "--n-train", n, "--out", wfile, "--processes", procs, "--batch", batch]
             else:
                 cmd = [sys.executable, HERE / "brian2_floor.py", data, "--threads", th, "--windows", n_windows,
                        "--repeats", 2]
@@ -182,8 +195,8 @@ def peers_benchmark(workdir: Path, passes: int = 2, rounds: int = 2, n_train: in
             except subprocess.TimeoutExpired:
                 r = {"ms_per_sample": None, "why": f"did not finish within {timeout_s} s"}
                 log(f"  {key}: {r['why']}")
-            r.update(key=key, kind=kind, threads=th, batch=batch, round=k, train_samples=n_windows,
-                     train_passes=n_pass)
+            r.update(key=key, kind=kind, threads=th, batch=batch, processes=procs, round=k,
+                     train_samples=n_windows, train_passes=n_pass)
             if kind != "floor" and th == 1 and r["ms_per_sample"] is not None:
                 w = dict(np.load(wfile))
                 r["accuracy"] = round(common.evaluate(w, d["x_test"], d["y_test"]), 4)
@@ -431,11 +444,12 @@ def markdown(results: dict) -> list:
                   f"{p['train_samples_t2']} digits. {p['rounds']} rounds, the order reversed in "
                   "every other; medians over rounds; ms per sample of the training passes (the floor: per "
                   "forward window):", "",
-                  "| setting | threads | batch | ms per sample | samples/s | test accuracy |", "|---|---|---|---|---|---|"]
+                  "| setting | processes x threads | batch | ms per sample | samples/s | test accuracy |",
+                  "|---|---|---|---|---|---|"]
         for key, s in p["settings"].items():
             acc = ", ".join(f"{100 * a:.1f}%" for a in s["accuracy"]) or "-"
             ms = s["ms_per_sample_median"] if s["ms_per_sample_median"] is not None else f"not measured: {s.get('why')}"
-            lines.append(f"| {key} | {s['threads']} | {s['batch'] or '-'} | {ms} | "
+            lines.append(f"| {key} | {s.get('processes', 1)} x {s['threads']} | {s['batch'] or '-'} | {ms} | "
                          f"{s['samples_per_s'] or '-'} | {acc} |")
         r = p["ratios"]
         lines += ["", "Ratios within a round (median over rounds): "
@@ -443,7 +457,8 @@ def markdown(results: dict) -> list:
                   f"sdsnn-bio / snnTorch at batch 10: {r.get('sdsnn_over_snntorch_b10_t1')} (1 thread), "
                   f"{r.get('sdsnn_over_snntorch_b10_t2')} (2 threads); sdsnn-bio's time / the floor's: "
                   f"{r.get('sdsnn_time_over_floor_t1')} (1 thread), {r.get('sdsnn_time_over_floor_t2')} "
-                  f"(2 threads); sdsnn-bio 2 threads over 1: {r.get('sdsnn_t2_over_t1')}x."]
+                  f"(2 threads); sdsnn-bio 2 threads over 1: {r.get('sdsnn_t2_over_t1')}x; two processes "
+                  f"(`training.processes`, batch 10) over one: {r.get('sdsnn_p2_over_t1')}x."]
         for e in earlier:
             lines.append(f"Earlier run {e['date']}: sdsnn-bio's best / snnTorch's best "
                          f"{e['ratios'].get('sdsnn_best_over_snntorch_best')}, sdsnn-bio's time / the floor's (1 "

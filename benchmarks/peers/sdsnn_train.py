@@ -10,7 +10,11 @@ The time per pass is the binary's own (Brian2's ``_last_run_time``) and the wall
 time of the whole re-run (writing the inputs, starting the binary, reading back).
 With ``--profile`` Brian2's per-code-object times of the last pass are printed too.
 
-Usage: ``python sdsnn_train.py DATA.npz --threads 1 --passes 2 --out W.npz [--profile]``
+With ``--processes P`` (and one thread) each mini-batch's windows are split over P processes
+of the binary (``training.processes``, :mod:`sdsnn_bio.split`); the binary time is then
+process 0's, which waits for the others at every batch.
+
+Usage: ``python sdsnn_train.py DATA.npz --threads 1 [--processes 2] --passes 2 --out W.npz [--profile]``
 """
 
 import argparse
@@ -40,6 +44,8 @@ def main(argv=None):
     ap.add_argument("data")
     ap.add_argument("--model", default="mnist5k_fc")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=0, help="mini-batch (0: the model's)")
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=0, help="first N training samples (0: all)")
@@ -52,10 +58,12 @@ def main(argv=None):
 
     from sdsnn_bio.config import find_model, load_config
     from sdsnn_bio.devices import reset_brian, set_up_device
-    from sdsnn_bio.network import SDSNNNetwork
+    from sdsnn_bio.network import network_class
 
     d = load_data(args.data)
     cfg = load_config(find_model(args.model))
+    if args.processes > 1 or args.batch:
+        cfg = cfg.replace(training={"processes": args.processes, "batch": args.batch or cfg.training.batch})
     B = cfg.training.batch
     n = args.n_train or len(d["y_train"])
     n = n // B * B
@@ -65,7 +73,7 @@ def main(argv=None):
         reset_brian()
         set_up_device("cpp_standalone", tmp, threads=args.threads)
         t0 = time.perf_counter()
-        net = SDSNNNetwork(cfg, 0, n, device="cpp_standalone", directory=tmp, seed=args.seed,
+        net = network_class(cfg)(cfg, 0, n, device="cpp_standalone", directory=tmp, seed=args.seed,
                            profile=args.profile)
         net.build()
         build_s = time.perf_counter() - t0
@@ -92,7 +100,8 @@ def main(argv=None):
         n_syn = sum(s.n_synapses for s in net.stages)
     if args.out:
         np.savez(args.out, **weights)
-    result = {"peer": "sdsnn-bio", "model": args.model, "batch": B, "threads": args.threads, "passes": args.passes,
+    result = {"peer": "sdsnn-bio", "model": args.model, "batch": B, "threads": args.threads,
+              "processes": args.processes, "passes": args.passes,
               "samples": n * args.passes, "synapses": n_syn, "build_s": round(build_s, 2),
               "train_s": round(sum(binary_s), 4), "pass_s": [round(s, 4) for s in binary_s],
               "wall_pass_s": [round(s, 4) for s in wall_s],
