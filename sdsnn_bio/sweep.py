@@ -81,7 +81,7 @@ from .records import RunFolder, atomic_write, format_cell
 __all__ = ["Job", "Sweep", "SWEEP_KEYS", "run_options", "load_sweep", "job_config", "build_key", "data_cache_key", "run_row",
            "sweep_row", "seed_rows",
            "format_table", "write_csv", "make_security", "local_cluster", "run_job", "run_sweep",
-           "copies_key", "plan_builds", "run_group"]
+           "copies_key", "plan_builds", "run_group", "default_workers"]
 
 #: Top-level keys of a sweep file.
 SWEEP_KEYS = ("name", "description", "grid", "options")
@@ -415,10 +415,12 @@ def build_key(cfg, device: str) -> str:
 def copies_key(cfg, device: str):
     """Jobs with one key can run as copies of one build (:class:`sdsnn_bio.multi.MultiDevelopment`):
     the configuration without :data:`sdsnn_bio.multi.RUNTIME_KEYS`, and the device. ``None``
-    for a job that cannot be a copy (a developmental model, ``training.parallel_windows``)."""
+    for a job that cannot be a copy (a developmental model, ``training.parallel_windows``,
+    ``training.processes`` above 1)."""
     from .multi import _flat, _is_runtime
 
-    if getattr(cfg, "kind", "training") != "training" or cfg.training.parallel_windows:
+    if getattr(cfg, "kind", "training") != "training" or cfg.training.parallel_windows \
+            or cfg.training.processes > 1:
         return None
     flat = {k: v for k, v in _flat(cfg).items() if not _is_runtime(k)}
     return json.dumps([device, flat], sort_keys=True, default=str)
@@ -956,6 +958,14 @@ def make_security(tls_ca_file=None, tls_cert=None, tls_key=None):
                     require_encryption=True)
 
 
+def default_workers(jobs: list, cores: int | None = None) -> int:
+    """Workers of a local cluster for ``jobs`` (:meth:`Job.to_dict`): one per core, or one per
+    ``P`` cores where a job splits its batches over ``P`` processes (``training.processes``)."""
+    cores = cores or len(os.sched_getaffinity(0))
+    per_job = max((int(j["config"].get("training", {}).get("processes", 1)) for j in jobs), default=1)
+    return max(1, cores // per_job)
+
+
 def local_cluster(n_workers=None, security=None, allowed_failures: int = 3):
     """The embedded cluster: one single-threaded worker process per core, on the loopback
     interface only (``127.0.0.1``; no dashboard). ``security`` (TLS) is optional.
@@ -1016,7 +1026,8 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     security : distributed.security.Security, optional
         TLS for the scheduler (:func:`make_security`), or for the local cluster.
     n_workers : int, optional
-        Workers of the local cluster (default: one per core).
+        Workers of the local cluster (default: one per core, or one per P cores where a job
+        splits its batches over P processes, ``training.processes``).
     retries : int
         Attempts after the first for a job whose run died (``retries=`` of the task,
         and the local scheduler's ``allowed-failures``).
@@ -1074,7 +1085,7 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     cluster = None
     t0 = time.time()
     if scheduler is None:
-        cluster = local_cluster(n_workers, security=security, allowed_failures=retries)
+        cluster = local_cluster(n_workers or default_workers(jobs), security=security, allowed_failures=retries)
         client = Client(cluster, security=security)
     else:
         client = Client(scheduler, security=security)

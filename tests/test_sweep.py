@@ -406,6 +406,12 @@ def test_builds_group_jobs_that_differ_only_in_run_time_keys(tmp_path):
     # a job that cannot be a copy is a build of its own
     cfg = load_sweep(path).jobs[0].config
     assert copies_key(cfg.replace(training={"parallel_windows": True}), "cpp_standalone") is None
+    assert copies_key(cfg.replace(training={"processes": 2}), "cpp_standalone") is None
+    from sdsnn_bio.sweep import default_workers
+
+    split = dict(jobs[0], config=cfg.replace(training={"processes": 2}).to_dict())
+    assert default_workers(jobs, cores=4) == 4 and default_workers(jobs + [split], cores=4) == 2
+    assert default_workers([split], cores=1) == 1
     assert copies_key(cfg, "cpp_standalone") != copies_key(cfg, "runtime")
     for bad in (0, -1, 1.5, True):
         with pytest.raises(SdsnnError, match="copies_per_build"):
