@@ -13,16 +13,21 @@ sums (added in rank order, so the sums are the same bits in each) and carries
 the same weights, Adam moments, biases, spines and masks: the structural code
 that runs inside the binary at the period's start and end reads only those.
 
-The reduction is Brian2 generated code calling two C++ functions of this
-module (:func:`reduction_functions`), in ``run_regularly`` operations on the
-per-batch clock: ``x = sdsnn_put(x, a)`` writes every element of the ``a``-th
-reduced array into this process's slot of a shared buffer, and
-``x = sdsnn_get(x, a)`` (after every put) waits once at a barrier for all the
-processes, then returns each element's sum over the processes. Two buffers
-alternate between batches, so one barrier per batch suffices. The arrays are
-every learnable synapse's ``g`` and every learnable neuron's ``gb``; the bias
-Adam step moves onto the same clock (the sequential form takes it at the
-batch's last step; nothing reads a bias in between, so it is the same step).
+The reduction is Brian2 generated code calling two C++ functions defined by a
+header this module writes into the project (:func:`write_header`,
+:func:`reduction_functions`), on the per-batch clock before the Adam steps:
+``put_done = sdsnn_put(g, a)``, whose first call in a batch copies the whole
+``a``-th reduced array (Brian2's own array, named in the header) into this
+process's slot of a buffer the processes share, and ``g = sdsnn_get(g, a)`` at
+the top of the Adam step, whose first call in a batch waits at a barrier for
+every process's copies and which returns each element's sum over the
+processes. Two buffers alternate between batches, so one barrier per batch
+suffices. The arrays are every learnable synapse's ``g`` and every learnable
+neuron's ``gb``; the bias Adam step moves onto the same clock (the sequential
+form takes it at the batch's last step; nothing reads a bias in between, so it
+is the same step). The windows of each batch are dealt to the processes by
+their expected work (:func:`window_split`), so that they wait less for each
+other.
 
 A process waiting at the barrier gives up, with a message naming why, when
 the driver marks the shared buffer as aborted (another process failed), when
@@ -41,6 +46,7 @@ array in order): the GPU has the parallel-windows form
 (:mod:`sdsnn_bio.parallel`), and ``runtime`` is for checking, not speed.
 """
 
+import contextlib
 import mmap
 import os
 import subprocess
@@ -52,7 +58,8 @@ from .errors import ConfigError, RunError
 from .network import SDSNNNetwork, slot
 from .runner import PeriodRunner, _brian2
 
-__all__ = ["SplitSDSNNNetwork", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split", "BARRIER_TIMEOUT_S", "HEADER_BYTES"]
+__all__ = ["SplitSDSNNNetwork", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split",
+           "window_mass", "BARRIER_TIMEOUT_S", "HEADER_BYTES"]
 
 #: Seconds a process waits at the barrier for the others before it gives up.
 BARRIER_TIMEOUT_S = 600
@@ -274,13 +281,14 @@ def window_split(n_test: int, n_train: int, batch: int, processes: int, mass=Non
     return [np.concatenate(p).astype(int) for p in parts]
 
 
-def window_mass(stimulus, per_step: bool) -> np.ndarray:
-    """Expected work of each window: its input spikes per step (the sum of a rate-coded image's
-    spike probabilities, the count of an analog image's non-zero pixels) or its events."""
+def window_mass(stimulus, per_step: bool, direct: bool = False) -> np.ndarray:
+    """Expected work of each window: its events (``per_step``: event recordings), the count
+    of its non-zero pixels (``direct``: each is an input event every step) or the sum of its
+    pixels' spike probabilities (rate coding: the expected input spikes per step)."""
     if per_step:
         return np.array([len(codes) for codes in stimulus], dtype=float)
     x = np.asarray(stimulus, dtype=float)
-    return np.abs(x).sum(axis=1) if (x >= 0).all() and x.max(initial=0) <= 1 else np.count_nonzero(x, axis=1)
+    return np.count_nonzero(x, axis=1).astype(float) if direct else x.sum(axis=1)
 
 
 class SplitSDSNNNetwork(SDSNNNetwork):
@@ -351,7 +359,7 @@ class SplitSDSNNNetwork(SDSNNNetwork):
                            f"got {len(stimulus)} and {len(target)}")
         target = np.asarray(target)
         self.rank_windows = window_split(self.total_test_win, self.total_train_win, self.cfg.training.batch,
-                                         self.processes, window_mass(stimulus, self.per_step))
+                                         self.processes, window_mass(stimulus, self.per_step, self.direct))
         for r, idx in enumerate(self.rank_windows):
             with self.runner.for_rank(r):
                 part = [stimulus[i] for i in idx] if self.per_step else np.asarray(stimulus)[idx]
@@ -395,17 +403,14 @@ class SplitPeriodRunner(PeriodRunner):
         self._rank_results = [None] * processes
         self.buffer_path = None
 
+    @contextlib.contextmanager
     def for_rank(self, r: int):
         """Context: the ``set_next`` calls inside it are for process ``r`` only."""
-        runner = self
-
-        class _Rank:
-            def __enter__(self):
-                runner._rank = r
-
-            def __exit__(self, *exc):
-                runner._rank = None
-        return _Rank()
+        self._rank = r
+        try:
+            yield
+        finally:
+            self._rank = None
 
     def set_next(self, owner, var: str, value):
         if self._rank is None:

@@ -238,5 +238,36 @@ def test_window_split_deals_each_batch_evenly():
 def test_window_mass():
     x = np.array([[0.0, 0.5, 1.0], [0.2, 0.0, 0.0]])
     np.testing.assert_allclose(window_mass(x, per_step=False), [1.5, 0.2])
-    np.testing.assert_allclose(window_mass(np.array([[-1.0, 0.0, 2.0]]), per_step=False), [2])
+    np.testing.assert_allclose(window_mass(np.array([[-1.0, 0.0, 2.0]]), per_step=False, direct=True), [2])
     np.testing.assert_allclose(window_mass([np.arange(7), np.arange(2)], per_step=True), [7, 2])
+
+
+def test_split_event_recordings_run_like_one_process(tmp_path):
+    """Event recordings (one stimulus row per step, no random number) split over two processes:
+    every window's output counts are one process's, in the window's place, and the input
+    spikes summed over the processes are the windows' codes."""
+    from sdsnn_bio.data.event_input import spike_codes, synthetic_recordings
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.network import build_network
+
+    from test_event_input import _cfg
+
+    rec, _ = synthetic_recordings(2, 10, (8, 8), 3, n_events=200)
+    codes = [spike_codes(r, (8, 8), 10) for r in rec]
+    out = {}
+    for P in (1, 2):
+        reset_brian()
+        cfg = _cfg(tmp_path).replace(training={"processes": P, "weight_init": 4.0})   # outputs that spike
+        net = build_network(cfg, 10, 10, "cpp_standalone", str(tmp_path / f"run{P}"))
+        try:
+            assert net.processes == P and net.per_step
+            net.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=0, hard_mask=0, bias_mask_on=0)
+            net.set_inputs(codes, np.eye(10)[np.arange(20) % 10])
+            out[P] = net.run(), net.events()[0]
+        finally:
+            net.close()
+    assert len({tuple(c) for c in out[1][0]}) >= 10, "the windows must differ in their output"
+    np.testing.assert_array_equal(out[2][0], out[1][0])
+    want = np.bincount(np.concatenate(codes) % 128, minlength=128)
+    np.testing.assert_array_equal(out[2][1], want)
+    np.testing.assert_array_equal(out[1][1], want)
