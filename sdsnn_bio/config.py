@@ -107,6 +107,10 @@ class DataSpec:
     crop: int = 0
     downsample: int = 1
     denoise_us: int = 0
+    #: rate-coded images: each training image presented shifted by a random whole number of
+    #: pixels in [-augment_shift, augment_shift] along each axis, zeros shifted in (0 = off;
+    #: :func:`sdsnn_bio.data.encoding.shift_images`); test images never
+    augment_shift: int = 0
 
 
 @dataclass(frozen=True)
@@ -379,6 +383,13 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
     _require(data.crop >= 0, source, "data.crop", ">= 0", data.crop)
     _require(data.downsample >= 1, source, "data.downsample", ">= 1", data.downsample)
     _require(data.denoise_us >= 0, source, "data.denoise_us", ">= 0", data.denoise_us)
+    _require(isinstance(data.augment_shift, int) and not isinstance(data.augment_shift, bool)
+             and 0 <= data.augment_shift < min(shape[1], shape[2]) // 2, source, "data.augment_shift",
+             f"an integer in [0, {min(shape[1], shape[2]) // 2}) for {shape[1]}x{shape[2]} images",
+             data.augment_shift)
+    _require(not data.augment_shift or (data.coding == "rate" and not datasets.get(data.dataset).events),
+             source, "data.augment_shift", "0 for event recordings and for direct coding (shifts are "
+             "for rate-coded images)", data.augment_shift)
     _require(training.lr > 0, source, "training.lr", "> 0", training.lr)
     _require(training.batch >= 1, source, "training.batch", ">= 1", training.batch)
     _require(0 <= training.beta1 < 1 and 0 <= training.beta2 < 1, source,

@@ -39,6 +39,8 @@ __all__ = ["Development", "PeriodPlan", "BASE_COLUMNS", "WEIGHT_LIMIT"]
 
 #: Weights beyond this magnitude (in units of the firing threshold) count as exploded.
 WEIGHT_LIMIT = 1e3
+#: Stream of the training images' shifts (``data.augment_shift``), with the seed and the period.
+AUGMENT_STREAM = 104729
 
 #: Columns of the per-period table that every run writes (plus per-layer columns
 #: ``alive_<layer>``, ``rho_<layer>``, ``regenerated_<layer>``, ``zeros_<layer>``).
@@ -187,12 +189,20 @@ class Development:
         self.net.configure(period, stages)
         return period.lr
 
-    def _set_inputs(self, test_idx, train_idx=None):
+    def _set_inputs(self, test_idx, train_idx=None, period: int = 0):
         d = self.data
         if train_idx is None:
             stim, labels = d.x_test[test_idx], d.y_test[test_idx]
         else:
-            stim = np.concatenate([d.x_test[test_idx], d.x_train[train_idx]])
+            train = d.x_train[train_idx]
+            shift = self.cfg.data.augment_shift
+            if shift:
+                # the period's own stream: a resumed run shifts each image as the uninterrupted one
+                from .data.encoding import shift_images
+
+                rng = np.random.default_rng([self.cfg.schedule.seed, AUGMENT_STREAM, period])
+                train = shift_images(train, self.cfg.input_shape, shift, rng)
+            stim = np.concatenate([d.x_test[test_idx], train])
             labels = np.concatenate([d.y_test[test_idx], d.y_train[train_idx]])
         target = np.zeros((len(labels), self.cfg.n_classes))
         target[np.arange(len(labels)), labels] = 1.0
@@ -221,7 +231,7 @@ class Development:
             t0 = time.time()
             lr = self._configure(e, decisions_of=e - 1 if e > 0 else None)
             test_idx, train_idx = self.plan.test_indices(e), self.plan.train_indices(e)
-            self._set_inputs(test_idx, train_idx)
+            self._set_inputs(test_idx, train_idx, period=e)
             counts = self.net.run()
             t_run = time.time() - t0
             self.timings["run_s"] += t_run

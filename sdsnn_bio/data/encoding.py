@@ -90,3 +90,23 @@ def one_hot(labels, n_classes: int) -> np.ndarray:
     out = np.zeros((lab.size, int(n_classes)), dtype=np.float64)
     out[np.arange(lab.size), lab.astype(np.intp)] = 1.0
     return out
+
+
+def shift_images(x, shape, max_shift: int, rng) -> np.ndarray:
+    """Each image of ``x`` (n x C*H*W, rows of images of ``shape`` (C, H, W)) moved by a random
+    whole number of pixels in ``[-max_shift, max_shift]`` along each axis (drawn from ``rng``,
+    the vertical offset then the horizontal for each image in turn), zeros shifted in. Returns
+    a new array; the images' values are only moved, never interpolated."""
+    x = np.asarray(x)
+    n = len(x)
+    C, H, W = (int(v) for v in shape)
+    if x.ndim != 2 or x.shape[1] != C * H * W:
+        raise DataError(f"shift_images: expected images of {C * H * W} values, got shape {x.shape}")
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+    img = x.reshape(n, C, H, W)
+    out = np.zeros_like(img)
+    for dy, dx in {(int(a), int(b)) for a, b in offsets}:
+        k = np.flatnonzero((offsets[:, 0] == dy) & (offsets[:, 1] == dx))
+        out[k, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+            img[k, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out.reshape(n, C * H * W)
