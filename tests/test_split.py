@@ -271,3 +271,33 @@ def test_split_event_recordings_run_like_one_process(tmp_path):
     want = np.bincount(np.concatenate(codes) % 128, minlength=128)
     np.testing.assert_array_equal(out[2][1], want)
     np.testing.assert_array_equal(out[1][1], want)
+
+
+@pytest.mark.slow
+def test_split_run_killed_and_resumed_ends_as_the_uninterrupted_one(tmp_path):
+    """tiny_dense split over two processes through the command line: killed (SIGKILL of the
+    driver) after a snapshot and resumed, it ends with the uninterrupted split run's snapshot
+    arrays (bit for bit), table and accuracy."""
+    from test_kill_resume import ARGS, P, cli, final_state, kill_after_snapshot
+
+    from sdsnn_bio.records import RunFolder
+
+    ref = tmp_path / "ref"
+    r = cli(*ARGS, "--processes", "2", "--out", str(ref))
+    assert r.wait(timeout=900) == 0, r.stderr.read()
+    out = tmp_path / "run"
+    run = RunFolder(out)
+    period_s = float(np.min(RunFolder(ref).read_table()["wall_s"][1:]))
+    p = cli(*ARGS, "--processes", "2", "--out", str(out))
+    kill_after_snapshot(p, run, 2, 0.5 * period_s)
+    assert run.snapshot_periods() and run.snapshot_periods()[-1] < P - 1
+    r = cli(*ARGS, "--processes", "2", "--out", str(out), "--resume")
+    assert r.wait(timeout=900) == 0, r.stderr.read()
+    (period_ref, arr_ref, sum_ref), (period, arr, summ) = final_state(ref), final_state(out)
+    assert period == period_ref == P - 1 and sorted(arr) == sorted(arr_ref)
+    for k in arr_ref:
+        assert arr[k].tobytes() == arr_ref[k].tobytes(), k
+    assert summ["final_test_accuracy"] == sum_ref["final_test_accuracy"]
+    t_ref, t = RunFolder(ref).read_table(), run.read_table()
+    for col in ("period", "test_accuracy", "train_accuracy", "compression", "alive_fc1", "sops"):
+        np.testing.assert_array_equal(t[col], t_ref[col], err_msg=col)
