@@ -161,13 +161,7 @@ def adam_synapse_code(tick: bool = False) -> str:
     """
     step = _adam_step("w", "mt", "vt", "g", "lr_post", "(1 - hard_mask_post*(1 - connected))",
                       adam_step_expression("_post", tick=tick))
-    if not tick:
-        return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ng = 0"
-    return (
-        "adam_now = int(timestep(t, dt) >= (n_test_win + B_size)*T_steps)*learn_on_post\n"
-        + "\n".join(f"{var} = adam_now*({expr}) + (1 - adam_now)*{var}" for var, expr in step)
-        + "\ng = g*(1 - adam_now)"
-    )
+    return _adam_code(step, "g", "_post", tick)
 
 
 def adam_bias_code(tick: bool = False) -> str:
@@ -175,12 +169,18 @@ def adam_bias_code(tick: bool = False) -> str:
     per-batch clock, gated as in :func:`adam_synapse_code`)."""
     step = _adam_step("b", "mb", "vb", "gb", "lr", "(1 - hard_mask*bias_mask_on*pruned)",
                       adam_step_expression(tick=tick))
+    return _adam_code(step, "gb", "", tick)
+
+
+def _adam_code(step: list, grad: str, suffix: str, tick: bool) -> str:
+    """The assignments of an Adam ``step`` (:func:`_adam_step`) and the gradient sum ``grad``
+    cleared; with ``tick`` gated by ``adam_now`` (the flags of the group, ``suffix``)."""
     if not tick:
-        return "\n".join(f"{var} = {expr}" for var, expr in step) + "\ngb = 0"
+        return "\n".join(f"{var} = {expr}" for var, expr in step) + f"\n{grad} = 0"
     return (
-        "adam_now = int(timestep(t, dt) >= (n_test_win + B_size)*T_steps)*learn_on\n"
+        f"adam_now = int(timestep(t, dt) >= (n_test_win + B_size)*T_steps)*learn_on{suffix}\n"
         + "\n".join(f"{var} = adam_now*({expr}) + (1 - adam_now)*{var}" for var, expr in step)
-        + "\ngb = gb*(1 - adam_now)"
+        + f"\n{grad} = {grad}*(1 - adam_now)"
     )
 
 

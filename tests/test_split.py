@@ -20,7 +20,7 @@ from sdsnn_bio.learning import numpy_period
 from sdsnn_bio.network import NEURON_CARRY, SYNAPSE_CARRY
 from sdsnn_bio.split import window_mass, window_split
 
-from test_equivalence import SCHEDULE, numpy_layers
+from test_equivalence import local_pool_config, numpy_layers
 
 pytestmark = pytest.mark.standalone
 
@@ -28,19 +28,14 @@ N_TEST, N_TRAIN, BATCH = 4, 8, 4
 
 
 def split_config(processes=2):
-    return config_from_dict({
-        "name": "small_split",
-        "input_shape": [1, 4, 4],
-        "layers": [
-            {"name": "loc", "type": "local", "channels": 2, "kernel": 3, "padding": 1},
-            {"name": "pool", "type": "pool", "size": 2},
-            {"name": "hid", "type": "dense", "units": 5, "spines": True, "clip": True, "prune": True,
-             "rho0": 30.0, "theta_dead": 2.0, "regen_streak": 1, "neurotrophic": "last"},
-            {"name": "out", "type": "dense", "units": 3},
-        ],
-        "training": {"lr": 0.01, "batch": BATCH, "weight_init": 3.0, "processes": processes},
-        "schedule": dict(SCHEDULE, train_per_period=N_TRAIN, test_per_period=N_TEST),
-    }, source="small_split.toml")
+    """test_equivalence's locally connected + pooling network, its hidden layer with spines,
+    batches of 4 (two windows a process)."""
+    d = local_pool_config().to_dict()
+    hid = next(layer for layer in d["layers"] if layer["name"] == "hid")
+    hid.update(spines=True, clip=True, prune=True, rho0=30.0, theta_dead=2.0, regen_streak=1, neurotrophic="last")
+    d["training"].update(batch=BATCH, processes=processes)
+    d["schedule"].update(train_per_period=N_TRAIN, test_per_period=N_TEST)
+    return config_from_dict(d, source="small_split.toml")
 
 
 def build_split(cfg, tmp_path):
