@@ -80,8 +80,9 @@ UNIT_COSTS = {
     "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 50,
     "test_cifar.py": 50,
     "test_kill_resume.py": 45,
-    # three cpp_standalone builds: the split network (twice; the second from the cache), tiny_dense split
-    "test_split.py": 45,
+    # split builds (the small network twice, tiny_dense, an event network) and three CLI runs
+    # for the kill/resume check: 109 worker-s on the fresh clone of 2026-12-02 06:40
+    "test_split.py": 110,
     "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 40,
     "test_multi.py": 40,
     "test_devices.py::test_a_second_build_of_a_network_comes_from_the_cache": 25,
