@@ -146,6 +146,12 @@ def estimate_memory(cfg, n_windows: int) -> int:
         for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
             per_syn = BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_REPLICA_SYNAPSE
             total += B * (n_syn * per_syn + int(np.prod(shape)) * BYTES_PER_NEURON)
+    P = getattr(cfg.training, "processes", 1)
+    if P > 1:
+        # the split form (sdsnn_bio/split.py): every process holds the whole network, and the
+        # shared buffer two gradient sums (alternating buffers) per process and learnable synapse
+        learnable = sum(n for layer, n in zip(cfg.layers, synapse_counts(cfg)) if layer.type != "pool")
+        total = P * total + 2 * 8 * P * learnable
     n_in = int(np.prod(shapes[0]))
     # event recordings: one stimulus row per time step, not per window (data/event_input.py)
     from .data.registry import get

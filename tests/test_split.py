@@ -296,3 +296,12 @@ def test_split_run_killed_and_resumed_ends_as_the_uninterrupted_one(tmp_path):
     t_ref, t = RunFolder(ref).read_table(), run.read_table()
     for col in ("period", "test_accuracy", "train_accuracy", "compression", "alive_fc1", "sops"):
         np.testing.assert_array_equal(t[col], t_ref[col], err_msg=col)
+
+
+def test_memory_estimate_counts_every_process_and_the_shared_buffer():
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.geometry import estimate_memory, synapse_counts
+
+    cfg = load_config(find_model("mnist5k_fc"))
+    one, two = estimate_memory(cfg, 0), estimate_memory(cfg.replace(training={"processes": 2}), 0)
+    assert two == 2 * one + 2 * 8 * 2 * sum(synapse_counts(cfg))
