@@ -307,10 +307,11 @@ class SDSNNNetwork:
         # windows of one run of this network (the split form's processes each run a share of
         # the period's ``n_windows``)
         self.n_windows = self.n_run_windows = self.n_test_win + self.n_train_win
-        B = cfg.training.batch // self.processes
+        B = cfg.training.batch // self.processes      # windows of a mini-batch in this run
         if self.n_train_win % B:
+            share = f" / training.processes ({self.processes})" if self.processes > 1 else ""
             raise ConfigError(f"{cfg.source}: training windows per run ({n_train_win}) must be a "
-                              f"multiple of training.batch ({B})")
+                              f"multiple of training.batch{share} ({B})")
         self.T = cfg.schedule.n_steps
         self.dt = cfg.schedule.dt_ms * b2.ms
         return B
