@@ -465,10 +465,14 @@ class SplitPeriodRunner(PeriodRunner):
                 os.makedirs(out, exist_ok=True)
                 self._rank_results[r] = out
                 log = open(os.path.join(out, "stdout.txt"), "w")
-                procs.append((r, subprocess.Popen([os.path.join(self.directory, "main"), "--results_dir",
-                                                   out + os.sep] + args, cwd=self.directory, stdout=log,
-                                                  stderr=subprocess.STDOUT, env={**os.environ, **env,
-                                                                                 ENV_RANK: str(r)}), log))
+                try:
+                    p = subprocess.Popen([os.path.join(self.directory, "main"), "--results_dir", out + os.sep]
+                                         + args, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **env, ENV_RANK: str(r)})
+                except BaseException:
+                    log.close()
+                    raise
+                procs.append((r, p, log))
             stop = threading.Event()
             watcher = threading.Thread(target=self._watch, args=(procs, stop), daemon=True)
             watcher.start()
@@ -526,7 +530,8 @@ class SplitPeriodRunner(PeriodRunner):
             lines.append("  process 0 failed")
         for r, path, show in outs:
             if show and os.path.exists(path):
-                tail = open(path, errors="replace").read()[-800:].strip()
+                with open(path, errors="replace") as f:
+                    tail = f.read()[-800:].strip()
                 if tail:
                     lines.append(f"  process {r}'s output ends: {tail}")
         return "\n".join(lines)
