@@ -335,7 +335,7 @@ class SDSNNNetwork:
         geo = stage_geometry(cfg)
         split = self.processes > 1
         if split:   # the loss is that of the whole mini-batch; B_size is this process's share
-            ns.update(B_loss=cfg.training.batch, **self._reduction_namespace(geo))
+            ns.update(B_loss=cfg.training.batch, **self._reduction_namespace())
         n_reduced = 0
         n_in = int(np.prod(cfg.input_shape))
         # one row per window and a last row of zeros for the settle step; event

@@ -148,14 +148,7 @@ class PeriodRunner:
         for (owner_name, var), (owner, value) in list(self._shared.items()) + list(self._pending.items()):
             name = f"{owner_name}.{var}"
             given.add(name)
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                args.append(f"{name}={float(arr)!r}")
-            else:
-                dtype = owner.values.dtype if var == "values" else owner.variables[var].dtype
-                path = os.path.join(inputs_dir, f"{name}.dat")
-                np.ascontiguousarray(arr, dtype=dtype).tofile(path)
-                args.append(f"{name}={path}")
+            args.append(value_arg(owner, var, value, inputs_dir))
         self._pending.clear()
         if self._last_results is not None:
             for owner, names in self.carry:
@@ -180,6 +173,20 @@ class PeriodRunner:
                     self.last_profile[name] = float(seconds)
         else:
             self.last_profile = {name: float(t) for name, t in self.net.profiling_info}
+
+
+def value_arg(owner, var: str, value, inputs_dir: str, prefix: str = "") -> str:
+    """The ``run_args`` entry that sets ``owner.var`` to ``value`` in a standalone run: a scalar
+    inline, an array as a file of the variable's dtype in ``inputs_dir`` (named ``prefix`` +
+    the variable's name; ``var = "values"`` for a ``TimedArray``)."""
+    name = f"{owner.name}.{var}"
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return f"{name}={float(arr)!r}"
+    dtype = owner.values.dtype if var == "values" else owner.variables[var].dtype
+    path = os.path.join(inputs_dir, f"{prefix}{name}.dat")
+    np.ascontiguousarray(arr, dtype=dtype).tofile(path)
+    return f"{name}={path}"
 
 
 class BuildFolder:

@@ -56,7 +56,7 @@ import numpy as np
 
 from .errors import ConfigError, RunError
 from .network import SDSNNNetwork, slot
-from .runner import PeriodRunner, _brian2
+from .runner import PeriodRunner, _brian2, value_arg
 
 __all__ = ["SplitSDSNNNetwork", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split",
            "window_mass", "BARRIER_TIMEOUT_S", "HEADER_BYTES"]
@@ -323,25 +323,23 @@ class SplitSDSNNNetwork(SDSNNNetwork):
         super().__init__(cfg, n_test_win // P, n_train_win // P, device, directory, seed=seed, profile=profile)
         assert self.adam_on_clock
         self.n_windows = self.total_test_win + self.total_train_win
-        self._write_header(directory)
+        arrays = self._reduced_arrays()
+        write_header(directory, arrays)
         self.runner = SplitPeriodRunner(self.net, self.runner.duration, True, directory, carry=self.runner.carry,
                                         seed=seed, profile=profile, processes=P,
-                                        sizes=self.reduced_sizes)
+                                        sizes=[n for _, _, n in arrays])
 
-    def _reduction_namespace(self, geo) -> dict:
+    def _reduction_namespace(self) -> dict:
         """The reduction's functions for the base constructor's namespace (each learnable
-        stage's synapses' ``g``, then its neurons' ``gb``, in stage order, are arrays 0, 1, ...),
-        and the processes' seeds."""
-        self.reduced_sizes = []
-        for g in geo:
-            if g.kind == "spiking":
-                self.reduced_sizes += [g.n_synapses, g.n_neurons]
+        stage's synapses' ``g``, then its neurons' ``gb``, in stage order, are arrays 0, 1, ...:
+        :meth:`_reduced_arrays`), and the processes' seeds."""
         _brian2().device.insert_code("main", _RESEED % {"env_rank": ENV_RANK, "step": RANK_SEED_STEP,
                                                         "seed": int(self.seed)})
         put, get = reduction_functions()
         return {"sdsnn_put": put, "sdsnn_get": get}
 
-    def _write_header(self, directory):
+    def _reduced_arrays(self) -> list:
+        """``[(C++ name, kind, size)]`` of the reduced arrays, in the order of their numbers."""
         device = _brian2().device
         arrays = []
         for st in self.learnable_stages:
@@ -349,8 +347,7 @@ class SplitSDSNNNetwork(SDSNNNetwork):
                 v = owner.variables[var]
                 name = device.get_array_name(v, access_data=kind == "static")
                 arrays.append((name, kind, v.size if kind == "static" else st.n_synapses))
-        assert [n for _, _, n in arrays] == self.reduced_sizes
-        write_header(directory, arrays)
+        return arrays
 
     def set_inputs(self, stimulus, target):
         n = self.n_windows
@@ -452,12 +449,8 @@ class SplitPeriodRunner(PeriodRunner):
         procs = []
         try:
             for r in range(self.processes):
-                args = list(common)
-                for (owner_name, var), (owner, value) in ranked[r].items():
-                    dtype = owner.values.dtype if var == "values" else owner.variables[var].dtype
-                    path = os.path.join(inputs_dir, f"rank{r}.{owner_name}.{var}.dat")
-                    np.ascontiguousarray(value, dtype=dtype).tofile(path)
-                    args.append(f"{owner_name}.{var}={path}")
+                args = common + [value_arg(owner, var, value, inputs_dir, prefix=f"rank{r}.")
+                                 for (_, var), (owner, value) in ranked[r].items()]
                 if r == 0:
                     rank0_args = args
                     continue

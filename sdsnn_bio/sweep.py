@@ -1069,9 +1069,9 @@ def run_sweep(path, out=None, resume: bool = False, scheduler=None, security=Non
     elif resume and copies_per_build > 1 and (out / "jobs.json").is_file():
         before = [[j["id"]] for j in json.loads((out / "jobs.json").read_text())]    # one job a build
     if before is not None and before != plan:
-            raise SdsnnError(f"{out}: the sweep ran its jobs in other builds ({out / 'builds.json'}: "
-                             f"{before}) than --copies-per-build {copies_per_build} gives ({plan}); resume "
-                             "it with the copies per build it started with")
+        raise SdsnnError(f"{out}: the sweep ran its jobs in other builds ({out / 'builds.json'}: "
+                         f"{before}) than --copies-per-build {copies_per_build} gives ({plan}); resume "
+                         "it with the copies per build it started with")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.toml").is_file():
         shutil.copyfile(sweep.path, out / "sweep.toml")
