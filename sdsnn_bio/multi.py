@@ -6,15 +6,22 @@ one, each compiles the same code; here they live side by side in one Brian2
 ``Network``, one standalone project, and every period is one run of its binary
 for all of them (issue 10, "Several networks in one build").
 
-Each copy has its own objects (names end in ``_copy<k>``): its input group with
-its own random input spikes, its layers, synapses, weights, Adam moments, masks
-and spine state, its own stimulus and target ``TimedArray`` and output monitor.
-The copies share no variable; they differ only in the values of *run-time keys*
-(:data:`RUNTIME_KEYS`): keys that reach the network as initial values, shared
-flags sent with every run, or the Python rules between periods. Any other
-difference (a shape, a constant of the generated code, the data, the schedule
-the copies run in step) is refused with a :class:`~sdsnn_bio.errors.ConfigError`
-naming the key (:func:`check_copies`).
+The copies are fused (:class:`MultiSDSNNNetwork`): every group and synapses
+object of the network holds all copies' elements, copy ``k``'s in block ``k``
+(its neurons after copy ``k-1``'s; its synapses connected within its block), so
+a time step runs each code object once for all copies -- on
+``cuda_standalone`` one kernel launch per operation, whatever ``K``. The copies
+share no variable: weights, Adam moments, masks, spine state and input spikes
+are per element; the stimulus and target ``TimedArray`` have a column block per
+copy. They differ only in the values of *run-time keys* (:data:`RUNTIME_KEYS`):
+keys that reach the network as initial values, flags sent with every run, or
+the Python rules between periods. The flags that a single network holds as
+shared variables are per-neuron variables here (a synapse reads its flags from
+its postsynaptic neuron), each copy's block holding the copy's value (see
+:func:`sdsnn_bio.network.per_copy_equations`). Any other difference (a shape, a
+constant of the generated code, the data, the schedule the copies run in step)
+is refused with a :class:`~sdsnn_bio.errors.ConfigError` naming the key
+(:func:`check_copies`).
 
 The period loop of every copy is :class:`sdsnn_bio.loop.Development`'s own, run
 in one thread per copy: a copy's structural decisions are the existing Python
@@ -25,15 +32,18 @@ snapshots, structural history, ``summary.json``) that ``sdsnn-bio report`` and
 copy's ``run()`` waits until every copy still running has asked for the next
 run (:class:`Lockstep`), then one binary run serves all of them.
 
-Random numbers: the build has one Brian2 seed (copy 0's ``schedule.seed``); the
-copies draw their input spikes from its stream one after another in every time
-step, so each copy sees its own spikes. A copy's numbers are reproducible for the
-same copies in the same order on one device, and stay the same when only the
-*learning* parameters of the other copies change (how many numbers a copy draws
-depends only on its stimulus); a copy is not bit-identical to a single run of
-its configuration (that run draws from the stream alone). Each copy's weights
-are drawn from its own ``schedule.seed`` exactly as a single run draws them, and
-its data order follows its own seed.
+Random numbers: the build has one Brian2 seed (copy 0's ``schedule.seed``); in
+every time step the input group draws its random numbers neuron after neuron,
+copy 0's block first, so each copy sees its own spikes. A copy's numbers are
+reproducible for the same copies in the same order on one device, and stay the
+same when only the *learning* parameters of the other copies change (how many
+numbers a copy draws depends only on its stimulus); a copy is not bit-identical
+to a single run of its configuration (that run draws from the stream alone),
+except where nothing is random: under direct (analog) input coding each copy is
+its single run (tested, to round-off: the flags as per-element variables change
+Brian2's loop-invariant hoisting, 1e-17 in the weights). Each copy's weights are
+drawn from its own ``schedule.seed`` exactly as a single run draws them, and its
+data order follows its own seed.
 
 A copy that fails its health check (NaN or exploding weights, a silent network)
 stops with its last good snapshot, as a single run does; the others go on, and
@@ -42,15 +52,11 @@ it at the end. Resume (``run(resume=True)``) restarts every copy from the last
 period that all copies have a snapshot of (two snapshots are kept per copy, so
 that a kill between two copies' snapshot writes loses at most one period).
 
-Kernel launches: each copy has its own code objects, so a step runs ``K`` times
-the code objects of one network (on ``cuda_standalone``, ``K`` times the kernel
-launches). The saving is one compilation, one binary start and one state
-hand-over per period for all copies; fusing the copies' kernels (one group of
-``K n`` neurons with per-copy parameters as variables) is not done here.
+Memory: the fused objects hold ``K`` times one network's arrays, plus one
+8-byte variable per neuron and flag; a synapse holds nothing more than in a
+single network.
 """
 
-import dataclasses
-import re
 import threading
 import time
 from pathlib import Path
@@ -222,72 +228,44 @@ class Lockstep:
 
 
 class _CopyRunner:
-    """A copy's view of the shared :class:`~sdsnn_bio.runner.PeriodRunner`: values go to the shared
-    runner, :meth:`run` waits for the shared run (:class:`Lockstep`), :meth:`pending` and
-    :attr:`last_profile` hold only this copy's objects."""
+    """Copy ``k``'s view of the fused network's :class:`~sdsnn_bio.runner.PeriodRunner`: a variable
+    is the copy's block of the fused array; values set go to the copy's block of the next run's;
+    :meth:`run` waits for the shared run (:class:`Lockstep`); :meth:`pending` holds the copy's own
+    values (the configuration's object names, as a single run's)."""
 
-    def __init__(self, runner, lockstep, suffix: str):
-        self._runner = runner
-        self._lockstep = lockstep
-        self._own = re.compile(rf".*{re.escape(suffix)}(_|\.|$)")
+    def __init__(self, fused, k: int):
+        self._fused, self._k = fused, k
 
-    @staticmethod
-    def get(owner, var: str) -> np.ndarray:
-        from .runner import PeriodRunner
-
-        return PeriodRunner.get(owner, var)
+    def get(self, owner, var: str) -> np.ndarray:
+        return self._fused.get_block(self._k, owner, var)
 
     def set_next(self, owner, var, value):
-        self._runner.set_next(owner, var, value)
+        self._fused.set_block(self._k, owner, var, value)
 
     def set_shared(self, owner, var, value):
-        self._runner.set_shared(owner, var, value)
+        self._fused.set_flag(self._k, owner, var, value)
 
     def pending(self) -> dict:
-        return {key: v for key, v in self._runner.pending().items() if self._own.match(key[0])}
+        return self._fused.pending_of(self._k)
 
     @property
     def last_profile(self) -> dict:
-        return {name: t for name, t in self._runner.last_profile.items() if self._own.match(name)}
+        """The shared run's code objects (every copy's work is in each of them)."""
+        return self._fused.runner.last_profile
 
     def build(self, compile: bool = True):
         """Built once for all copies by :class:`MultiSDSNNNetwork`."""
 
     def run(self):
-        self._lockstep.wait()
-
-
-class _Renamed:
-    """Brian2 as :mod:`sdsnn_bio.network`'s builders see it, with ``suffix`` appended to every
-    name given to a ``NeuronGroup`` or ``Synapses`` (the input group is named ``"input"`` there)."""
-
-    def __init__(self, b2, suffix: str):
-        self._b2 = b2
-        self._suffix = suffix
-
-    def __getattr__(self, name):
-        return getattr(self._b2, name)
-
-    def _name(self, name):
-        return name if name.endswith(self._suffix) else name + self._suffix
-
-    def NeuronGroup(self, *args, name, **kwargs):
-        return self._b2.NeuronGroup(*args, name=self._name(name), **kwargs)
-
-    def Synapses(self, *args, name, **kwargs):
-        return self._b2.Synapses(*args, name=self._name(name), **kwargs)
-
-
-def _suffix(k: int) -> str:
-    return f"_copy{k}"
+        self._fused.lockstep.wait()
 
 
 class NetworkCopy(SDSNNNetwork):
-    """One copy of a :class:`MultiSDSNNNetwork`: the :class:`~sdsnn_bio.network.SDSNNNetwork`
-    interface (what the period loop, the structural rules and the records use) on this copy's
-    objects. Built by :class:`MultiSDSNNNetwork`, not by its own constructor. Stage names are the
-    configuration's; the Brian2 objects' names end in ``_copy<k>``. Snapshots hold the
-    configuration's names, as a single run's do."""
+    """Copy ``k`` of a :class:`MultiSDSNNNetwork`: the :class:`~sdsnn_bio.network.SDSNNNetwork`
+    interface (what the period loop, the structural rules and the records use) on the copy's
+    blocks of the fused objects. Its stages have one copy's geometry and the fused Brian2 objects
+    (names as in a single run: ``syn_fc1`` ...); ``stage.extra`` holds the copy's own initial
+    weights. Built by :class:`MultiSDSNNNetwork`, not by its own constructor."""
 
     def compile(self):
         """The shared project is built by :class:`MultiSDSNNNetwork`."""
@@ -295,27 +273,27 @@ class NetworkCopy(SDSNNNetwork):
     def close(self):
         """The shared build folder is removed by :class:`MultiDevelopment`."""
 
-    def state_arrays(self) -> dict:
-        out = {}
-        for key, value in super().state_arrays().items():
-            parts = key.split("/")
-            if parts[0] == "pending" and parts[1].endswith(self.suffix):
-                parts[1] = parts[1][:-len(self.suffix)]
-            out["/".join(parts)] = value
-        return out
-
-    def restore_state(self, arrays: dict):
-        mapped = {}
-        for key, value in arrays.items():
-            parts = key.split("/")
-            if parts[0] == "pending":
-                parts[1] = parts[1] + self.suffix
-            mapped["/".join(parts)] = value
-        super().restore_state(mapped)
+    def run(self) -> np.ndarray:
+        """Wait for the shared run; the output counts of this copy's output neurons."""
+        self._states.clear()
+        self.runner.run()
+        return self._fused.output_counts(self.copy_index)
 
 
-class MultiSDSNNNetwork:
-    """``K`` copies of a training network in one Brian2 ``Network`` and one standalone build.
+class MultiSDSNNNetwork(SDSNNNetwork):
+    """``K`` copies of a training network fused into one Brian2 network and one standalone build.
+
+    Every group and synapses object holds the elements of all copies, copy ``k``'s in block
+    ``k`` (neurons ``k n .. (k+1) n - 1``, synapses ``k S .. (k+1) S - 1`` connected within the
+    block), so that a time step runs each code object once for all copies: one loop (on
+    ``cuda_standalone`` one kernel launch) per operation, as for one network. What the copies may
+    set apart (:data:`RUNTIME_KEYS`) reaches the network as per-element variables
+    (:func:`sdsnn_bio.network.per_copy_equations`): the flags that a single network holds as shared
+    variables (learning rate, masks, regeneration threshold ...) have one value per neuron here,
+    each copy's block its own (a synapse's flags are read from its postsynaptic neuron); initial
+    weights come from each copy's own seed; the stimulus and target ``TimedArray`` have one column
+    block per copy. The Python side of copy ``k`` is :attr:`copies` ``[k]`` (a
+    :class:`NetworkCopy`), which reads and writes its blocks.
 
     Parameters
     ----------
@@ -341,115 +319,163 @@ class MultiSDSNNNetwork:
 
     def __init__(self, cfgs, n_test_win: int, n_train_win: int, device: str, directory: str,
                  profile: bool = False):
-        import brian2 as b2
-
-        from .geometry import stage_geometry
-        from .network import NEURON_CARRY, SYNAPSE_CARRY
-        from .runner import PeriodRunner
-
         check_copies(cfgs)
         self.cfgs = list(cfgs)
-        self.K = len(self.cfgs)
-        cfg0 = self.cfgs[0]
-        self.device_name = device
-        self.standalone = device != "runtime"
-        B = cfg0.training.batch
-        if int(n_train_win) % B:
-            raise ConfigError(f"{cfg0.source}: training windows per run ({n_train_win}) must be a "
-                              f"multiple of training.batch ({B})")
-        self.seed = cfg0.schedule.seed
-        dt = cfg0.schedule.dt_ms * b2.ms
-        b2.defaultclock.dt = dt
-        b2.seed(self.seed)
-        self.copies, objects, carry = [], [], []
-        for k, cfg in enumerate(self.cfgs):
-            # the same shapes for every copy (check_copies), each with its own layer keys (rho0, ...)
-            view = self._build_copy(b2, cfg, k, stage_geometry(cfg), device, int(n_test_win), int(n_train_win))
-            self.copies.append(view)
-            objects += [view.input_group] + [o for st in view.stages for o in (st.group, st.synapses)] + \
-                [view.out_monitor]
-            carry += [(owner, names) for st in view.learnable_stages
-                      for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY))]
-        self.net = b2.Network(objects)
-        v0 = self.copies[0]
-        self.n_windows = v0.n_windows
-        self.runner = PeriodRunner(self.net, (v0.n_steps_run + 1) * dt, self.standalone, directory, carry=carry,
-                                   seed=self.seed, profile=profile)
-        self.lockstep = Lockstep(self.K, self.runner.run)
-        for k, view in enumerate(self.copies):
-            view.runner = _CopyRunner(self.runner, self.lockstep, view.suffix)
+        self.K = self.fused_copies = len(self.cfgs)
+        self.seed = self.cfgs[0].schedule.seed
+        # each copy's weights from its own seed, drawn stage after stage as a single run draws them
+        self._rngs = [np.random.default_rng(c.schedule.seed) for c in self.cfgs]
+        self._lock = threading.Lock()
+        self._flags = {}        # (owner name, var) -> (owner, K values): re-sent with every run
+        self._pending = {}      # (owner name, var) -> (owner, {copy: value}): the next run's only
+        self._cache = {}        # (owner name, var) -> the fused array after the last run
+        super().__init__(self.cfgs[0], n_test_win, n_train_win, device, directory, seed=self.seed,
+                         profile=profile)
+        self._carried = {owner.name: set(names) for owner, names in self.runner.carry}
+        self._initial = {}
+        for st in self.learnable_stages:
+            self._initial[(st.synapses.name, "w")] = st.extra["w_init"]
+            self._initial[(st.synapses.name, "connected")] = np.ones(self.K * st.n_synapses)
+            self._initial[(st.group.name, "b")] = st.extra["b_init"]
+        self.lockstep = Lockstep(self.K, self._run_shared)
+        self.copies = [self._view(k) for k in range(self.K)]
 
-    @staticmethod
-    def _build_copy(b2, cfg, k, geo, device, n_test_win, n_train_win):
-        """Copy ``k``'s objects: :class:`sdsnn_bio.network.SDSNNNetwork`'s construction with names
-        ending in ``_copy<k>`` and the copy's own weight generator (its ``schedule.seed``)."""
-        from .data import registry as datasets
-        from .network import Stage, _build_input, _build_pool, _build_spiking, _place
-        from .structure.constraint import spine_namespace
+    def _initial_weights(self, st, rng) -> tuple:
+        from .network import initial_weights
+
+        drawn = [initial_weights(cfg, st, r) for cfg, r in zip(self.cfgs, self._rngs)]
+        return np.concatenate([w for w, _ in drawn]), np.concatenate([b for _, b in drawn])
+
+    def _view(self, k: int) -> NetworkCopy:
+        from .geometry import stage_geometry
+        from .network import Stage
 
         view = NetworkCopy.__new__(NetworkCopy)
-        suffix = _suffix(k)
-        view.copy_index, view.suffix = k, suffix
-        view.cfg = cfg
-        view.device_name = device
-        view.standalone = device != "runtime"
-        view.n_test_win, view.n_train_win = n_test_win, n_train_win
-        view.n_windows = view.n_run_windows = n_test_win + n_train_win
-        B = cfg.training.batch
-        view.T = cfg.schedule.n_steps
-        view.dt = cfg.schedule.dt_ms * b2.ms
-        view.n_steps_run = view.n_windows * view.T
-        view.adam_on_clock = n_test_win % B == 0
+        view.__dict__.update({key: value for key, value in self.__dict__.items() if key in (
+            "device_name", "standalone", "n_test_win", "n_train_win", "n_windows", "n_run_windows", "T", "dt",
+            "n_steps_run", "adam_on_clock", "per_step", "direct", "n_in", "stim", "target", "input_group",
+            "out_monitor", "net")})
+        view.cfg, view.copy_index, view._fused = self.cfgs[k], k, self
         view._states = {}
-        rng = np.random.default_rng(cfg.schedule.seed)
-        ns = {"T_steps": view.T, "B_size": B, "n_test_win": n_test_win, "n_steps_run": view.n_steps_run,
-              "n_classes": cfg.n_classes, "beta1": cfg.training.beta1, "beta2": cfg.training.beta2,
-              "adam_eps": cfg.training.eps, **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
-        n_in = int(np.prod(cfg.input_shape))
-        view.per_step = datasets.get(cfg.data.dataset).events
-        view.direct = cfg.data.event_coding == "frames" if view.per_step else cfg.data.coding == "direct"
-        if view.per_step:
-            view.stim = b2.TimedArray(np.zeros((view.n_steps_run + 1, n_in)), dt=view.dt, name=f"stim{suffix}")
-        else:
-            view.stim = b2.TimedArray(np.zeros((view.n_windows + 1, n_in)), dt=view.T * view.dt,
-                                      name=f"stim{suffix}")
-        view.target = b2.TimedArray(np.zeros((view.n_windows + 1, cfg.n_classes)), dt=view.T * view.dt,
-                                    name=f"target{suffix}")
-        renamed = _Renamed(b2, suffix)
-        view.input_group = _build_input(renamed, n_in, dict(ns, stim=view.stim), len(geo), per_step=view.per_step,
-                                        direct=view.direct)
         view.stages = []
-        pre = view.input_group
-        for g in geo:
-            fields = {f: getattr(g, f) for f in g.__dataclass_fields__}
-            fields["spec"] = dataclasses.replace(g.spec, name=g.spec.name + suffix)
-            st = Stage(**fields)
-            back = len(geo) - st.index
-            if st.kind == "pool":
-                st.group, st.synapses = _build_pool(renamed, st, pre, ns, back)
-            else:
-                st.group, st.synapses = _build_spiking(renamed, st, pre, cfg, ns, back, view.target,
-                                                       view.adam_on_clock, B * view.T * view.dt, rng,
-                                                       input_current=view.stim if view.direct and st.index == 1
-                                                       else None)
-            # the stage is the configuration's layer again (stage names, snapshots, history)
-            st.spec = g.spec
-            view.stages.append(st)
-            pre = st.group
-        view.out_monitor = b2.EventMonitor(view.stages[-1].group, "wend", variables=["nwin"],
-                                           name=f"out_counts{suffix}")
-        _place(view.out_monitor, "output_counts")
+        for st, own in zip(self.stages, stage_geometry(self.cfgs[k])):
+            # the copy's own layer keys (rho0, theta_dead, regen_q0) with the fused objects
+            fields = {f: getattr(st, f) for f in st.__dataclass_fields__ if f != "extra"}
+            fields["spec"] = own.spec
+            extra = {}
+            if st.learnable:
+                extra = {"w_init": st.extra["w_init"][k * st.n_synapses:(k + 1) * st.n_synapses],
+                         "b_init": st.extra["b_init"][k * st.n_neurons:(k + 1) * st.n_neurons]}
+            elif "pool_weight" in st.extra:
+                extra = {"pool_weight": st.extra["pool_weight"]}
+            view.stages.append(Stage(**fields, extra=extra))
+        view.runner = _CopyRunner(self, k)
         return view
+
+    # ------------------------------------------------------------ blocks
+    def _size(self, owner) -> int:
+        """Elements of one copy in ``owner`` (a group or synapses object)."""
+        return len(owner) // self.K
+
+    def get_block(self, k: int, owner, var: str) -> np.ndarray:
+        """Copy ``k``'s block of ``owner.var`` after the last run (a scalar as it is)."""
+        from .runner import PeriodRunner
+
+        key = (owner.name, var)
+        with self._lock:
+            full = self._cache.get(key) if self.standalone else None
+            if full is None:
+                full = PeriodRunner.get(owner, var)
+                if self.standalone:
+                    self._cache[key] = full
+        if owner.variables[var].scalar:
+            return full.copy()
+        n = self._size(owner)
+        return full[k * n:(k + 1) * n].copy()
+
+    def set_block(self, k: int, owner, var: str, value):
+        """A value of copy ``k``'s block for the next run (``var = "values"``: the copy's columns of
+        a ``TimedArray``). On ``runtime`` it is applied at once, as a single network's is."""
+        with self._lock:
+            if not self.standalone:
+                self._apply({k: value}, owner, var)
+                return
+            self._pending.setdefault((owner.name, var), (owner, {}))[1][k] = value
+
+    def set_flag(self, k: int, owner, var: str, value: float):
+        """Copy ``k``'s value of a flag (a shared variable of a single network), kept for the
+        following runs; a synapses object's flag is its postsynaptic group's ``syn_<flag>``."""
+        from .network import SYNAPSE_FLAGS
+
+        if var in SYNAPSE_FLAGS and hasattr(owner, "target"):
+            owner, var = owner.target, f"syn_{var}"
+        with self._lock:
+            values = self._flags.setdefault((owner.name, var), (owner, np.zeros(self.K)))[1]
+            values[k] = float(value)
+            if not self.standalone:
+                self._apply(dict(enumerate(values)), owner, var)
+
+    def pending_of(self, k: int) -> dict:
+        """Copy ``k``'s values waiting for the next run: ``{(owner name, var): value}``."""
+        with self._lock:
+            return {key: blocks[k] for key, (owner, blocks) in self._pending.items() if k in blocks}
+
+    def _apply(self, blocks: dict, owner, var: str):
+        """Set the copies' blocks ``{k: value}`` of ``owner.var`` in the fused array of the next
+        run (the other copies' blocks keep what the next run would start from)."""
+        from .runner import PeriodRunner
+
+        if var == "values":            # a TimedArray: one column block per copy
+            cols = owner.values.shape[1] // self.K
+            full = np.zeros_like(owner.values) if self.standalone else owner.values.copy()
+            for k, value in blocks.items():
+                full[:, k * cols:(k + 1) * cols] = value
+        else:
+            n = self._size(owner)
+            if not self.standalone or (self.runner._run_count and var in self._carried.get(owner.name, ())):
+                full = PeriodRunner.get(owner, var)
+            else:   # a standalone run starts from the build's values
+                full = self._initial.get((owner.name, var), np.zeros(self.K * n)).copy()
+            for k, value in blocks.items():
+                full[k * n:(k + 1) * n] = value
+        self.runner.set_next(owner, var, full)
+
+    def _run_shared(self):
+        """The one run for all copies (the :class:`Lockstep` action): the copies' flags and blocks
+        assembled into the fused arrays, then the run."""
+        from .runner import reset_monitor
+
+        with self._lock:
+            if self.standalone:
+                for (_, var), (owner, values) in self._flags.items():
+                    self._apply(dict(enumerate(values)), owner, var)
+                for (name, var), (owner, blocks) in self._pending.items():
+                    self._apply(blocks, owner, var)
+                self._pending.clear()
+            else:
+                reset_monitor(self.out_monitor)
+            self._cache.clear()
+            self.runner.run()
+
+    def output_counts(self, k: int) -> np.ndarray:
+        """Copy ``k``'s output spike counts per window of the last run (windows x classes)."""
+        C = self.cfg.n_classes
+        mon = self.out_monitor
+        i = np.asarray(mon.i)
+        own = (i >= k * C) & (i < (k + 1) * C)
+        win = np.floor(np.asarray(mon.t_)[own] / float(self.T * self.dt) + 1e-9).astype(int)
+        counts = np.zeros((self.n_windows, C))
+        counts[win, i[own] - k * C] = np.asarray(mon.nwin)[own]
+        return counts
+
+    # the fused network is run through its copies
+    def run(self):
+        raise RunError("a fused network of copies runs through its copies (MultiDevelopment)")
 
     def compile(self):
         """Generate and compile the standalone project (runtime compiles as it runs)."""
         if self.standalone:
             self.runner.build()
-
-    def close(self):
-        """Remove the temporary build folder (set by :class:`MultiDevelopment`)."""
-        if getattr(self, "build_folder", None) is not None:
-            self.build_folder.remove()
 
 
 def copy_dirs(out, n: int) -> list:

@@ -36,6 +36,7 @@ handed from one run to the next as the previous run's result files.
 """
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,8 +61,8 @@ from .structure.constraint import spine_namespace
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
-__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "Stage", "SDSNNNetwork", "network_class",
-           "build_network"]
+__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "SYNAPSE_FLAGS", "Stage", "SDSNNNetwork",
+           "network_class", "build_network", "network_namespace", "initial_weights", "per_copy_equations"]
 
 #: ``(when, base, per stage, per backward position)`` of every operation in a
 #: time step: its order is ``base + per_stage*k + per_back*b`` for the stage at
@@ -111,6 +112,46 @@ EVENTS = {
 #: State carried from one period's run to the next.
 NEURON_CARRY = ("b", "mb", "vb", "pruned")
 SYNAPSE_CARRY = ("w", "mt", "vt", "connected", "regen_k", "regen_prev") + SPINE_VARIABLES
+#: Per-period switches of a learnable stage's synapses (:meth:`SDSNNNetwork.set_stage_flags`).
+SYNAPSE_FLAGS = ("clip_on", "regen_on", "regen_threshold", "mask_on")
+
+
+def per_copy_equations(eqs: str, synapses: bool = False) -> str:
+    """Equations of the fused form (:mod:`sdsnn_bio.multi`), where one group holds the neurons of
+    ``K`` copies of the network: every ``(shared)`` flag becomes a per-element variable (each
+    copy's elements hold the copy's value). A synapse's flags become subexpressions of
+    per-neuron variables of its postsynaptic group (``clip_on = syn_clip_on_post``: eight bytes
+    a neuron instead of a synapse); a fused spiking group declares them (``synapses=False`` adds
+    the ``syn_*`` variables to a spiking layer's equations when ``eqs`` is :data:`LIF_EQS`)."""
+    out = []
+    for line in eqs.splitlines():
+        m = re.match(r"^(\w+) : 1 \(shared\)(.*)$", line)
+        if m is None:
+            out.append(line)
+        elif synapses:
+            out.append(f"{m.group(1)} = syn_{m.group(1)}_post : 1{m.group(2)}")
+        else:
+            out.append(f"{m.group(1)} : 1{m.group(2)}")
+    if eqs is LIF_EQS:
+        out += [f"syn_{flag} : 1  # flag {flag} of the afferent synapses" for flag in SYNAPSE_FLAGS]
+    return "\n".join(out) + "\n"
+
+
+def network_namespace(cfg, batch: int, n_test_win: int, n_steps_run: int) -> dict:
+    """Constants of the generated code: window length, mini-batch, schedule, Adam, spine streak."""
+    return {"T_steps": cfg.schedule.n_steps, "B_size": batch, "n_test_win": n_test_win, "n_steps_run": n_steps_run,
+            "n_classes": cfg.n_classes, "beta1": cfg.training.beta1, "beta2": cfg.training.beta2,
+            "adam_eps": cfg.training.eps, **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
+
+
+def initial_weights(cfg, st, rng, n_synapses=None) -> tuple:
+    """Initial weights and biases of a learnable stage: PyTorch's default initialisation of
+    Linear/Conv2d, U(+-1/sqrt(fan_in)) (the weights' bound scaled by ``training.weight_init``),
+    weights drawn first. ``n_synapses``: the count to draw (the stage's by default)."""
+    bound = cfg.training.weight_init / np.sqrt(st.fan_in)
+    w0 = rng.uniform(-bound, bound, size=st.n_synapses if n_synapses is None else n_synapses)
+    b0 = rng.uniform(-1 / np.sqrt(st.fan_in), 1 / np.sqrt(st.fan_in), size=st.n_neurons)
+    return w0, b0
 
 
 @dataclass
@@ -122,13 +163,24 @@ class Stage(StageGeometry):
     extra: dict = field(default_factory=dict)   # initial weights and biases, pool weight
 
 
+def _connect(syn, st, pre_group, copies):
+    """Connect a stage's synapses; fused copies (``copies``: K) block by block, copy k's
+    synapses (in the stage's order) at ``k*S .. (k+1)*S - 1``."""
+    if copies is None:
+        syn.connect(i=st.pre_index, j=st.post_index)
+        return
+    n_pre = len(pre_group) // copies
+    syn.connect(i=np.concatenate([st.pre_index + k * n_pre for k in range(copies)]),
+                j=np.concatenate([st.post_index + k * st.n_neurons for k in range(copies)]))
+
+
 def _time_events(group):
     """Time-only events are detected at the start of the step, before their consumers."""
     for name in EVENTS:
         _place(group.thresholder[name], "time_events")
 
 
-def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False):
+def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False, copies=None):
     # The input's window-end backward event fires only for inputs that spiked in the
     # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
     # zero for a silent input (about 80% of MNIST pixels are blank). It is detected once
@@ -147,7 +199,8 @@ def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False):
     threshold = "stim(t, i) != 0" if direct else "stim(t, i) > 0.5" if per_step else \
         "stim(t, i) > 0 and rand() < stim(t, i)"
     reset = "nwin += stim(t, i)\nspike_total += 1" if direct else "nwin += 1\nspike_total += 1"
-    inp = b2.NeuronGroup(n_in, INPUT_EQS, threshold=threshold,
+    eqs = INPUT_EQS if copies is None else per_copy_equations(INPUT_EQS)
+    inp = b2.NeuronGroup(n_in * (copies or 1), eqs, threshold=threshold,
                          reset=reset, events=events, namespace=ns, name="input")
     _time_events(inp)
     _place(inp.thresholder["bwd"], "input_backward", back=n_layers - 1)
@@ -157,9 +210,10 @@ def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False):
     return inp
 
 
-def _build_pool(b2, st, pre_group, ns, back):
+def _build_pool(b2, st, pre_group, ns, back, copies=None):
     k = st.index
-    group = b2.NeuronGroup(st.n_neurons, POOL_EQS, events=dict(EVENTS, graded="a > 0"), namespace=ns,
+    eqs = POOL_EQS if copies is None else per_copy_equations(POOL_EQS)
+    group = b2.NeuronGroup(st.n_neurons * (copies or 1), eqs, events=dict(EVENTS, graded="a > 0"), namespace=ns,
                            name=st.name)
     _time_events(group)
     _place(group.thresholder["graded"], "threshold", k)
@@ -172,7 +226,7 @@ def _build_pool(b2, st, pre_group, ns, back):
     syn = b2.Synapses(pre_group, group,
                       on_pre={"pre": f"a_post += {pw!r}", "bp": backprop_code("spiking", pool_weight=pw)},
                       on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
-    syn.connect(i=st.pre_index, j=st.post_index)
+    _connect(syn, st, pre_group, copies)
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
     st.extra["pool_weight"] = pw
@@ -194,13 +248,16 @@ def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam
         on_event.update(pend="pend", pstart="pstart")
 
 
-def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, rng, input_current=None,
-                   reduce_ids=None):
-    """A learnable spiking stage. ``reduce_ids``: in the split form (:mod:`sdsnn_bio.split`), the
-    array numbers of its synapses' ``g`` and its neurons' ``gb`` in the reduction over processes."""
+def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, init, input_current=None,
+                   reduce_ids=None, copies=None):
+    """A learnable spiking stage with initial weights and biases ``init`` (:func:`initial_weights`).
+    ``reduce_ids``: in the split form (:mod:`sdsnn_bio.split`), the array numbers of its synapses'
+    ``g`` and its neurons' ``gb`` in the reduction over processes. ``copies``: K copies fused
+    (:mod:`sdsnn_bio.multi`), ``init`` the copies' values one after another."""
     spec, k = st.spec, st.index
     split = reduce_ids is not None
-    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
+    group = b2.NeuronGroup(st.n_neurons * (copies or 1), LIF_EQS if copies is None else per_copy_equations(LIF_EQS),
+                           threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                            events=dict(EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
                            name=spec.name)
     _time_events(group)
@@ -236,9 +293,10 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     syn_ns = dict(ns, regen_M=float(spec.regen_streak))
     if input_current is not None:
         syn_ns["stim"] = input_current
-    syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS, on_pre=on_pre, on_event=on_event,
+    syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS if copies is None else
+                      per_copy_equations(SYNAPSE_EQS, synapses=True), on_pre=on_pre, on_event=on_event,
                       namespace=syn_ns, name=f"syn_{spec.name}")
-    syn.connect(i=st.pre_index, j=st.post_index)
+    _connect(syn, st, pre_group, copies)
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
     if adam_on_clock:
@@ -254,10 +312,7 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     if st.structural:
         _place(syn.pend, "period_end_syn")
         _place(syn.pstart, "period_start_syn")
-    # PyTorch's default initialisation of Linear/Conv2d: U(+-1/sqrt(fan_in))
-    bound = cfg.training.weight_init / np.sqrt(st.fan_in)
-    w0 = rng.uniform(-bound, bound, size=st.n_synapses)
-    b0 = rng.uniform(-1 / np.sqrt(st.fan_in), 1 / np.sqrt(st.fan_in), size=st.n_neurons)
+    w0, b0 = init
     syn.w = w0
     syn.connected = 1.0
     group.b = b0
@@ -294,6 +349,9 @@ class SDSNNNetwork:
     parallel = False
     #: processes sharing each mini-batch's windows (:class:`sdsnn_bio.split.SplitSDSNNNetwork`)
     processes = 1
+    #: copies of the network fused into each group and synapses object
+    #: (:class:`sdsnn_bio.multi.MultiSDSNNNetwork`); None: one network, its flags shared variables
+    fused_copies = None
 
     def _set_run_shape(self, cfg, n_test_win: int, n_train_win: int, device: str) -> int:
         """The configuration, device, windows per run, steps per window and ``dt``; returns the
@@ -328,29 +386,27 @@ class SDSNNNetwork:
         b2.defaultclock.dt = self.dt
         b2.seed(seed)
         rng = np.random.default_rng(seed)
-        ns = {"T_steps": self.T, "B_size": B, "n_test_win": self.n_test_win, "n_steps_run": self.n_steps_run,
-              "n_classes": cfg.n_classes, "beta1": cfg.training.beta1, "beta2": cfg.training.beta2,
-              "adam_eps": cfg.training.eps,
-              **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
+        ns = network_namespace(cfg, B, self.n_test_win, self.n_steps_run)
         geo = stage_geometry(cfg)
         split = self.processes > 1
         if split:   # the loss is that of the whole mini-batch; B_size is this process's share
             ns.update(B_loss=cfg.training.batch, **self._reduction_namespace())
         n_reduced = 0
-        n_in = int(np.prod(cfg.input_shape))
+        K = self.fused_copies or 1       # copies of the network in these objects (sdsnn_bio.multi)
+        self.n_in = n_in = int(np.prod(cfg.input_shape))
         # one row per window and a last row of zeros for the settle step; event
         # recordings (``per_step``): one row per time step of the windows
         self.per_step = datasets.get(cfg.data.dataset).events
         # input current: images under direct coding, event recordings as frames
         self.direct = cfg.data.event_coding == "frames" if self.per_step else cfg.data.coding == "direct"
         if self.per_step:
-            self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, n_in)), dt=self.dt, name="stim")
+            self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, K * n_in)), dt=self.dt, name="stim")
         else:
-            self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, n_in)), dt=self.T * self.dt, name="stim")
-        self.target = b2.TimedArray(np.zeros((self.n_windows + 1, cfg.n_classes)), dt=self.T * self.dt,
+            self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, K * n_in)), dt=self.T * self.dt, name="stim")
+        self.target = b2.TimedArray(np.zeros((self.n_windows + 1, K * cfg.n_classes)), dt=self.T * self.dt,
                                     name="target")
         self.input_group = _build_input(b2, n_in, dict(ns, stim=self.stim), len(geo), per_step=self.per_step,
-                                        direct=self.direct)
+                                        direct=self.direct, copies=self.fused_copies)
         objects = [self.input_group]
         self.stages = []
         pre = self.input_group
@@ -358,13 +414,14 @@ class SDSNNNetwork:
             st = Stage(**{f: getattr(g, f) for f in g.__dataclass_fields__})
             back = len(geo) - st.index
             if st.kind == "pool":
-                st.group, st.synapses = _build_pool(b2, st, pre, ns, back)
+                st.group, st.synapses = _build_pool(b2, st, pre, ns, back, copies=self.fused_copies)
             else:
                 st.group, st.synapses = _build_spiking(b2, st, pre, cfg, ns, back, self.target, self.adam_on_clock,
-                                                       B * self.T * self.dt, rng,
+                                                       B * self.T * self.dt, self._initial_weights(st, rng),
                                                        input_current=self.stim if self.direct and st.index == 1
                                                        else None,
-                                                       reduce_ids=(n_reduced, n_reduced + 1) if split else None)
+                                                       reduce_ids=(n_reduced, n_reduced + 1) if split else None,
+                                                       copies=self.fused_copies)
                 n_reduced += 2
             objects += [st.group, st.synapses]
             self.stages.append(st)
@@ -377,6 +434,10 @@ class SDSNNNetwork:
         self._states = {}            # structural_state() of the last run, read once per stage
         self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
                                    carry=carry, seed=seed, profile=profile)
+
+    def _initial_weights(self, st, rng) -> tuple:
+        """Initial weights and biases of a learnable stage, drawn from the network's generator."""
+        return initial_weights(self.cfg, st, rng)
 
     # ------------------------------------------------------- Brian2 level
     @property
@@ -452,17 +513,18 @@ class SDSNNNetwork:
 
             if len(stimulus) != self.n_run_windows:
                 raise RunError(f"stimulus has {len(stimulus)} windows != expected {self.n_run_windows}")
-            stimulus = codes_to_stimulus(stimulus, self.stim.values.shape[1], self.T)
+            stimulus = codes_to_stimulus(stimulus, self.n_in, self.T)
             self.runner.set_next(self.stim, "values",
                                  np.concatenate([stimulus, np.zeros((1, stimulus.shape[1]))]))
             stimulus = None
         else:
             stimulus = np.asarray(stimulus, dtype=np.float64)
         target = np.asarray(target, dtype=np.float64)
-        for what, arr, ta in (("stimulus", stimulus, self.stim), ("target", target, self.target)):
+        for what, arr, ta, width in (("stimulus", stimulus, self.stim, self.n_in),
+                                     ("target", target, self.target, self.cfg.n_classes)):
             if arr is None:
                 continue
-            want = (self.n_run_windows, ta.values.shape[1])
+            want = (self.n_run_windows, width)
             if arr.shape != want:
                 raise RunError(f"{what} shape {arr.shape} != expected {want}")
             # the settle step's row: no input

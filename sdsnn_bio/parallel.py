@@ -57,11 +57,10 @@ from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
     hidden_delta_code, output_delta_code
 from .network import EVENTS, NEURON_CARRY, SYNAPSE_CARRY, SDSNNNetwork, Stage, add_adam_and_structural_pathways, \
-    slot
+    initial_weights, network_namespace, slot
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
 from .runner import PeriodRunner
 from .spines import SYNAPSE_EQS
-from .structure.constraint import spine_namespace
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
@@ -189,9 +188,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         b2.defaultclock.dt = self.dt
         b2.seed(seed)
         rng = np.random.default_rng(seed)
-        ns = {"T_steps": T, "B_size": 1, "n_test_win": self.n_test_slots, "n_steps_run": self.n_steps_run,
-              "n_classes": cfg.n_classes, "beta1": cfg.training.beta1, "beta2": cfg.training.beta2,
-              "adam_eps": cfg.training.eps, **spine_namespace(cfg.schedule.spine_streak, cfg.structure.shrink)}
+        ns = network_namespace(cfg, 1, self.n_test_slots, self.n_steps_run)
         ns_rep = dict(ns, B_size=B)     # the loss's 1/(B K) in the output error
         geo = stage_geometry(cfg)
         n_in = int(np.prod(cfg.input_shape))
@@ -366,10 +363,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
                             name=f"{spec.name}_gbias")
         gbias.connect(i=np.arange(B * n), j=np.tile(np.arange(n), B))
         _when(gbias.pre, "backward", back=back)
-        # PyTorch's default initialisation, drawn as in the sequential form
-        bound = cfg.training.weight_init / np.sqrt(st.fan_in)
-        w0 = rng.uniform(-bound, bound, size=n_syn)
-        b0 = rng.uniform(-1 / np.sqrt(st.fan_in), 1 / np.sqrt(st.fan_in), size=n)
+        w0, b0 = initial_weights(cfg, st, rng)      # drawn as in the sequential form
         weights.w = w0
         syn.connected = 1.0
         group.b = b0

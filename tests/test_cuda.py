@@ -3,6 +3,7 @@ checked against cpp_standalone."""
 
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -171,8 +172,8 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_copies_in_one_build_generate_and_compile(tmp_path):
     """Several networks in one build (sdsnn_bio.multi, issue 10's K networks per build) on
-    cuda_standalone: two tiny_dense copies with their own learning rates and seeds, each with
-    its own kernels, in one binary."""
+    cuda_standalone: two tiny_dense copies with their own learning rates and seeds, fused: one
+    kernel per operation for both copies, the copies' flags per-neuron arrays."""
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
@@ -187,10 +188,13 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     net.compile()
     _assert_binary(build)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
-    for k in (0, 1):
-        for pathway in ("pre", "bp", "adam", "pend", "pstart"):
-            assert f"kernel_syn_fc1_copy{k}_{pathway}" in code, (k, pathway)
-    # both copies' state lives in the one program
+    kernels = re.findall(r"__global__\s+void\s+(\w+)", code)
+    for pathway in ("pre", "bp", "adam", "pend", "pstart"):
+        assert f"_run_kernel_syn_fc1_{pathway}_codeobject" in kernels, pathway
+    assert not [k for k in kernels if "copy" in k]
+    assert len(net.copies) == 2 and len(net.net["syn_fc1"]) == 2 * net.stage("fc1").n_synapses
+    # the flags that one network shares are per-neuron arrays here, each copy's block its own
     objects = (build / "objects.cu").read_text()
-    assert "syn_fc1_copy0" in objects and "syn_fc1_copy1" in objects
+    for name in ("_array_fc1_lr", "_array_fc1_syn_regen_threshold", "_array_input_learn_on"):
+        assert name in objects, name
     reset_brian()

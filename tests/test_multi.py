@@ -19,6 +19,8 @@ P, S = 6, 3
 LR = (3e-3, 1e-3, 3e-3)
 SEEDS = (0, 0, 1)
 RHO0 = (35.0, 50.0, 35.0)
+_TINY = load_config(find_model("tiny_dense"))
+UNITS, N_IN = _TINY.layers[0].units, int(np.prod(_TINY.input_shape))
 
 
 def tiny(**schedule):
@@ -38,18 +40,22 @@ class _Stop(Exception):
 
 def _recorder(store, md_box, stop_at=None):
     """on_period: the decisions copy k took at period e, and every copy's own state read back
-    from the Brian2 objects by their names (not through the copy's view)."""
+    from the fused Brian2 objects (copy j's block: its synapses and neurons, one copy's count
+    each, after copy j-1's), not through the copy's view."""
     from sdsnn_bio.runner import PeriodRunner
 
     def on_period(k, e, dev):
         if stop_at is not None and (k, e) == stop_at:
             raise _Stop(f"stopped copy {k} at period {e}")
         net = md_box[0].network.net
+        syn, grp = net["syn_fc1"], net["fc1"]
+        K = len(md_box[0].cfgs)
+        assert len(syn) == K * UNITS * N_IN and len(grp) == K * UNITS
         state = {}
-        for j in range(len(md_box[0].cfgs)):
-            syn, grp = net[f"syn_fc1_copy{j}"], net[f"fc1_copy{j}"]
-            state[j] = {v: PeriodRunner.get(syn, v) for v in ("w", "r_up", "r_lo")}
-            state[j].update({v: PeriodRunner.get(grp, v) for v in ("imp", "live")})
+        for j in range(K):
+            block = slice(j * UNITS * N_IN, (j + 1) * UNITS * N_IN)
+            state[j] = {v: PeriodRunner.get(syn, v)[block] for v in ("w", "r_up", "r_lo")}
+            state[j].update({v: PeriodRunner.get(grp, v)[j * UNITS:(j + 1) * UNITS] for v in ("imp", "live")})
         ls = dev.structure.layers["fc1"]
         store[(k, e)] = {"state": state, "prune_now": None if ls.prune_now is None else ls.prune_now.copy(),
                          "history": ls.history.copy(), "rho": ls.rho, "rho_used": ls.extra.get("rho_used"),
@@ -256,3 +262,64 @@ def test_cli_refuses_before_building(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert main(["run", "tiny_dense", "--set", "training.lr=0.1", "--out", str(tmp_path / "p")]) == 2
     assert "--set needs --copies" in capsys.readouterr().err
+
+
+@pytest.mark.standalone
+def test_each_copy_is_its_single_run(tmp_path):
+    """Fused copies are independent networks: under direct (analog) input coding nothing is random
+    in a run, so each copy of a build must be the single run of its configuration (every
+    per-period record and decision exactly, the state to round-off). The copies differ in every
+    kind of run-time key: the learning rate (a per-neuron flag), the masks (a flag read by the
+    synapses through their postsynaptic neuron), the regeneration switch, the pruning rate (a
+    Python decision) and the seed (initial weights, data order)."""
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.loop import Development
+
+    base = tiny(periods=5).replace(data={"coding": "direct"})
+    cfgs = expand_sets(base, 2, ["training.lr=0.003,0.001", "structure.masks=hard,soft",
+                                 "structure.regeneration=true,false", "layers.fc1.rho0=35,60", "schedule.seed=0,1"])
+    reset_brian()
+    MultiDevelopment(cfgs, copy_dirs(tmp_path / "fused", 2), device="cpp_standalone").run()
+    tables = []
+    for k, cfg in enumerate(cfgs):
+        reset_brian()
+        Development(cfg, tmp_path / f"single{k}", device="cpp_standalone").run()
+        single, fused = read_table(tmp_path / f"single{k}"), read_table(tmp_path / "fused" / f"copy{k}")
+        assert sorted(single) == sorted(fused)
+        for col in single:
+            if col not in ("wall_s", "struct_s"):
+                np.testing.assert_array_equal(fused[col], single[col], err_msg=f"copy {k}: {col}")
+        a = RunFolder(tmp_path / f"single{k}").load_snapshot("last").arrays
+        b = RunFolder(tmp_path / "fused" / f"copy{k}").load_snapshot("last").arrays
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-12, err_msg=f"copy {k}: {key}")
+        tables.append(single)
+    reset_brian()
+    # the copies did develop apart (the comparison above could fail)
+    assert list(tables[0]["alive_fc1"]) != list(tables[1]["alive_fc1"])
+    assert not np.array_equal(tables[0]["test_accuracy"], tables[1]["test_accuracy"])
+
+
+@pytest.mark.standalone
+def test_one_copy_is_the_single_run(tmp_path):
+    """With rate-coded (random) input a build of one copy draws the single run's random numbers:
+    the same spikes, so the same records and decisions, the state to round-off."""
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.loop import Development
+
+    cfg = tiny(periods=4)
+    reset_brian()
+    MultiDevelopment([cfg], copy_dirs(tmp_path / "fused", 1), device="cpp_standalone").run()
+    reset_brian()
+    Development(cfg, tmp_path / "single", device="cpp_standalone").run()
+    reset_brian()
+    single, fused = read_table(tmp_path / "single"), read_table(tmp_path / "fused" / "copy0")
+    for col in single:
+        if col not in ("wall_s", "struct_s"):
+            np.testing.assert_array_equal(fused[col], single[col], err_msg=col)
+    a, b = _final(tmp_path / "single"), _final(tmp_path / "fused" / "copy0")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-12, err_msg=key)
+    assert single["spikes"][-1] > 0 and single["alive_fc1"][-1] < UNITS
