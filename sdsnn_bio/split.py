@@ -55,7 +55,7 @@ import threading
 import numpy as np
 
 from .errors import ConfigError, RunError
-from .network import SDSNNNetwork, slot
+from .network import SDSNNNetwork
 from .runner import PeriodRunner, _brian2, value_arg
 
 __all__ = ["SplitSDSNNNetwork", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split",
@@ -260,7 +260,6 @@ def window_split(n_test: int, n_train: int, batch: int, processes: int, mass=Non
     same sum whoever runs which window, and the processes wait less for each other at
     its end (MNIST digits differ by several times in their ink).
     """
-    t, b = n_test // processes, batch // processes
     blocks = [np.arange(n_test)] + [n_test + np.arange(k, k + batch) for k in range(0, n_train, batch)]
     parts = [[] for _ in range(processes)]
     for block in blocks:
@@ -277,7 +276,7 @@ def window_split(n_test: int, n_train: int, batch: int, processes: int, mass=Non
             load[r] += mass[w]
         for r in range(processes):
             parts[r].append(np.sort(np.asarray(taken[r], dtype=int)))
-    assert all(sum(len(x) for x in p) == t + n_train // processes for p in parts)
+    assert all(sum(len(x) for x in p) == n_test // processes + n_train // processes for p in parts)
     return [np.concatenate(p).astype(int) for p in parts]
 
 
