@@ -106,7 +106,7 @@ def copies(model: str, device: str, K: int, n_train: int, repeats: int, workdir:
         # each copy's inputs, then one run of the binary for all (the copies' lockstep, by hand)
         for view, (x, tg) in zip(net.copies, inputs):
             view.set_inputs(x, tg)
-        net.runner.run()
+        net.run_all()
 
     run()
     build_s = time.time() - t

@@ -337,7 +337,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
             self._initial[(st.synapses.name, "w")] = st.extra["w_init"]
             self._initial[(st.synapses.name, "connected")] = np.ones(self.K * st.n_synapses)
             self._initial[(st.group.name, "b")] = st.extra["b_init"]
-        self.lockstep = Lockstep(self.K, self._run_shared)
+        self.lockstep = Lockstep(self.K, self.run_all)
         self.copies = [self._view(k) for k in range(self.K)]
 
     def _initial_weights(self, st, rng) -> tuple:
@@ -440,7 +440,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
                 full[k * n:(k + 1) * n] = value
         self.runner.set_next(owner, var, full)
 
-    def _run_shared(self):
+    def run_all(self):
         """The one run for all copies (the :class:`Lockstep` action): the copies' flags and blocks
         assembled into the fused arrays, then the run."""
         from .runner import reset_monitor
