@@ -18,7 +18,8 @@ keys that reach the network as initial values, flags sent with every run, or
 the Python rules between periods. The flags that a single network holds as
 shared variables are per-neuron variables here (a synapse reads its flags from
 its postsynaptic neuron), each copy's block holding the copy's value (see
-:func:`sdsnn_bio.network.per_copy_equations`). Any other difference (a shape, a
+:func:`sdsnn_bio.network.per_copy_equations`), except those that follow the
+shared schedule (:data:`sdsnn_bio.network.SCHEDULE_FLAGS`), which stay shared. Any other difference (a shape, a
 constant of the generated code, the data, the schedule the copies run in step)
 is refused with a :class:`~sdsnn_bio.errors.ConfigError` naming the key
 (:func:`check_copies`).
@@ -329,6 +330,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
         self._flags = {}        # (owner name, var) -> (owner, K values): re-sent with every run
         self._pending = {}      # (owner name, var) -> (owner, {copy: value}): the next run's only
         self._cache = {}        # (owner name, var) -> the fused array after the last run
+        self._schedule_flags = {}   # (owner name, var) -> {copy: value} set since the last run
         super().__init__(self.cfgs[0], n_test_win, n_train_win, device, directory, seed=self.seed,
                          profile=profile)
         self._carried = {owner.name: set(names) for owner, names in self.runner.carry}
@@ -404,9 +406,20 @@ class MultiSDSNNNetwork(SDSNNNetwork):
 
     def set_flag(self, k: int, owner, var: str, value: float):
         """Copy ``k``'s value of a flag (a shared variable of a single network), kept for the
-        following runs; a synapses object's flag is its postsynaptic group's ``syn_<flag>``."""
-        from .network import SYNAPSE_FLAGS
+        following runs; a synapses object's flag is its postsynaptic group's ``syn_<flag>``. A
+        flag of the schedule (:data:`sdsnn_bio.network.SCHEDULE_FLAGS`) stays one shared value:
+        the copies that set it before a run must agree."""
+        from .network import SCHEDULE_FLAGS, SYNAPSE_FLAGS
 
+        if var in SCHEDULE_FLAGS:
+            with self._lock:
+                given = self._schedule_flags.setdefault((owner.name, var), {})
+                given[k] = float(value)
+                if len(set(given.values())) > 1:
+                    raise RunError(f"copies of one build disagree on '{var}' of {owner.name} (a flag of the "
+                                   f"schedule they share): {given}")
+                self.runner.set_shared(owner, var, float(value))
+            return
         if var in SYNAPSE_FLAGS and hasattr(owner, "target"):
             owner, var = owner.target, f"syn_{var}"
         with self._lock:
@@ -454,6 +467,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
                 self._pending.clear()
             else:
                 reset_monitor(self.out_monitor)
+            self._schedule_flags.clear()
             self._cache.clear()
             self.runner.run()
 

@@ -61,7 +61,7 @@ from .structure.constraint import spine_namespace
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
-__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "SYNAPSE_FLAGS", "Stage", "SDSNNNetwork",
+__all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "SYNAPSE_FLAGS", "SCHEDULE_FLAGS", "Stage", "SDSNNNetwork",
            "network_class", "build_network", "network_namespace", "initial_weights", "per_copy_equations"]
 
 #: ``(when, base, per stage, per backward position)`` of every operation in a
@@ -114,19 +114,22 @@ NEURON_CARRY = ("b", "mb", "vb", "pruned")
 SYNAPSE_CARRY = ("w", "mt", "vt", "connected", "regen_k", "regen_prev") + SPINE_VARIABLES
 #: Per-period switches of a learnable stage's synapses (:meth:`SDSNNNetwork.set_stage_flags`).
 SYNAPSE_FLAGS = ("clip_on", "regen_on", "regen_threshold", "mask_on")
+#: Switches that follow the schedule alone (which the copies of one build share): they stay
+#: shared variables in the fused form, where the Adam step hoists their powers out of its loop.
+SCHEDULE_FLAGS = ("adam_k0", "learn_on", "struct_on")
 
 
 def per_copy_equations(eqs: str, synapses: bool = False) -> str:
     """Equations of the fused form (:mod:`sdsnn_bio.multi`), where one group holds the neurons of
-    ``K`` copies of the network: every ``(shared)`` flag becomes a per-element variable (each
-    copy's elements hold the copy's value). A synapse's flags become subexpressions of
+    ``K`` copies of the network: every ``(shared)`` flag but the :data:`SCHEDULE_FLAGS` becomes a
+    per-element variable (each copy's elements hold the copy's value). A synapse's flags become subexpressions of
     per-neuron variables of its postsynaptic group (``clip_on = syn_clip_on_post``: eight bytes
     a neuron instead of a synapse); a fused spiking group declares them (``synapses=False`` adds
     the ``syn_*`` variables to a spiking layer's equations when ``eqs`` is :data:`LIF_EQS`)."""
     out = []
     for line in eqs.splitlines():
         m = re.match(r"^(\w+) : 1 \(shared\)(.*)$", line)
-        if m is None:
+        if m is None or m.group(1) in SCHEDULE_FLAGS:
             out.append(line)
         elif synapses:
             out.append(f"{m.group(1)} = syn_{m.group(1)}_post : 1{m.group(2)}")

@@ -195,6 +195,6 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     assert len(net.copies) == 2 and len(net.net["syn_fc1"]) == 2 * net.stage("fc1").n_synapses
     # the flags that one network shares are per-neuron arrays here, each copy's block its own
     objects = (build / "objects.cu").read_text()
-    for name in ("_array_fc1_lr", "_array_fc1_syn_regen_threshold", "_array_input_learn_on"):
+    for name in ("_array_fc1_lr", "_array_fc1_hard_mask", "_array_fc1_syn_regen_threshold"):
         assert name in objects, name
     reset_brian()

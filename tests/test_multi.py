@@ -323,3 +323,25 @@ def test_one_copy_is_the_single_run(tmp_path):
     for key in a:
         np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-12, err_msg=key)
     assert single["spikes"][-1] > 0 and single["alive_fc1"][-1] < UNITS
+
+
+def test_schedule_flags_stay_shared_and_must_agree(tmp_path):
+    """The flags that follow the shared schedule (Adam step count, learning and structural
+    switches) stay one shared value in the fused build; the others are per copy."""
+    from sdsnn_bio.devices import reset_brian, set_up_device
+    from sdsnn_bio.multi import MultiSDSNNNetwork
+
+    reset_brian()
+    set_up_device("cpp_standalone", str(tmp_path / "b"))
+    cfgs = expand_sets(tiny(), 2, ["training.lr=0.001,0.003"])
+    net = MultiSDSNNNetwork(cfgs, 4, 10, "cpp_standalone", str(tmp_path / "b"))
+    fc1 = net.net["fc1"]
+    assert fc1.variables["adam_k0"].scalar and fc1.variables["learn_on"].scalar
+    assert not fc1.variables["lr"].scalar and not fc1.variables["hard_mask"].scalar
+    syn = net.net["syn_fc1"]
+    assert "regen_threshold" in syn.variables and "syn_regen_threshold" in fc1.variables
+    net.copies[0].set_shared(adam_k0=40, lr=0.001)
+    net.copies[1].set_shared(adam_k0=40, lr=0.003)
+    with pytest.raises(RunError, match="disagree on 'adam_k0'"):
+        net.copies[1].set_shared(adam_k0=41)
+    reset_brian()
