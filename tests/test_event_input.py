@@ -348,3 +348,27 @@ def test_event_memory_command_measures_the_real_load(tmp_path):
     assert res["recordings"] == 30 == len(x_train) + len(x_test)
     assert res["codes_bytes"] == x_train.nbytes + x_test.nbytes
     assert res["peak_rss"] >= res["baseline_rss"] > 0
+
+
+def test_copies_in_one_build_each_get_their_own_events(tmp_path, numpy_runtime):
+    """Fused copies (sdsnn_bio.multi) of an event model: the per-step stimulus has a column block
+    per copy, and every copy's input spikes exactly where its own codes say (runtime device: the
+    copies' values are applied to their blocks at once)."""
+    from sdsnn_bio import devices
+    from sdsnn_bio.multi import MultiSDSNNNetwork, expand_sets
+
+    cfgs = expand_sets(_cfg(tmp_path), 2, ["training.lr=0.001,0.002"])
+    devices.set_up_device("runtime", str(tmp_path / "b"))
+    net = MultiSDSNNNetwork(cfgs, 10, 10, "runtime", str(tmp_path / "b"))
+    codes = {}
+    for k, view in enumerate(net.copies):
+        rec, _ = synthetic_recordings(2, 10, (8, 8), 10 + k, n_events=150 + 50 * k)
+        codes[k] = [spike_codes(r, (8, 8), 10) for r in rec]
+        view.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=0, hard_mask=0, bias_mask_on=0)
+        view.set_inputs(codes[k], np.eye(10)[np.arange(20) % 10])
+    net.run_all()
+    for k, view in enumerate(net.copies):
+        want = np.bincount(np.concatenate(codes[k]) % 128, minlength=128)
+        np.testing.assert_array_equal(view.events()[0], want, err_msg=f"copy {k}")
+    assert not np.array_equal(net.copies[0].events()[0], net.copies[1].events()[0])
+    devices.reset_brian()
