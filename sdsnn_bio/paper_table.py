@@ -36,9 +36,51 @@ PAPER_FIGURES = {"MNIST": (99.51, 49.83, 0.05), "DVS-Gesture": (98.20, 55.50, 1.
 _ABLATION_KEYS = ("constraint", "regeneration", "neurotrophic", "importance", "masks")
 
 
+#: Keys that do not set a run apart in the table: names, where the data lie, the seed (the
+#: spread over seeds) and the periods (a column of their own).
+_SAME_SETTING = {"name", "description", "schedule.seed", "schedule.periods", "data.directory"}
+#: Layer keys that the network's name shows (``network_name``) or that name the layer.
+_NAME_KEYS = {"name", "type", "units", "channels", "kernel", "size"}
+#: Layer keys of the structural development (a dense twin ignores them).
+_STRUCTURAL_LAYER_KEYS = {"spines", "clip", "prune", "rho0", "theta_dead", "regen_q0", "regen_streak",
+                          "neurotrophic"}
+
+
+def _setting(cfg, model_cfg) -> tuple:
+    """What sets a run apart from its model's file beyond the seed and the ablation keys, as two
+    labels: the keys a dense twin shares (training, neuron, schedule, data, layer padding ...)
+    and those of the structural development (``[structure]`` constants, per-layer ``rho0`` ...).
+    Runs that differ in either are different rows of the table (an ``--copies`` sweep over
+    learning rates is not a spread over seeds); a dense twin pairs only with the runs that share
+    its first label."""
+    from .multi import _flat
+
+    if model_cfg is None:
+        return "", ""
+    run, model = _flat(cfg), _flat(model_cfg)
+    shared, structural = [], []
+    for key in sorted(set(run) | set(model)):
+        a, b = run.get(key), model.get(key)
+        if a == b or key in _SAME_SETTING or key.startswith("layers["):
+            continue
+        parts = key.split(".")
+        if parts[0] == "layers":
+            if parts[2] in _NAME_KEYS:
+                continue
+            (structural if parts[2] in _STRUCTURAL_LAYER_KEYS else shared).append(f"{key}={a}")
+        elif parts[0] == "structure":
+            if parts[1] not in _ABLATION_KEYS and parts[1] != "enabled":
+                structural.append(f"{key}={a}")
+        else:
+            shared.append(f"{key}={a}")
+    return ", ".join(shared), ", ".join(structural)
+
+
 class RunRecord(dict):
     """One finished run: ``dir``, ``dataset``, ``network``, ``periods``, ``seed``, ``dense``,
-    ``variant``, ``model``, ``pair_key`` and the final figures."""
+    ``variant`` (with what else sets the run apart from its model's file, in brackets),
+    ``setting`` (the part of that a dense twin shares), ``model``, ``pair_key`` and the final
+    figures."""
 
 
 def network_name(cfg) -> str:
@@ -96,20 +138,26 @@ def read_run(run_dir) -> RunRecord:
         energy = {}
     d = cfg.data
     try:    # variants are named against the model's own file (mnist5k_fc uses hard masks)
-        base = load_config(find_model(meta.get("model", cfg.name))).structure
+        model_cfg = load_config(find_model(meta.get("model", cfg.name)))
+        base = model_cfg.structure
     except ConfigError:
-        base = StructureSpec()
+        model_cfg, base = None, StructureSpec()
+    shared, structural = _setting(cfg, model_cfg)
+    variant = _variant(cfg, base)
+    extra = ", ".join(x for x in (shared, structural if cfg.structure.enabled else "") if x)
+    if extra:
+        variant += f" ({extra})"
     rec = RunRecord(
         dir=str(run_dir), model=meta.get("model", cfg.name), dataset=d.dataset, network=network_name(cfg),
         periods=int(summary.get("periods", cfg.schedule.periods)), seed=int(meta.get("seed", cfg.schedule.seed)),
-        dense=not cfg.structure.enabled, variant=_variant(cfg, base),
+        dense=not cfg.structure.enabled, variant=variant, setting=shared,
         accuracy=float(row["final_test_accuracy"]),
         compression=float(row.get("compression", 0.0)),
         sops=float(energy.get("sops_per_sample", np.nan)),
         snn_energy_pj=float(energy.get("snn_energy_pj", np.nan)),
         ann_energy_pj=float(energy.get("ann_energy_pj", np.nan)))
     rec["pair_key"] = (d.dataset, d.n_train, d.n_test, rec["network"], rec["periods"],
-                       cfg.schedule.train_per_period, rec["seed"])
+                       cfg.schedule.train_per_period, rec["seed"], shared)
     return rec
 
 

@@ -177,3 +177,27 @@ def test_table_command(runs, capsys):
     (runs / "sd1" / "summary.json").write_text(json.dumps({"periods": 5}))
     with pytest.raises(SdsnnError, match="no final_test_accuracy"):
         read_run(runs / "sd1")
+
+
+def test_table_keeps_other_settings_apart(tmp_path):
+    """Runs that differ from their model in more than the seed (an --copies sweep over learning
+    rates) are rows of their own, each beside the dense twin of its own setting; a structural
+    constant (rho0) names the SD-SNN row and does not part it from its dense twin."""
+    base = tiny()
+    lr = base.training.lr
+    other = base.replace(training={"lr": lr / 10})
+    write_run(tmp_path / "a", 0, False, 0.80, 0.5, 900.0)
+    write_run(tmp_path / "a_dense", 0, True, 0.90, 0.0, 2000.0)
+    write_run(tmp_path / "b", 0, False, 0.60, 0.5, 800.0, base=other)
+    write_run(tmp_path / "b_dense", 0, True, 0.70, 0.0, 1600.0, base=other)
+    rho = base.to_dict()
+    rho["layers"][0]["rho0"] = 20.0
+    from sdsnn_bio.config import config_from_dict
+
+    write_run(tmp_path / "c", 0, False, 0.85, 0.3, 950.0, base=config_from_dict(rho, source="rho0 20"))
+    rows = {r["variant"]: r for r in paper_table([read_run(p) for p in find_runs([tmp_path])])}
+    slow = f"SD-SNN (training.lr={lr / 10})"
+    assert set(rows) == {"SD-SNN", slow, "SD-SNN (layers.fc1.rho0=20.0)"}
+    assert rows["SD-SNN"]["seeds"] == 1 and rows["SD-SNN"]["difference_mean"] == pytest.approx(0.80 - 0.90)
+    assert rows[slow]["difference_mean"] == pytest.approx(0.60 - 0.70)
+    assert rows["SD-SNN (layers.fc1.rho0=20.0)"]["difference_mean"] == pytest.approx(0.85 - 0.90)

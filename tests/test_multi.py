@@ -206,9 +206,15 @@ def test_copy_folders_complete_and_tabulated(builds):
         assert f"{100 * summaries[k]['final_test_accuracy']:.2f}" in text_report(d)
     records = [read_run(p) for p in find_runs([builds["root"] / "first"])]
     assert sorted(r["dir"] for r in records) == sorted(str(d) for d in md.run_dirs)
-    rows = paper_table(records)
-    assert len(rows) == 1 and rows[0]["seeds"] == 3
-    assert rows[0]["accuracy_mean"] == pytest.approx(np.mean([s["final_test_accuracy"] for s in summaries]))
+    # copies 0 and 2 share their learning rate and rho0 (seeds 0 and 1: one row, two seeds);
+    # copy 1 has its own (a row of its own, named by what sets it apart)
+    # (all three differ from the model file in the structural start of this test's schedule)
+    rows = {r["variant"]: r for r in paper_table(records)}
+    same = f"schedule.structure_start={S}"
+    assert sorted(rows) == [f"SD-SNN ({same})", f"SD-SNN ({same}, training.lr={LR[1]}, layers.fc1.rho0={RHO0[1]})"]
+    assert rows[f"SD-SNN ({same})"]["seeds"] == 2
+    assert rows[f"SD-SNN ({same})"]["accuracy_mean"] == pytest.approx(
+        np.mean([summaries[k]["final_test_accuracy"] for k in (0, 2)]))
 
 
 # ------------------------------------------------------------------ refusals (no build)
