@@ -169,6 +169,39 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
 
 
 @pytest.mark.cuda
+@pytest.mark.gpu
+def test_fused_copies_run_on_the_gpu_like_on_the_cpu(tmp_path):
+    """Two fused tiny_dense copies (other learning rates, masks and seeds) under direct input
+    coding (no random numbers) on the GPU and on cpp_standalone: each copy must develop as on
+    the CPU within a narrow band (the GPU's atomic sums add in another order), and apart from
+    the other copy."""
+    why = cuda_build_unavailable() or (None if gpu_available() else "no NVIDIA GPU on this machine")
+    if why:
+        pytest.skip(why)
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.multi import MultiDevelopment, copy_dirs, expand_sets
+    from sdsnn_bio.report import read_table
+
+    base = load_config(find_model("tiny_dense")).replace(data={"coding": "direct"})
+    cfgs = expand_sets(base, 2, ["training.lr=0.003,0.001", "structure.masks=hard,soft", "schedule.seed=0,1"])
+    tables = {}
+    for device in ("cuda_standalone", "cpp_standalone"):
+        reset_brian()
+        dirs = copy_dirs(tmp_path / device, 2)
+        MultiDevelopment(cfgs, dirs, device=device).run()
+        tables[device] = [read_table(d) for d in dirs]
+    reset_brian()
+    for k in (0, 1):
+        gpu, cpu = tables["cuda_standalone"][k], tables["cpp_standalone"][k]
+        np.testing.assert_array_equal(gpu["period"], cpu["period"])
+        assert np.max(np.abs(gpu["test_accuracy"] - cpu["test_accuracy"])) <= 0.10, k
+        assert abs(gpu["compression"][-1] - cpu["compression"][-1]) <= 0.05, k
+        assert gpu["compression"][-1] > 0.1
+    assert not np.array_equal(tables["cuda_standalone"][0]["test_accuracy"],
+                              tables["cuda_standalone"][1]["test_accuracy"])
+
+
+@pytest.mark.cuda
 @pytest.mark.slow
 def test_copies_in_one_build_generate_and_compile(tmp_path):
     """Several networks in one build (sdsnn_bio.multi, issue 10's K networks per build) on
