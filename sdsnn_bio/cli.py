@@ -79,6 +79,9 @@ def cmd_run(args) -> int:
         raise SdsnnError(f"{out}: run folder exists and is not empty (use --resume or another --out)")
     if args.copies is not None or args.set:
         return _run_copies(args, cfg, out)
+    from .split import check_split
+
+    check_split(cfg, args.device, args.threads)
     print(f"sdsnn-bio: {cfg.name} on {args.device}, {cfg.schedule.periods} periods -> {out}", flush=True)
     dev = Development(cfg, out, device=args.device, progress=_progress(), threads=args.threads)
     summary = dev.run(resume=args.resume)

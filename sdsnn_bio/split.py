@@ -58,7 +58,7 @@ from .errors import ConfigError, RunError
 from .network import SDSNNNetwork
 from .runner import PeriodRunner, _brian2, value_arg
 
-__all__ = ["SplitSDSNNNetwork", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split",
+__all__ = ["SplitSDSNNNetwork", "check_split", "SplitPeriodRunner", "reduction_functions", "write_header", "window_split",
            "window_mass", "BARRIER_TIMEOUT_S", "HEADER_BYTES"]
 
 #: Seconds a process waits at the barrier for the others before it gives up.
@@ -290,6 +290,21 @@ def window_mass(stimulus, per_step: bool, direct: bool = False) -> np.ndarray:
     return np.count_nonzero(x, axis=1).astype(float) if direct else x.sum(axis=1)
 
 
+def check_split(cfg, device: str, threads: int) -> None:
+    """Refuse a split (``training.processes`` above 1) on another device than ``cpp_standalone``
+    or with OpenMP threads: a :class:`~sdsnn_bio.errors.ConfigError` naming the key (the command
+    line checks before it announces the run; the network checks again when built)."""
+    P = cfg.training.processes
+    if P <= 1:
+        return
+    where = f"{cfg.source}: training.processes = {P}"
+    if device != "cpp_standalone":
+        raise ConfigError(f"{where} runs on cpp_standalone only, not {device!r} (the GPU has "
+                          "training.parallel_windows; runtime is for checking)")
+    if threads > 1:
+        raise ConfigError(f"{where} runs one thread per process, not {threads} (set threads to 1)")
+
+
 class SplitSDSNNNetwork(SDSNNNetwork):
     """The sequential network with each mini-batch's windows split over ``P`` processes.
 
@@ -305,13 +320,7 @@ class SplitSDSNNNetwork(SDSNNNetwork):
                  seed: int = 0, profile: bool = False):
         P, B = cfg.training.processes, cfg.training.batch
         where = f"{cfg.source}: training.processes = {P}"
-        if device != "cpp_standalone":
-            raise ConfigError(f"{where} runs on cpp_standalone only, not {device!r} (the GPU has "
-                              "training.parallel_windows; runtime is for checking)")
-        _brian2_threads = _brian2().prefs.devices.cpp_standalone.openmp_threads
-        if _brian2_threads > 1:
-            raise ConfigError(f"{where} runs one thread per process, not {_brian2_threads} "
-                              "(set threads to 1)")
+        check_split(cfg, device, _brian2().prefs.devices.cpp_standalone.openmp_threads)
         if n_test_win % B:
             raise ConfigError(f"{where}: the test windows of a run ({n_test_win}) must fill whole "
                               f"mini-batches of training.batch = {B} (each process runs a share of every batch)")

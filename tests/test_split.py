@@ -305,3 +305,15 @@ def test_memory_estimate_counts_every_process_and_the_shared_buffer():
     cfg = load_config(find_model("mnist5k_fc"))
     one, two = estimate_memory(cfg, 0), estimate_memory(cfg.replace(training={"processes": 2}), 0)
     assert two == 2 * one + 2 * 8 * 2 * sum(synapse_counts(cfg))
+
+
+def test_cli_refuses_a_split_before_announcing_the_run(tmp_path, capsys):
+    from sdsnn_bio.cli import main
+
+    for extra, message in ((["--device", "runtime"], "cpp_standalone only, not 'runtime'"),
+                           (["--threads", "2"], "one thread per process, not 2")):
+        rc = main(["run", "tiny_dense", "--processes", "2", *extra, "--out", str(tmp_path / "o")])
+        captured = capsys.readouterr()
+        assert rc == 2 and message in captured.err and "training.processes = 2" in captured.err
+        assert "periods ->" not in captured.out
+        assert not (tmp_path / "o").exists()
