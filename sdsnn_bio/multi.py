@@ -445,7 +445,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
                 full[:, k * cols:(k + 1) * cols] = value
         else:
             n = self._size(owner)
-            if not self.standalone or (self.runner._run_count and var in self._carried.get(owner.name, ())):
+            if not self.standalone or (self.runner.standalone_runs and var in self._carried.get(owner.name, ())):
                 full = PeriodRunner.get(owner, var)
             else:   # a standalone run starts from the build's values
                 full = self._initial.get((owner.name, var), np.zeros(self.K * n)).copy()

@@ -98,6 +98,12 @@ class PeriodRunner:
         else:
             setattr(owner, var, value)
 
+    @property
+    def standalone_runs(self) -> int:
+        """Runs of the standalone binary so far (after the first, carried state comes from the
+        last run's results rather than from the build)."""
+        return self._run_count
+
     def pending(self) -> dict:
         """Values waiting for the next standalone run: ``{(owner name, var): value}``."""
         return {key: value for key, (owner, value) in self._pending.items()}
