@@ -223,7 +223,9 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
     kernels = re.findall(r"__global__\s+void\s+(\w+)", code)
     for pathway in ("pre", "bp", "adam", "pend", "pstart"):
-        assert f"_run_kernel_syn_fc1_{pathway}_codeobject" in kernels, pathway
+        # one kernel per pathway (Brian2 numbers a code object's name by what the process built before)
+        assert len([k for k in kernels if re.fullmatch(rf"_run_kernel_syn_fc1_{pathway}_codeobject(_\d+)?", k)]) == 1, \
+            pathway
     assert not [k for k in kernels if "copy" in k]
     assert len(net.copies) == 2 and len(net.net["syn_fc1"]) == 2 * net.stage("fc1").n_synapses
     # the flags that one network shares are per-neuron arrays here, each copy's block its own
