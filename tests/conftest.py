@@ -84,7 +84,9 @@ UNIT_COSTS = {
     # for the kill/resume check: 109 worker-s on the fresh clone of 2026-12-02 06:40
     "test_split.py": 110,
     "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 40,
-    "test_multi.py": 40,
+    # three fused builds of three copies (shared), two single-run comparisons: 210 worker-s on the
+    # fresh clone of 2026-12-02 09:09, at load 4-5 (a Fashion-MNIST run on both cores)
+    "test_multi.py": 100,
     "test_devices.py::test_a_second_build_of_a_network_comes_from_the_cache": 25,
     "test_unity.py": 25,
     "test_energy_table.py": 20,
