@@ -274,6 +274,11 @@ class NetworkCopy(SDSNNNetwork):
     def close(self):
         """The shared build folder is removed by :class:`MultiDevelopment`."""
 
+    def structural_code_time(self) -> float:
+        """This copy's share of the shared run's structural code (the code objects walk every
+        copy's elements alike: the total over the copies)."""
+        return super().structural_code_time() / self._fused.K
+
     def run(self) -> np.ndarray:
         """Wait for the shared run; the output counts of this copy's output neurons."""
         self._states.clear()
