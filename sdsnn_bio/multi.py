@@ -275,8 +275,8 @@ class NetworkCopy(SDSNNNetwork):
         """The shared build folder is removed by :class:`MultiDevelopment`."""
 
     def structural_code_time(self) -> float:
-        """This copy's share of the shared run's structural code (the code objects walk every
-        copy's elements alike: the total over the copies)."""
+        """This copy's share of the shared run's structural code time: the time divided by the
+        copies (its code objects walk every copy's elements alike)."""
         return super().structural_code_time() / self._fused.K
 
     def run(self) -> np.ndarray:
