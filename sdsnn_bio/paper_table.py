@@ -78,7 +78,8 @@ def _setting(cfg, model_cfg) -> tuple:
 
 class RunRecord(dict):
     """One finished run: ``dir``, ``dataset``, ``network``, ``periods``, ``seed``, ``dense``,
-    ``variant`` (with what else sets the run apart from its model's file, in brackets),
+    ``ablation`` (``SD-SNN``, ``dense`` or ``SD-SNN <ablation>``), ``variant`` (the ablation and
+    what else sets the run apart from its model's file, in brackets),
     ``setting`` (the part of that a dense twin shares), ``model``, ``pair_key`` and the final
     figures."""
 
@@ -143,14 +144,14 @@ def read_run(run_dir) -> RunRecord:
     except ConfigError:
         model_cfg, base = None, StructureSpec()
     shared, structural = _setting(cfg, model_cfg)
-    variant = _variant(cfg, base)
+    ablation = variant = _variant(cfg, base)
     extra = ", ".join(x for x in (shared, structural if cfg.structure.enabled else "") if x)
     if extra:
         variant += f" ({extra})"
     rec = RunRecord(
         dir=str(run_dir), model=meta.get("model", cfg.name), dataset=d.dataset, network=network_name(cfg),
         periods=int(summary.get("periods", cfg.schedule.periods)), seed=int(meta.get("seed", cfg.schedule.seed)),
-        dense=not cfg.structure.enabled, variant=variant, setting=shared,
+        dense=not cfg.structure.enabled, variant=variant, ablation=ablation, setting=shared,
         accuracy=float(row["final_test_accuracy"]),
         compression=float(row.get("compression", 0.0)),
         sops=float(energy.get("sops_per_sample", np.nan)),
@@ -219,7 +220,8 @@ def paper_table(records: list) -> list:
         for key, vals in stats.items():
             row[f"{key}_mean"], row[f"{key}_std"] = _stat(vals)
         rows.append(row)
-    rows.sort(key=lambda r: (r["dataset"], r["network"], r["periods"], r["variant"] != "SD-SNN", r["variant"]))
+    rows.sort(key=lambda r: (r["dataset"], r["network"], r["periods"], r["variant"].split(" (")[0] != "SD-SNN",
+                             r["variant"]))
     return rows
 
 
@@ -266,8 +268,9 @@ def table_figure(records: list, dataset: str, fig=None):
     from .records import read_table
     from .viz import plot_main_job, plot_pruning_rate
 
-    runs = sorted((r for r in records if r["dataset"] == dataset and r["variant"] == "SD-SNN"),
-                  key=lambda r: (r["network"], r["seed"]))
+    # the full SD-SNN (no ablation), the model's own setting first
+    runs = sorted((r for r in records if r["dataset"] == dataset and r["ablation"] == "SD-SNN"),
+                  key=lambda r: (r["variant"] != "SD-SNN", r["network"], r["seed"]))
     if not runs:
         raise SdsnnError(f"table: no full SD-SNN run of dataset {dataset!r} to draw")
     sd = runs[0]
@@ -296,7 +299,7 @@ def write_table_outputs(records: list, rows: list, out) -> list:
     paths = [out / "table.txt", out / "table.csv"]
     atomic_write(paths[0], format_paper_table(rows) + "\n")
     write_csv(paths[1], rows)
-    for dataset in sorted({r["dataset"] for r in records if r["variant"] == "SD-SNN"}):
+    for dataset in sorted({r["dataset"] for r in records if r["ablation"] == "SD-SNN"}):
         try:
             fig = table_figure(records, dataset)
         except SdsnnError as exc:

@@ -201,3 +201,11 @@ def test_table_keeps_other_settings_apart(tmp_path):
     assert rows["SD-SNN"]["seeds"] == 1 and rows["SD-SNN"]["difference_mean"] == pytest.approx(0.80 - 0.90)
     assert rows[slow]["difference_mean"] == pytest.approx(0.60 - 0.70)
     assert rows["SD-SNN (layers.fc1.rho0=20.0)"]["difference_mean"] == pytest.approx(0.85 - 0.90)
+    # the figure draws a full SD-SNN run with its twin also when its setting is not the model's
+    import matplotlib
+
+    matplotlib.use("Agg")
+    only_b = [read_run(tmp_path / "b"), read_run(tmp_path / "b_dense")]
+    fig = table_figure(only_b, "mnist5k")
+    acc = [ax for sub in fig.subfigs for ax in sub.axes][0].get_lines()
+    np.testing.assert_allclose(acc[1].get_ydata(), 100 * (0.60 - 0.01 * (5 - np.arange(5))))
