@@ -336,6 +336,7 @@ class MultiSDSNNNetwork(SDSNNNetwork):
         self._pending = {}      # (owner name, var) -> (owner, {copy: value}): the next run's only
         self._cache = {}        # (owner name, var) -> the fused array after the last run
         self._schedule_flags = {}   # (owner name, var) -> {copy: value} set since the last run
+        self._counts = None     # output counts of the last run, all copies (windows x K classes)
         super().__init__(self.cfgs[0], n_test_win, n_train_win, device, directory, seed=self.seed,
                          profile=profile)
         self._carried = {owner.name: set(names) for owner, names in self.runner.carry}
@@ -475,17 +476,13 @@ class MultiSDSNNNetwork(SDSNNNetwork):
             self._schedule_flags.clear()
             self._cache.clear()
             self.runner.run()
+            # the monitor is read once for all copies (each takes its columns)
+            self._counts = self._output_counts()
 
     def output_counts(self, k: int) -> np.ndarray:
         """Copy ``k``'s output spike counts per window of the last run (windows x classes)."""
         C = self.cfg.n_classes
-        mon = self.out_monitor
-        i = np.asarray(mon.i)
-        own = (i >= k * C) & (i < (k + 1) * C)
-        win = np.floor(np.asarray(mon.t_)[own] / float(self.T * self.dt) + 1e-9).astype(int)
-        counts = np.zeros((self.n_windows, C))
-        counts[win, i[own] - k * C] = np.asarray(mon.nwin)[own]
-        return counts
+        return self._counts[:, k * C:(k + 1) * C].copy()
 
     # the fused network is run through its copies
     def run(self):

@@ -119,13 +119,13 @@ SYNAPSE_FLAGS = ("clip_on", "regen_on", "regen_threshold", "mask_on")
 SCHEDULE_FLAGS = ("adam_k0", "learn_on", "struct_on")
 
 
-def per_copy_equations(eqs: str, synapses: bool = False) -> str:
+def per_copy_equations(eqs: str, synapses: bool = False, afferent_flags: bool = False) -> str:
     """Equations of the fused form (:mod:`sdsnn_bio.multi`), where one group holds the neurons of
     ``K`` copies of the network: every ``(shared)`` flag but the :data:`SCHEDULE_FLAGS` becomes a
     per-element variable (each copy's elements hold the copy's value). A synapse's flags become subexpressions of
     per-neuron variables of its postsynaptic group (``clip_on = syn_clip_on_post``: eight bytes
-    a neuron instead of a synapse); a fused spiking group declares them (``synapses=False`` adds
-    the ``syn_*`` variables to a spiking layer's equations when ``eqs`` is :data:`LIF_EQS`)."""
+    a neuron instead of a synapse); a fused spiking group declares them (``afferent_flags``: the
+    ``syn_*`` variables added to a spiking layer's equations)."""
     out = []
     for line in eqs.splitlines():
         m = re.match(r"^(\w+) : 1 \(shared\)(.*)$", line)
@@ -135,7 +135,7 @@ def per_copy_equations(eqs: str, synapses: bool = False) -> str:
             out.append(f"{m.group(1)} = syn_{m.group(1)}_post : 1{m.group(2)}")
         else:
             out.append(f"{m.group(1)} : 1{m.group(2)}")
-    if eqs is LIF_EQS:
+    if afferent_flags:
         out += [f"syn_{flag} : 1  # flag {flag} of the afferent synapses" for flag in SYNAPSE_FLAGS]
     return "\n".join(out) + "\n"
 
@@ -259,7 +259,8 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     (:mod:`sdsnn_bio.multi`), ``init`` the copies' values one after another."""
     spec, k = st.spec, st.index
     split = reduce_ids is not None
-    group = b2.NeuronGroup(st.n_neurons * (copies or 1), LIF_EQS if copies is None else per_copy_equations(LIF_EQS),
+    group = b2.NeuronGroup(st.n_neurons * (copies or 1), LIF_EQS if copies is None else
+                           per_copy_equations(LIF_EQS, afferent_flags=True),
                            threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                            events=dict(EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
                            name=spec.name)
@@ -537,12 +538,20 @@ class SDSNNNetwork:
         """Run one period; returns the output spike counts per window (windows x classes)."""
         self._states.clear()
         self.runner.run()
-        mon = self.out_monitor
-        win = np.floor(np.asarray(mon.t_) / float(self.T * self.dt) + 1e-9).astype(int)
-        counts = np.zeros((self.n_windows, self.cfg.n_classes))
-        counts[win, np.asarray(mon.i)] = np.asarray(mon.nwin)
+        counts = self._output_counts()
         if not self.standalone:
-            reset_monitor(mon)
+            reset_monitor(self.out_monitor)
+        return counts
+
+    def _windows_of(self, t) -> np.ndarray:
+        """The window (or slot) of a run in which each event time ``t`` (seconds) falls."""
+        return np.floor(np.asarray(t) / float(self.T * self.dt) + 1e-9).astype(int)
+
+    def _output_counts(self) -> np.ndarray:
+        """The output monitor's counts of the last run: windows x output neurons."""
+        mon = self.out_monitor
+        counts = np.zeros((self.n_windows, len(mon.source)))
+        counts[self._windows_of(mon.t_), np.asarray(mon.i)] = np.asarray(mon.nwin)
         return counts
 
     def structural_code_time(self) -> float:

@@ -424,7 +424,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         self._states.clear()
         self.runner.run()
         mon, K = self.out_monitor, self.cfg.n_classes
-        at = np.floor(np.asarray(mon.t_) / float(self.T * self.dt) + 1e-9).astype(int)
+        at = self._windows_of(mon.t_)
         idx = np.asarray(mon.i)
         window_of = np.full((self.n_slots, self.B), -1)
         window_of[self.slot_of, self.replica_of] = np.arange(self.n_windows)

@@ -375,11 +375,9 @@ class SplitSDSNNNetwork(SDSNNNetwork):
         self.runner.run()
         mon = self.out_monitor
         counts = np.zeros((self.n_windows, self.cfg.n_classes))
-        win_len = float(self.T * self.dt)
         for r, idx in enumerate(self.rank_windows):
             t, i, nwin = (self.runner.read(mon, v, r) for v in ("t", "i", "nwin"))
-            win = np.floor(t / win_len + 1e-9).astype(int)
-            counts[idx[win], i.astype(int)] = nwin
+            counts[idx[self._windows_of(t)], i.astype(int)] = nwin
         return counts
 
     def events(self) -> tuple:
