@@ -277,7 +277,9 @@ def table_figure(records: list, dataset: str, fig=None):
     twin = next((r for r in records if r["dense"] and r["pair_key"] == sd["pair_key"]), None)
     if twin is None:
         raise SdsnnError(f"table: {sd['dir']} has no dense twin (same dataset, network, periods, seed) to draw")
-    fig = fig or plt.figure(figsize=(17, 3.8))
+    # constrained layout spaces the two subfigures' panels evenly (the default margins of
+    # the right subfigure left a gap before its panel)
+    fig = fig or plt.figure(figsize=(17, 3.8), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[3, 1])
     plot_main_job(read_table(twin["dir"]), read_table(sd["dir"]), fig=left)
     plot_pruning_rate(read_table(sd["dir"]), axes=right.subplots())

@@ -156,6 +156,12 @@ def test_table_figure_draws_the_runs(runs):
     rho = axes[-1].get_lines()
     assert axes[-1].get_ylabel() == "pruning rate rho (%)"
     np.testing.assert_allclose(rho[0].get_ydata(), 35.0 + np.arange(5))
+    # four panels in a row, evenly spaced (the right subfigure's default margins once left a
+    # gap before the pruning-rate panel wider than the panels themselves)
+    fig.canvas.draw()
+    boxes = [ax.get_window_extent() for ax in axes]   # pixels: positions are per subfigure
+    gaps = [b.x0 - a.x1 for a, b in zip(boxes, boxes[1:])]
+    assert min(gaps) > 0 and max(gaps) < 1.5 * min(gaps), gaps
 
 
 def test_table_command(runs, capsys):

@@ -111,7 +111,7 @@ def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
                  label="compression", color="C3", **kwds)
     if "synapse_sparsity" in sdsnn:
         ax_comp.plot(sdsnn["period"], 100 * np.asarray(sdsnn["synapse_sparsity"], float),
-                     label="synapse sparsity", color="C1", **kwds)
+                     label="synapse sparsity", color="C1", linestyle="--", **kwds)
     ax_comp.set_xlabel("structural period")
     ax_comp.set_ylabel("SD-SNN (%)")
     ax_comp.set_title("compression")
