@@ -247,7 +247,8 @@ def sweep_speed(workdir: Path, cache: str = "warm", n_seeds: int = 4) -> dict:
             "copies_per_build": -(-len(jobs) // cores)}
 
 
-PEER_BENCHMARKS = ("peers", "scaling", "cpu", "parallel")   # parallel: benchmarks/parallel_windows.py
+# parallel: benchmarks/parallel_windows.py; copies: benchmarks/copies_threads.py
+PEER_BENCHMARKS = ("peers", "scaling", "cpu", "parallel", "copies")
 
 
 def run_peer_benchmark(what: str, out: Path, quick: bool = False):
@@ -274,12 +275,19 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
 
             key, result = None, parallel_windows_benchmark(Path(tmp), n_train=400 if quick else 1000,
                                                            rounds=2 if quick else 3)
+        elif what == "copies":
+            from benchmarks.copies_threads import copies_threads_benchmark
+
+            key, result = "copies_threads", copies_threads_benchmark(Path(tmp), n_train=50 if quick else 200,
+                                                                     rounds=1 if quick else 2)
         else:
             key, result = "cpu_profile", driver.cpu_profile(Path(tmp), n_train=500 if quick else 1000,
                                                             rounds=1 if quick else 2)
     results = recorded()
     if key is None:
         results["parallel_windows"] = result
+    elif key == "copies_threads":
+        results.setdefault(key, []).append(result)
     else:
         driver.append_result(results, key, result)
     path.write_text(json.dumps(results, indent=2))
@@ -337,6 +345,10 @@ def _markdown(results: dict) -> str:
     from benchmarks.parallel_windows import markdown as parallel_markdown
 
     lines += parallel_markdown(results.get("parallel_windows"))
+    from benchmarks.copies_threads import markdown as copies_markdown
+
+    for result in results.get("copies_threads", []):
+        lines += copies_markdown(result)
     return "\n".join(lines) + "\n"
 
 

@@ -193,3 +193,27 @@ def test_the_peer_table_says_the_neuron_check():
                                         "snntorch_neuron_check": {"neuron_check_identical": True,
                                                                   "neuron_check_spikes": 1407}, **s}]})
     assert "spikes exactly as the SD-SNN LIF: 1407 spikes" in lines[1] and "load average 1.0-2.0" in lines[1]
+
+
+def test_copies_threads_ratios_are_taken_within_a_round():
+    """benchmarks/copies_threads.py: each variant's throughput over one network's of the same
+    round (a round on a busier machine is slower for both), then the median over rounds."""
+    from benchmarks.copies_threads import markdown, summarise
+
+    variants = [("1 network", 1, 1, 1, None), ("8 copies, 2 threads", 8, 2, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),
+                ("2 x 4 copies", 4, 1, 2, None)]
+    got = {"1 network": [{"samples_per_s": 1000.0, "build_and_first_run_s": 20.0},
+                         {"samples_per_s": 500.0, "build_and_first_run_s": 5.0}],
+           "8 copies, 2 threads": [{"samples_per_s": 1500.0, "build_and_first_run_s": 40.0},
+                                   {"samples_per_s": 1000.0, "build_and_first_run_s": 9.0}],
+           "2 x 4 copies": [{"samples_per_s": 1800.0, "build_and_first_run_s": 30.0},
+                            {"samples_per_s": 1000.0, "build_and_first_run_s": 8.0}]}
+    rows = summarise(variants, got)
+    assert [r["over_one_network_rounds"] for r in rows] == [[1.0, 1.0], [1.5, 2.0], [1.8, 2.0]]
+    assert [r["over_one_network"] for r in rows] == [1.0, 1.75, 1.9]
+    assert rows[1]["samples_per_s"] == 1250.0 and rows[1]["omp_wait_policy"] == "PASSIVE"
+    assert (rows[2]["networks"], rows[2]["processes"], rows[2]["copies_per_build"]) == (8, 2, 4)
+    text = "\n".join(markdown({"K": 8, "model": "mnist5k_fc", "T": 20, "cores": 2, "n_train": 200, "repeats": 3,
+                               "rounds": 2, "date": "2026-12-02 13:00", "load_min": 0.5, "load_max": 1.5,
+                               "rows": rows}))
+    assert "| 2 x 4 copies | 2 x 4 | 1 | default | 1400.0 | **1.9** (1.8, 2.0) |" in text
