@@ -15,7 +15,9 @@ windows only, the copies' lockstep run by hand as in :mod:`benchmarks.gpu_target
 * ``K copies, P threads, passive``: the same with ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep
   at a barrier);
 * ``P x K/P copies``: ``P`` builds side by side, one thread each; they meet at a barrier file
-  before timing, so that their timed runs overlap.
+  before timing, so that their timed runs overlap;
+* ``P x 1 network``: ``P`` single networks side by side (what ``sdsnn-bio sweep`` does without
+  ``--copies-per-build``), met at a barrier as above.
 
 Each variant is built, run once, then its binary re-run ``--repeats`` times; reported: the
 median of Brian2's simulation time of the binary, as training samples per second of all its
@@ -111,7 +113,8 @@ def copies_threads_benchmark(workdir: Path, K: int = 8, cores: int = 2, n_train:
     variants = [("1 network", 1, 1, 1, None), (f"{K} copies, 1 thread", K, 1, 1, None),
                 (f"{K} copies, {cores} threads", K, cores, 1, None),
                 (f"{K} copies, {cores} threads, passive", K, cores, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),
-                (f"{cores} x {K // cores} copies", K // cores, 1, cores, None)]
+                (f"{cores} x {K // cores} copies", K // cores, 1, cores, None),
+                (f"{cores} x 1 network", 1, 1, cores, None)]
     got = {v[0]: [] for v in variants}
     loads = [os.getloadavg()[0]]
     for r in range(rounds):
@@ -146,7 +149,7 @@ def summarise(variants, got: dict) -> list:
         ratios = [g["samples_per_s"] / s["samples_per_s"] for g, s in zip(got[name], ref)]
         rows.append({"variant": name, "networks": k * procs, "copies_per_build": k, "threads": threads,
                      "processes": procs, "omp_wait_policy": (env or {}).get("OMP_WAIT_POLICY", "default"),
-                     "samples_per_s": statistics.median(g["samples_per_s"] for g in got[name]),
+                     "samples_per_s": round(statistics.median(g["samples_per_s"] for g in got[name]), 1),
                      "samples_per_s_rounds": [g["samples_per_s"] for g in got[name]],
                      "over_one_network": round(statistics.median(ratios), 2),
                      "over_one_network_rounds": [round(x, 2) for x in ratios],
