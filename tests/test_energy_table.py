@@ -216,19 +216,3 @@ def test_table_keeps_other_settings_apart(tmp_path):
     acc = [ax for sub in fig.subfigs for ax in sub.axes][0].get_lines()
     np.testing.assert_allclose(acc[1].get_ydata(), 100 * (0.60 - 0.01 * (5 - np.arange(5))))
 
-
-def test_the_readme_shows_the_kept_run_records():
-    """The README's Fashion-MNIST seed-2 row is what ``sdsnn-bio table`` makes of the record
-    files kept in docs/results/ (config, run record, summary, per-period table): the shipped
-    model's own setting, paired with its dense twin, the numbers as printed."""
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parent.parent
-    records = [read_run(p) for p in find_runs([repo / "docs" / "results" / "fashion_fc_seed2"])]
-    assert sorted((r["dense"], r["variant"], r["seed"]) for r in records) == [(False, "SD-SNN", 2),
-                                                                            (True, "dense", 2)]
-    rows = paper_table(records)
-    assert len(rows) == 1 and rows[0]["difference_mean"] == pytest.approx(0.87536667 - 0.8843)
-    row = format_paper_table(rows).splitlines()[2].rstrip()
-    assert row.startswith("fashion  784-300-10  250      SD-SNN   1      88.43        87.54         -0.89")
-    assert row in (repo / "README.md").read_text()

@@ -1,0 +1,40 @@
+"""The measured results the README shows are the run records kept in docs/results/.
+
+Each kept run is a run folder's record files (``config.toml``, ``run.json``, ``summary.json``,
+``periods.csv``; snapshots and history are left out), enough for ``sdsnn-bio table`` and the
+figures. The README's printed tables must be what the project's own code makes of them."""
+
+from pathlib import Path
+
+import pytest
+
+from sdsnn_bio.paper_table import find_runs, format_paper_table, paper_table, read_run
+from sdsnn_bio.report import main_job_table
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "docs" / "results"
+README = (REPO / "README.md").read_text()
+
+
+def test_the_main_job_table_is_the_kept_runs():
+    """The main job's seed-0 table at the top of the README, but for its wall time."""
+    runs = RESULTS / "main_job_seed0"
+    records = {r["variant"]: r for r in map(read_run, find_runs([runs]))}
+    assert set(records) == {"SD-SNN", "dense"} and {r["model"] for r in records.values()} == {"mnist5k_main"}
+    assert all(r["seed"] == 0 and r["periods"] == 45 for r in records.values())
+    table = main_job_table(runs / "dense", runs / "sdsnn").splitlines()[1:-1]
+    assert table[0].startswith("dense baseline accuracy  95.70%")
+    assert "\n".join(table) in README
+
+
+def test_the_fashion_row_is_the_kept_runs():
+    """The README's Fashion-MNIST seed-2 row is what ``sdsnn-bio table`` makes of its records:
+    the shipped model's own setting, paired with its dense twin, the numbers as printed."""
+    records = [read_run(p) for p in find_runs([RESULTS / "fashion_fc_seed2"])]
+    assert sorted((r["dense"], r["variant"], r["seed"]) for r in records) == [(False, "SD-SNN", 2),
+                                                                            (True, "dense", 2)]
+    rows = paper_table(records)
+    assert len(rows) == 1 and rows[0]["difference_mean"] == pytest.approx(0.87536667 - 0.8843)
+    row = format_paper_table(rows).splitlines()[2].rstrip()
+    assert row.startswith("fashion  784-300-10  250      SD-SNN   1      88.43        87.54         -0.89")
+    assert row in README
