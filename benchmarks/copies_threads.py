@@ -53,32 +53,9 @@ def one_variant(K: int, threads: int, n_train: int, repeats: int, workdir: Path,
 
     ``barrier``: ``(own ready file, other ready files)``: written after the untimed first run;
     timing starts once every other file exists."""
-    from sdsnn_bio.config import find_model, load_config
-    from sdsnn_bio.devices import reset_brian, set_up_device
-    from sdsnn_bio.multi import MultiSDSNNNetwork
+    from benchmarks.gpu_targets import _timed, build_copies
 
-    from benchmarks.gpu_targets import FLAGS, _inputs, _timed
-
-    reset_brian()
-    base = load_config(find_model(MODEL))
-    B = base.training.batch
-    n_train = max(B, n_train // B * B)
-    cfgs = [base.replace(schedule={"seed": offset + k}) for k in range(K)]
-    build = workdir / f"copies{K}_t{threads}_o{offset}"
-    set_up_device("cpp_standalone", str(build), threads=threads)
-    t = time.time()
-    net = MultiSDSNNNetwork(cfgs, 0, n_train, "cpp_standalone", str(build))
-    inputs = [_inputs(cfg, n_train, offset=(offset + k) * n_train) for k, cfg in enumerate(cfgs)]
-    for view, cfg in zip(net.copies, cfgs):
-        view.set_shared(lr=cfg.training.lr, **FLAGS)
-
-    def run():
-        for view, (x, tg) in zip(net.copies, inputs):
-            view.set_inputs(x, tg)
-        net.run_all()
-
-    run()
-    build_s = time.time() - t
+    run, n_train, build_s = build_copies(MODEL, "cpp_standalone", K, n_train, workdir, threads=threads, seed0=offset)
     if barrier:
         own, others = barrier
         Path(own).write_text("ready")

@@ -85,32 +85,42 @@ def single(model: str, device: str, n_train: int, repeats: int, workdir: Path, p
             "samples_per_s": round(1000 / r["ms_per_window_binary"], 1)}
 
 
-def copies(model: str, device: str, K: int, n_train: int, repeats: int, workdir: Path) -> dict:
-    """``K`` networks of ``model`` in one build on ``device``: samples per second of all together."""
+def build_copies(model: str, device: str, K: int, n_train: int, workdir: Path, threads: int = 1,
+                 seed0: int = 0):
+    """``K`` networks of ``model`` (seeds ``seed0 ..``) in one build on ``device``, run once.
+
+    Returns ``(run, n_train, build_s)``: ``run()`` presents each copy its own ``n_train``
+    training digits (whole mini-batches) and runs the binary once for all (the copies' lockstep,
+    by hand); ``build_s`` is the build and first run."""
     from sdsnn_bio.multi import MultiSDSNNNetwork
 
     reset_brian()
     base = load_config(find_model(model))
     B = base.training.batch
     n_train = max(B, n_train // B * B)
-    cfgs = [base.replace(schedule={"seed": k}) for k in range(K)]
-    build = workdir / f"{model}_{device}_copies{K}"
-    set_up_device(device, str(build), unity_build=_unity(device))
+    cfgs = [base.replace(schedule={"seed": seed0 + k}) for k in range(K)]
+    build = workdir / f"{model}_{device}_copies{K}_t{threads}_s{seed0}"
+    set_up_device(device, str(build), threads=threads, unity_build=_unity(device))
     t = time.time()
     net = MultiSDSNNNetwork(cfgs, 0, n_train, device, str(build))
-    inputs = [_inputs(cfg, n_train, offset=k * n_train) for k, cfg in enumerate(cfgs)]
+    inputs = [_inputs(cfg, n_train, offset=(seed0 + k) * n_train) for k, cfg in enumerate(cfgs)]
     for view, cfg in zip(net.copies, cfgs):
         view.set_shared(lr=cfg.training.lr, **FLAGS)
 
     def run():
-        # each copy's inputs, then one run of the binary for all (the copies' lockstep, by hand)
         for view, (x, tg) in zip(net.copies, inputs):
             view.set_inputs(x, tg)
         net.run_all()
 
     run()
-    build_s = time.time() - t
+    return run, n_train, time.time() - t
+
+
+def copies(model: str, device: str, K: int, n_train: int, repeats: int, workdir: Path) -> dict:
+    """``K`` networks of ``model`` in one build on ``device``: samples per second of all together."""
+    run, n_train, build_s = build_copies(model, device, K, n_train, workdir)
     sim, wall = _timed(run, repeats)
+    B = load_config(find_model(model)).training.batch
     return {"part": "copies", "model": model, "device": device, "form": "sequential", "batch": B, "copies": K,
             "samples": K * n_train, "build_and_first_run_s": round(build_s, 1),
             "ms_per_sample": round(1000 * sim / (K * n_train), 4),
