@@ -266,6 +266,7 @@ def table_figure(records: list, dataset: str, fig=None):
     import matplotlib.pyplot as plt
 
     from .records import read_table
+    from .report import test_rotation
     from .viz import plot_main_job, plot_pruning_rate
 
     # the full SD-SNN (no ablation), the model's own setting first
@@ -281,7 +282,7 @@ def table_figure(records: list, dataset: str, fig=None):
     # the right subfigure left a gap before its panel)
     fig = fig or plt.figure(figsize=(17, 3.8), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[3, 1])
-    plot_main_job(read_table(twin["dir"]), read_table(sd["dir"]), fig=left)
+    plot_main_job(read_table(twin["dir"]), read_table(sd["dir"]), fig=left, rotation=test_rotation(sd["dir"]))
     plot_pruning_rate(read_table(sd["dir"]), axes=right.subplots())
     fig.suptitle(f"{dataset}, {sd['network']}, seed {sd['seed']}: SD-SNN and its dense twin")
     return fig

@@ -484,13 +484,33 @@ def make_structure_figures(run_dir, period=None, over_periods=True, animations=T
 
 
 # ------------------------------------------------------------------------- main job
+def test_rotation(run_dir) -> int:
+    """Periods in which a finished run's rotating test slices cover its test set once:
+    ``ceil(n_test / test_per_period)``, the test set's size being the final evaluation's windows
+    over its passes; 1 where every period tests the whole set (or the run has no summary)."""
+    import math
+    import tomllib
+
+    folder = RunFolder(run_dir)
+    s = folder.read_summary()
+    if not s or not folder.config.is_file():
+        return 1
+    with open(folder.config, "rb") as f:
+        sch = tomllib.load(f).get("schedule", {})
+    n_test = int(s.get("test_windows", 0)) // max(1, int(sch.get("eval_passes", 1)))
+    per = int(sch.get("test_per_period", 0))
+    return max(1, math.ceil(n_test / per)) if per > 0 and n_test > per else 1
+
+
 def main_job_figure(dense_dir, sdsnn_dir):
-    """The main job's figure: SD-SNN beside its dense twin (:func:`sdsnn_bio.viz.plot_main_job`)."""
+    """The main job's figure: SD-SNN beside its dense twin (:func:`sdsnn_bio.viz.plot_main_job`),
+    the accuracy also as its mean over one pass of the rotating test slices."""
     import matplotlib.pyplot as plt
 
     from .viz import plot_main_job
 
-    fig = plot_main_job(read_table(dense_dir), read_table(sdsnn_dir), fig=plt.figure(figsize=(14, 4)))
+    fig = plot_main_job(read_table(dense_dir), read_table(sdsnn_dir), fig=plt.figure(figsize=(14, 4)),
+                        rotation=test_rotation(sdsnn_dir))
     d, s = _summary(dense_dir), _summary(sdsnn_dir)
     if d and s:
         fig.suptitle(f"final test accuracy: dense {100 * d['final_test_accuracy']:.2f}%, "

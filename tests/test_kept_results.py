@@ -38,3 +38,35 @@ def test_the_fashion_row_is_the_kept_runs():
     row = format_paper_table(rows).splitlines()[2].rstrip()
     assert row.startswith("fashion  784-300-10  250      SD-SNN   1      88.43        87.54         -0.89")
     assert row in README
+
+
+def test_the_figures_draw_the_mean_over_a_full_pass_of_the_test_slices():
+    """Each period tests a rotating slice of the test set (Fashion-MNIST: 2000 of 10000 images,
+    the main job: 100 of 1000 digits), so the raw per-period accuracy is a sawtooth; the figures
+    draw, over it, the trailing mean over the periods of one full pass."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from sdsnn_bio.paper_table import table_figure
+    from sdsnn_bio.records import read_table
+    from sdsnn_bio.report import main_job_figure, test_rotation
+
+    fashion, main = RESULTS / "fashion_fc_seed2", RESULTS / "main_job_seed0"
+    assert [test_rotation(fashion / k) for k in ("sdsnn", "dense")] == [5, 5]
+    assert test_rotation(main / "sdsnn") == 10
+    fig = table_figure([read_run(p) for p in find_runs([fashion])], "fashion")
+    lines = [ax for sub in fig.subfigs for ax in sub.axes][0].get_lines()
+    raw = 100 * np.asarray(read_table(fashion / "sdsnn")["test_accuracy"], float)
+    sd_raw, sd_mean = lines[2], lines[3]
+    np.testing.assert_allclose(sd_raw.get_ydata(), raw)
+    np.testing.assert_allclose(sd_mean.get_xdata(), np.arange(4, 250))
+    np.testing.assert_allclose(sd_mean.get_ydata()[0], raw[:5].mean())
+    np.testing.assert_allclose(sd_mean.get_ydata()[-1], raw[-5:].mean())
+    assert sd_mean.get_label() == "SD-SNN (mean of 5 periods)"
+    # the mean over a full pass is much smoother than the raw curve over the last 100 periods
+    assert np.std(np.diff(sd_mean.get_ydata()[-100:])) < 0.3 * np.std(np.diff(raw[-100:]))
+    fig = main_job_figure(main / "dense", main / "sdsnn")
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()][1::2] == ["dense (mean of 10 periods)",
+                                                                       "SD-SNN (mean of 10 periods)"]

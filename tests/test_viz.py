@@ -10,6 +10,7 @@ import pytest
 from matplotlib.collections import LineCollection
 
 from sdsnn_bio import viz
+from sdsnn_bio.viz import table as viz_table
 from sdsnn_bio.errors import FigureError, SdsnnError
 from sdsnn_bio.geometry import connectivity
 
@@ -621,3 +622,14 @@ def test_report_cli_draws_the_structure_from_a_recorded_history(tmp_path, capsys
     unit = ev["kind"] == "unit_pruned"
     np.testing.assert_array_equal(ev["period"][unit], [4, 6])
     np.testing.assert_array_equal(ev["index"][unit], [3, 7])
+
+
+def test_rolling_mean_is_the_trailing_mean():
+    idx, m = viz_table.rolling_mean([1.0, 2.0, 3.0, 4.0, 6.0], 2)
+    np.testing.assert_array_equal(idx, [1, 2, 3, 4])
+    np.testing.assert_allclose(m, [1.5, 2.5, 3.5, 5.0])
+    idx, m = viz_table.rolling_mean([1.0, 2.0], 3)
+    assert len(idx) == 0 and len(m) == 0
+    idx, m = viz_table.rolling_mean([1.0, 2.0], 1)
+    np.testing.assert_array_equal(idx, [0, 1])
+    np.testing.assert_allclose(m, [1.0, 2.0])

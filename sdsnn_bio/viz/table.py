@@ -76,7 +76,18 @@ def plot_spine_widths(r_up, r_lo, connected=None, axes=None, bins=50, title=None
     return ax
 
 
-def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
+def rolling_mean(values, n: int) -> tuple:
+    """Trailing mean over ``n`` consecutive values: ``(index of each mean's last value, means)``;
+    empty where there are fewer than ``n`` values."""
+    values = np.asarray(values, float)
+    if n <= 1:
+        return np.arange(len(values)), values
+    if len(values) < n:
+        return np.arange(0), np.zeros(0)
+    return np.arange(n - 1, len(values)), np.convolve(values, np.ones(n) / n, mode="valid")
+
+
+def plot_main_job(dense: dict, sdsnn: dict, fig=None, rotation: int = 1, **kwds):
     """The main job side by side: SD-SNN and its dense twin, period by period.
 
     Parameters
@@ -86,6 +97,11 @@ def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
         of the dense baseline and of the SD-SNN run.
     fig : matplotlib.figure.Figure, optional
         The figure to draw into (three axes are added); a new one when None.
+    rotation : int, optional
+        Periods in which the rotating test slices cover the whole test set once
+        (:func:`sdsnn_bio.report.test_rotation`). Above 1, each run's accuracy is drawn
+        thin and, over it, its trailing mean over ``rotation`` periods (the slices of one
+        period differ in difficulty, which makes the raw curve a sawtooth).
     **kwds
         Passed to every ``plot``/``step`` call.
 
@@ -100,9 +116,17 @@ def plot_main_job(dense: dict, sdsnn: dict, fig=None, **kwds):
     if fig is None:
         fig = plt.figure(figsize=(13, 3.6))
     ax_acc, ax_comp, ax_alive = fig.subplots(1, 3)
-    for t, label, color in ((dense, "dense", "0.4"), (sdsnn, "SD-SNN", "C0")):
-        ax_acc.plot(t["period"], 100 * np.asarray(t["test_accuracy"], float), label=label,
-                    color=color, **kwds)
+    # the dense twin's mean line wider than SD-SNN's, drawn first: where the two coincide it
+    # shows as a grey edge around the blue
+    for t, label, color, width in ((dense, "dense", "0.4", 3.0), (sdsnn, "SD-SNN", "C0", 1.5)):
+        acc = 100 * np.asarray(t["test_accuracy"], float)
+        if rotation > 1:
+            ax_acc.plot(t["period"], acc, color=color, alpha=0.35, linewidth=0.8, **kwds)
+            idx, mean = rolling_mean(acc, rotation)
+            ax_acc.plot(np.asarray(t["period"])[idx], mean, color=color, linewidth=width,
+                        label=f"{label} (mean of {rotation} periods)", **kwds)
+        else:
+            ax_acc.plot(t["period"], acc, label=label, color=color, **kwds)
     ax_acc.set_xlabel("structural period")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_title("test accuracy")
