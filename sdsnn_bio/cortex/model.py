@@ -117,7 +117,7 @@ class CortexNetwork:
 
         self.cfg = cfg
         self.standalone = device != "runtime"
-        c, neu, drv, sp, tm = cfg, cfg.neuron, cfg.drive, cfg.spines, cfg.time
+        neu, drv, sp, tm = cfg.neuron, cfg.drive, cfg.spines, cfg.time
         n, n_exc = cfg.n_neurons, cfg.network.n_exc
         self.n, self.n_exc = n, n_exc
         self.is_inh = np.arange(n) >= n_exc
