@@ -286,8 +286,6 @@ def run_peer_benchmark(what: str, out: Path, quick: bool = False):
     results = recorded()
     if key is None:
         results["parallel_windows"] = result
-    elif key == "copies_threads":
-        results.setdefault(key, []).append(result)
     else:
         driver.append_result(results, key, result)
     path.write_text(json.dumps(results, indent=2))

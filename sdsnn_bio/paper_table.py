@@ -282,8 +282,9 @@ def table_figure(records: list, dataset: str, fig=None):
     # the right subfigure left a gap before its panel)
     fig = fig or plt.figure(figsize=(17, 3.8), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[3, 1])
-    plot_main_job(read_table(twin["dir"]), read_table(sd["dir"]), fig=left, rotation=test_rotation(sd["dir"]))
-    plot_pruning_rate(read_table(sd["dir"]), axes=right.subplots())
+    sd_table = read_table(sd["dir"])
+    plot_main_job(read_table(twin["dir"]), sd_table, fig=left, rotation=test_rotation(sd["dir"]))
+    plot_pruning_rate(sd_table, axes=right.subplots())
     fig.suptitle(f"{dataset}, {sd['network']}, seed {sd['seed']}: SD-SNN and its dense twin")
     return fig
 
