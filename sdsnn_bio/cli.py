@@ -289,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import registry
     from .devices import DEVICES
 
-    p = argparse.ArgumentParser(prog="sdsnn-bio", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="sdsnn-bio", description="SD-SNN: spiking networks that learn while their "
+                                "structure develops (spine plasticity, neuron pruning, regeneration, "
+                                "neurotrophic pruning rates), on Brian2. Also `python -m sdsnn_bio`.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train a model while its structure develops")
     r.add_argument("model", help="name of a shipped model (see `list`) or a TOML file")

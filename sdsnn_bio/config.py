@@ -411,6 +411,9 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              "every mini-batch", training.processes)
     _require(not (training.processes > 1 and training.parallel_windows), source, "training.processes",
              "1 with training.parallel_windows (the two forms do not combine)", training.processes)
+    for key, seed in (("schedule.seed", schedule.seed), ("data.split_seed", data.split_seed)):
+        # numpy's and Brian2's generators take seeds in [0, 2**32)
+        _require(0 <= seed < 2**32, source, key, "an integer in [0, 2**32)", seed)
     _require(schedule.periods >= 1, source, "schedule.periods", ">= 1", schedule.periods)
     _require(schedule.train_per_period >= training.batch, source, "schedule.train_per_period",
              f">= training.batch ({training.batch})", schedule.train_per_period)

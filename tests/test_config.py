@@ -38,6 +38,8 @@ def test_every_shipped_model_loads():
     (lambda d: d.update(neuron={"surrogate": "sigmoid"}), ["neuron.surrogate"]),
     (lambda d: d["layers"][1].update(prune=True), ["output layer"]),
     (lambda d: d.update(schedule={"spine_streak": 20, "structure_start": 10}), ["structure_start"]),
+    (lambda d: d.update(schedule={"seed": -1}), ["schedule.seed", "[0, 2**32)"]),
+    (lambda d: d.update(data={"split_seed": 2**32}), ["data.split_seed", "[0, 2**32)"]),
 ])
 def test_bad_configs_are_rejected_with_file_and_key(mutate, words):
     d = base()
