@@ -2,7 +2,8 @@
 
 import numpy as np
 
-__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations"]
+__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations",
+           "rolling_mean"]
 
 
 def accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -93,3 +94,14 @@ def layer_operations(stages, input_events, stage_events, connected_of) -> np.nda
             deg = np.bincount(st.pre_index, minlength=len(events[k])).astype(float)
         out[k] = synaptic_operations(events[k], deg)
     return out
+
+
+def rolling_mean(values, n: int) -> tuple:
+    """Trailing mean over ``n`` consecutive values: ``(index of each mean's last value, means)``;
+    empty where there are fewer than ``n`` values."""
+    values = np.asarray(values, float)
+    if n <= 1:
+        return np.arange(len(values)), values
+    if len(values) < n:
+        return np.arange(0), np.zeros(0)
+    return np.arange(n - 1, len(values)), np.convolve(values, np.ones(n) / n, mode="valid")

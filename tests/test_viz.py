@@ -625,11 +625,13 @@ def test_report_cli_draws_the_structure_from_a_recorded_history(tmp_path, capsys
 
 
 def test_rolling_mean_is_the_trailing_mean():
-    idx, m = viz_table.rolling_mean([1.0, 2.0, 3.0, 4.0, 6.0], 2)
+    from sdsnn_bio.metrics import rolling_mean
+
+    idx, m = rolling_mean([1.0, 2.0, 3.0, 4.0, 6.0], 2)
     np.testing.assert_array_equal(idx, [1, 2, 3, 4])
     np.testing.assert_allclose(m, [1.5, 2.5, 3.5, 5.0])
-    idx, m = viz_table.rolling_mean([1.0, 2.0], 3)
+    idx, m = rolling_mean([1.0, 2.0], 3)
     assert len(idx) == 0 and len(m) == 0
-    idx, m = viz_table.rolling_mean([1.0, 2.0], 1)
+    idx, m = rolling_mean([1.0, 2.0], 1)
     np.testing.assert_array_equal(idx, [0, 1])
     np.testing.assert_allclose(m, [1.0, 2.0])

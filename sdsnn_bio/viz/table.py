@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..metrics import rolling_mean
 from ._common import axes_or_current as _axes
 
 __all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job", "plot_pruning_rate"]
@@ -74,17 +75,6 @@ def plot_spine_widths(r_up, r_lo, connected=None, axes=None, bins=50, title=None
     if title:
         ax.set_title(title)
     return ax
-
-
-def rolling_mean(values, n: int) -> tuple:
-    """Trailing mean over ``n`` consecutive values: ``(index of each mean's last value, means)``;
-    empty where there are fewer than ``n`` values."""
-    values = np.asarray(values, float)
-    if n <= 1:
-        return np.arange(len(values)), values
-    if len(values) < n:
-        return np.arange(0), np.zeros(0)
-    return np.arange(n - 1, len(values)), np.convolve(values, np.ones(n) / n, mode="valid")
 
 
 def plot_main_job(dense: dict, sdsnn: dict, fig=None, rotation: int = 1, **kwds):
