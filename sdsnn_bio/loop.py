@@ -304,11 +304,19 @@ class Development:
             raise RunError(f"{self.run_dir}: period {e}: {int(bad.sum())} spine volumes are NaN or infinite; "
                            "the last good snapshot is kept")
 
+    def _class_names(self, k: int) -> tuple:
+        from .data import registry
+
+        names = tuple(getattr(self.dataset, "classes", None) or registry.get(self.cfg.data.dataset).classes)
+        return names if len(names) == k else tuple(str(c) for c in range(k))
+
     def evaluate(self, pending_row=None, passes: int = 1) -> dict:
         """Evaluation-only runs over the whole test set on the final structure."""
         P = self.cfg.schedule.periods
         n_win, n_total = self.net.n_windows, len(self.data.y_test)
         correct = seen = 0
+        K = self.cfg.n_classes
+        confusion = np.zeros((K, K), np.int64)      # rows: the label, columns: the prediction
         ops, windows = np.zeros(len(self.net.stages)), 0
         first = True
         for p in range(passes):
@@ -331,7 +339,9 @@ class Development:
                     self.history.record(P, self.net.state_arrays(), final=True)
                 first = False
                 valid = min(n_win, n_total - start)
-                correct += int(np.sum(np.argmax(counts[:valid], 1) == self.data.y_test[idx[:valid]]))
+                predicted, label = np.argmax(counts[:valid], 1), self.data.y_test[idx[:valid]]
+                np.add.at(confusion, (label, predicted), 1)
+                correct += int(np.sum(predicted == label))
                 seen += valid
         final_acc = correct / seen
         if pending_row is not None:
@@ -339,6 +349,7 @@ class Development:
             self._finish_row(pending_row)
         summary = {"model": self.cfg.name, "device": self.device, "periods": P,
                    "final_test_accuracy": final_acc, "test_windows": seen,
+                   "confusion": {"classes": list(self._class_names(K)), "counts": confusion.tolist()},
                    **{k: v for k, v in (self.rows[-1] if self.rows else {}).items()
                       if k.startswith(("compression", "synapse_sparsity", "alive_", "rho_"))},
                    "energy": energy_summary(self.net.stages, ops / max(windows, 1)),

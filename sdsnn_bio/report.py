@@ -15,11 +15,37 @@ from .records import RunFolder, atomic_write, read_table
 
 __all__ = ["read_table", "text_report", "draw_figures", "make_figures", "main_job_table",
            "load_history", "draw_structure_figures", "animate_layer", "make_structure_figures",
-           "network_columns", "live_synapse_counts", "main_job_figure", "make_main_job_figure"]
+           "network_columns", "live_synapse_counts", "main_job_figure", "make_main_job_figure",
+           "class_accuracy"]
 
 
 def _summary(run_dir) -> dict:
     return RunFolder(run_dir).read_summary()
+
+
+def class_accuracy(confusion: dict) -> tuple:
+    """Per class of a summary's ``confusion`` (rows: label, columns: prediction): the class
+    names, the test windows of each class, the fraction of them predicted right and, for each
+    class, the class most often predicted in its place (None where it is never mistaken)."""
+    counts = np.asarray(confusion["counts"], np.int64)
+    n = counts.sum(1)
+    right = np.diag(counts)
+    wrong = counts - np.diag(right)
+    confused = [int(np.argmax(row)) if row.any() else None for row in wrong]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return list(confusion["classes"]), n, np.where(n > 0, right / np.maximum(n, 1), np.nan), confused
+
+
+def _class_lines(confusion) -> list:
+    """The final evaluation's accuracy per class, worst first (runs from before the
+    confusion matrix was recorded have none)."""
+    if not confusion:
+        return []
+    names, n, acc, confused = class_accuracy(confusion)
+    order = sorted(range(len(names)), key=lambda k: (np.nan_to_num(acc[k], nan=2.0), k))
+    cells = [f"{names[k]} {100 * acc[k]:.1f}" + (f" (as {names[confused[k]]})" if confused[k] is not None else "")
+             for k in order if n[k]]
+    return ["  per class, worst first: " + ", ".join(cells)]
 
 
 def _best_test_line(t: dict, rotation: int) -> str:
@@ -49,6 +75,7 @@ def text_report(run_dir) -> str:
         if "final_test_accuracy" in s:
             lines.append(f"  final test accuracy  {100 * s['final_test_accuracy']:.2f}% "
                          f"({s.get('test_windows')} test windows)")
+        lines += _class_lines(s.get("confusion"))
     if "age_days" in t and len(t["age_days"]):    # a developmental run (sdsnn_bio.cortex)
         peak = int(np.nanargmax(t["spines"]))
         lines.append(f"  age {t['age_days'][0]:g}-{t['age_days'][-1]:g} days; living neurons "

@@ -80,6 +80,32 @@ def test_run_folder_and_records(full_run):
         assert size <= 70 * n_synapses, f"{which} snapshot: {size / n_synapses:.1f} bytes per synapse"
 
 
+def test_the_final_evaluation_records_its_confusion_matrix(full_run):
+    """summary.json's confusion matrix (rows: label, columns: prediction) covers every test
+    window of every evaluation pass, agrees with the final accuracy, and the report states the
+    accuracy per class from it."""
+    from sdsnn_bio.data.registry import prepare_inputs
+    from sdsnn_bio.report import class_accuracy, text_report
+
+    out, summary = full_run
+    cfg = tiny()
+    conf = summary["confusion"]
+    counts = np.asarray(conf["counts"])
+    assert conf["classes"] == [str(d) for d in range(10)] and counts.shape == (10, 10)
+    y_test = prepare_inputs(cfg).y_test
+    np.testing.assert_array_equal(counts.sum(1), np.bincount(y_test, minlength=10) * cfg.schedule.eval_passes)
+    assert counts.sum() == summary["test_windows"]
+    assert np.trace(counts) / counts.sum() == summary["final_test_accuracy"]
+    names, n, acc, confused = class_accuracy(conf)
+    worst = int(np.argmin(acc))
+    assert acc[worst] == counts[worst, worst] / counts[worst].sum() < summary["final_test_accuracy"]
+    off = counts[worst].copy()
+    off[worst] = -1
+    assert confused[worst] == int(np.argmax(off))
+    line = next(ln for ln in text_report(out).splitlines() if ln.startswith("  per class, worst first: "))
+    assert line.split(": ", 1)[1].startswith(f"{worst} {100 * acc[worst]:.1f} (as {confused[worst]})")
+
+
 def test_figures_show_the_records(full_run, tmp_path_factory):
     out = copy_run(tmp_path_factory, tmp_path_factory.mktemp("figures") / "run")
     run = RunFolder(out)
