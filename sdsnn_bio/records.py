@@ -103,7 +103,8 @@ def _int_form(x: np.ndarray):
         s = x[:: max(1, x.size // _SAMPLE)]
         if not np.all(s == np.trunc(s)):
             return None
-    lo, hi = x.min(), x.max()
+    # as Python numbers: compared in a float16 array's own type, 65535 overflows (a warning)
+    lo, hi = x.min().item(), x.max().item()
     if not (lo >= -32768 and hi <= 65535):      # also False for NaN
         return None
     if lo >= 0 and hi <= 1:

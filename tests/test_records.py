@@ -44,6 +44,8 @@ CASES = {
     "scalar": (np.array(3.5), "raw"),
     "short": (np.array([0.0, 1.0, 1.0]), None),
     "uint64_big": (np.array([0, 2 ** 63, 5], np.uint64), None),
+    "float16_int": (rng.integers(0, 200, N).astype(np.float16), "int"),   # the history's unit summaries
+    "float16": (rng.normal(size=N).astype(np.float16), None),
 }
 
 
@@ -56,6 +58,17 @@ def test_every_encoding_round_trips_bit_exactly(name):
         assert spec["enc"] == kind
     if kind not in ("raw", None):
         assert nbytes < a.nbytes
+
+
+def test_float16_arrays_encode_without_overflow_warnings():
+    """Checking whether a float16 array's values fit a small integer type compared them in
+    float16, where 65535 overflows: every run that recorded a history warned."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for a in (CASES["float16"][0], CASES["float16_int"][0], np.array([np.inf, 1.0], np.float16)):
+            assert same_bits(round_trip(a)[0], a)
 
 
 def test_negative_zero_and_nan_payloads_are_kept():
