@@ -48,6 +48,17 @@ def _class_lines(confusion) -> list:
     return ["  per class, worst first: " + ", ".join(cells)]
 
 
+def _structural(run_dir) -> bool:
+    """Whether the run developed its structure (a dense twin's pruning rate is never applied)."""
+    import tomllib
+
+    folder = RunFolder(run_dir)
+    if not folder.config.is_file():
+        return True
+    with open(folder.config, "rb") as f:
+        return bool(tomllib.load(f).get("structure", {}).get("enabled", True))
+
+
 def _best_test_line(t: dict, rotation: int) -> str:
     """The best per-period test accuracy; where the periods test rotating slices of the test
     set (``rotation`` > 1), the best mean over one full pass of them, since a single slice's
@@ -89,7 +100,7 @@ def text_report(run_dir) -> str:
     for c in t:
         if c.startswith("alive_"):
             lines.append(f"  alive {c[6:]:14s} {int(t[c][-1])}")
-        if c.startswith("rho_"):
+        if c.startswith("rho_") and _structural(run_dir):
             lines.append(f"  pruning rate {c[4:]:7s} {t[c][-1]:.2f}%")
     if "test_accuracy" in t and len(t["test_accuracy"]):
         lines.append(_best_test_line(t, test_rotation(run_dir)))

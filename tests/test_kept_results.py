@@ -90,3 +90,66 @@ def test_the_report_gives_the_best_mean_over_a_pass_of_the_test_slices():
            "10 rotating test slices)"
     assert line in text_report(run).splitlines()
     assert "95.60%" in line and "periods 25-34" in line
+
+
+def _ablation_records():
+    records = [read_run(p) for p in find_runs([RESULTS / "ablation_mnist5k_fc"])]
+    names = {"SD-SNN": "full", "dense": "dense"}
+    for r in records:
+        r["name"] = names.get(r["ablation"], r["ablation"].removeprefix("SD-SNN "))
+    return records
+
+
+def test_the_ablation_table_is_the_kept_runs():
+    """The README's ablation table on ``mnist5k_fc`` (3 seeds, 250 periods) is what the
+    project's own table code makes of the kept runs, each run's configuration being its
+    ablation's switches on the shipped model."""
+    from sdsnn_bio.ablation import ABLATIONS, ablation_table, format_ablation_table, model_variants
+    from sdsnn_bio.config import find_model, load_config
+
+    records = _ablation_records()
+    model = load_config(find_model("mnist5k_fc"))
+    variants = model_variants(model)
+    assert sorted((r["name"], r["seed"]) for r in records) == sorted((v, s) for v in variants for s in range(3))
+    for r in records:
+        cfg = load_config(Path(r["dir"]) / "config.toml")
+        assert cfg.structure == \
+            model.replace(structure=ABLATIONS[r["name"]]).structure, r["dir"]
+        assert r["periods"] == 250 and cfg.schedule.periods == 250
+    rows = [{"ablation": r["name"], "seed": r["seed"], "final_test_accuracy": r["accuracy"],
+             "compression": r["compression"]} for r in records]
+    rows.sort(key=lambda r: (variants.index(r["ablation"]), r["seed"]))
+    text = format_ablation_table(ablation_table(rows))
+    assert text.splitlines()[2].startswith("full               3      95.33 +- 0.40  0 (reference)    49.04")
+    assert text in README
+
+
+def test_the_784_300_10_row_and_its_operations_are_the_kept_runs():
+    """The README's summary row for 784-300-10 (full SD-SNN against its dense twin, 3 seeds)
+    and the operations and energy it states for the ablations."""
+    records = _ablation_records()
+    rows = {r["variant"]: r for r in paper_table(records)}
+    full = rows["SD-SNN"]
+    assert (full["seeds"], full["dense_seeds"]) == (3, 3)
+    assert f"{100 * full['accuracy_mean']:.2f} +- {100 * full['accuracy_std']:.2f}%" == "95.33 +- 0.40%"
+    assert f"{100 * full['dense_accuracy_mean']:.2f} +- {100 * full['dense_accuracy_std']:.2f}%" == "95.74 +- 0.28%"
+    assert f"{100 * full['difference_mean']:+.2f} +- {100 * full['difference_std']:.2f}" == "-0.41 +- 0.28"
+    summary_row = ("| 784-300-10, 250 periods, 3 seeds | 4000/1000 MNIST digits | 95.33 +- 0.40% | 95.74 +- 0.28% "
+                   f"| -0.41 +- 0.28 | {100 * full['compression_mean']:.2f}% | {full['sops_ratio_mean']:.3f} |")
+    assert summary_row in README
+    ops = {name: (rows[name]["sops_mean"], rows[name]["sops_ratio_mean"], rows[name]["energy_ratio_ann_mean"])
+           for name in ("SD-SNN", "SD-SNN fixed_rate", "SD-SNN soft_masks")}
+    assert f"does {ops['SD-SNN'][0]:,.0f} synaptic operations" in README.replace("\n  ", " ")
+    for name, words in (("SD-SNN", "per test sample, {:.3f} of its dense twin's, an estimated\n  {:.3f} of"),
+                        ("SD-SNN fixed_rate", "with a fixed rate {:.3f} and {:.3f}"),
+                        ("SD-SNN soft_masks", "with soft masks {:.3f} and {:.3f}")):
+        assert words.format(*ops[name][1:]).replace("\n  ", " ") in README.replace("\n  ", " "), name
+
+
+def test_the_report_of_a_dense_twin_states_no_pruning_rate():
+    """A dense twin records its layers' configured pruning rate, which it never applies."""
+    from sdsnn_bio.report import text_report
+
+    runs = RESULTS / "fashion_fc_seed2"
+    assert "  pruning rate fc1     10.00%" not in text_report(runs / "dense")
+    assert "  pruning rate fc1     " in text_report(runs / "sdsnn")
