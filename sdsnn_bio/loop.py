@@ -239,9 +239,11 @@ class Development:
                 pending_row["test_accuracy"] = accuracy(counts[:n_test], y_test[test_idx])
                 pending_row.update(self.structure.summary(self.net))
                 self._finish_row(pending_row)
-            spikes, sops = period_activity(self.net.stages, *self.net.events(),
+            input_events, events = self.net.events()
+            spikes, sops = period_activity(self.net.stages, input_events, events,
                                            lambda name: self.net.structural_state(name).connected)
             self._check_health(e)
+            silent = self._silent_outputs(e, events[-1])
             t1 = time.time()
             self.structure.decide(e, self.net)
             t_struct = time.time() - t1
@@ -251,7 +253,7 @@ class Development:
                 "period": e, "train_accuracy": accuracy(train_counts, y_train[train_idx]),
                 "train_loss": rate_mse(train_counts, y_train[train_idx], T),
                 "spikes": spikes, "sops": sops, "lr": lr, "wall_s": t_run + t_struct, "struct_s": t_struct,
-                "sops_per_sample": sops / self.net.n_windows,
+                "sops_per_sample": sops / self.net.n_windows, "silent_outputs": silent,
             }
             if self.profile:
                 pending_row["struct_code_s"] = self.net.structural_code_time()
@@ -356,6 +358,26 @@ class Development:
                    "timings": self.timings}
         self.folder.write_summary(summary)
         return summary
+
+    def _silent_outputs(self, e: int, output_events) -> int:
+        """The output units that did not spike in period ``e``'s run (its test and training
+        windows); a line when that set changes. Such a unit's class is never predicted, and
+        while its membrane stays outside the surrogate's window (below 0 with the default
+        rectangular one) it gets no gradient and can stay silent for many periods (seen on
+        Fashion-MNIST: README, Data)."""
+        silent = tuple(int(k) for k in np.flatnonzero(np.asarray(output_events) == 0))
+        before = getattr(self, "_silent", ())
+        if silent != before:
+            names = self._class_names(self.cfg.n_classes)
+
+            def unit(k):
+                return str(k) if names[k] == str(k) else f"{k} ({names[k]})"
+            named = ", ".join(map(unit, silent)) or "none"
+            back = [k for k in before if k not in silent]
+            again = f"; spiking again: {', '.join(map(unit, back))}" if back else ""
+            self.progress(f"period {e + 1}: output units that never spiked in this period: {named}{again}")
+        self._silent = silent
+        return len(silent)
 
     def _check_health(self, e: int):
         """Stop on NaN or exploding weights, or on a network that stayed silent for a whole period.

@@ -72,6 +72,9 @@ def test_run_folder_and_records(full_run):
     if best_period == P - 1:
         assert os.path.samefile(run.snapshot_path("best"), run.snapshot_path(P - 1))
     assert t["spikes"].min() > 0 and t["sops"].min() > 0
+    # output units without a spike in a period (at most all 10; integers)
+    assert np.all((t["silent_outputs"] >= 0) & (t["silent_outputs"] <= 10))
+    assert np.all(t["silent_outputs"] == np.round(t["silent_outputs"]))
     # compact snapshots: at most 70 bytes per synapse (17 float64 arrays took 136)
     n_synapses = sum(run.read_meta()["n_synapses"].values())
     assert n_synapses == 784 * 40 + 40 * 10
@@ -160,6 +163,31 @@ def test_resume_reaches_the_same_result(full_run, tmp_path):
     for key in a.arrays:   # bit for bit: the compact snapshots restore exactly
         assert a.arrays[key].dtype == b.arrays[key].dtype and \
             a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
+
+
+def test_silent_output_units_are_counted_and_announced_when_they_change():
+    """A period's output units without a spike are counted in the table and named (with their
+    class) in one line whenever the set changes; none when it stays the same."""
+    dev = Development.__new__(Development)
+    dev.cfg, dev.dataset, lines = tiny(), None, []
+    dev.progress = lines.append
+    events = np.full(10, 7)
+    assert dev._silent_outputs(0, events) == 0 and lines == []
+    events[[2, 5]] = 0
+    assert dev._silent_outputs(1, events) == 2
+    assert lines == ["period 2: output units that never spiked in this period: 2, 5"]
+    assert dev._silent_outputs(2, events) == 2 and len(lines) == 1
+    events[2] = 1
+    assert dev._silent_outputs(3, events) == 1
+    assert lines[-1] == "period 4: output units that never spiked in this period: 5; spiking again: 2"
+    events[5] = 3
+    assert dev._silent_outputs(4, events) == 0
+    assert lines[-1] == "period 5: output units that never spiked in this period: none; spiking again: 5"
+    # named classes are given with their names
+    dev.dataset = type("Named", (), {"classes": tuple("abcdefghij")})()
+    events[7] = 0
+    dev._silent_outputs(5, events)
+    assert lines[-1] == "period 6: output units that never spiked in this period: 7 (h)"
 
 
 def test_period_plan_is_deterministic_and_covers_the_data():
