@@ -12,7 +12,8 @@ import pytest
 from _shared_tiny_run import copy_run, tiny_run
 
 from sdsnn_bio.config import find_model, load_config
-from sdsnn_bio.loop import Development, PeriodPlan
+from sdsnn_bio.data.registry import prepare_inputs
+from sdsnn_bio.loop import Development, PeriodPlan, best_score
 from sdsnn_bio.records import RunFolder, read_table
 from sdsnn_bio.report import draw_figures, make_figures
 from sdsnn_bio.structure import last_rate_update, n_to_prune
@@ -66,7 +67,12 @@ def test_run_folder_and_records(full_run):
     P = cfg.schedule.periods
     assert run.snapshot_periods() == [P - 1]
     assert sorted(p.name for p in run.snapshots.iterdir()) == ["best.npz", f"period_{P - 1:04d}.npz"]
-    best_period = int(t["period"][int(np.nanargmax(t["test_accuracy"]))])
+    # the best period: the best mean over one pass of the rotating test slices (100 test
+    # digits, 50 a period: two periods), the last period's own accuracy being the whole set's
+    acc = t["test_accuracy"]
+    assert cfg.schedule.test_per_period == 50 and len(prepare_inputs(cfg).y_test) == 100
+    scores = [acc[0]] + [(acc[k - 1] + acc[k]) / 2 for k in range(1, P - 1)] + [acc[P - 1]]
+    best_period = int(np.argmax(scores))
     best = run.load_snapshot("best")
     assert best.period == best_period and best.meta["period"] == best_period
     if best_period == P - 1:
@@ -175,19 +181,31 @@ def test_silent_output_units_are_counted_and_announced_when_they_change():
     assert dev._silent_outputs(0, events) == 0 and lines == []
     events[[2, 5]] = 0
     assert dev._silent_outputs(1, events) == 2
-    assert lines == ["period 2: output units that never spiked in this period: 2, 5"]
+    assert lines == ["silent output units in period 2: 2, 5"]
     assert dev._silent_outputs(2, events) == 2 and len(lines) == 1
     events[2] = 1
     assert dev._silent_outputs(3, events) == 1
-    assert lines[-1] == "period 4: output units that never spiked in this period: 5; spiking again: 2"
+    assert lines[-1] == "silent output units in period 4: 5; spiking again: 2"
     events[5] = 3
     assert dev._silent_outputs(4, events) == 0
-    assert lines[-1] == "period 5: output units that never spiked in this period: none; spiking again: 5"
+    assert lines[-1] == "silent output units in period 5: none; spiking again: 5"
     # named classes are given with their names
     dev.dataset = type("Named", (), {"classes": tuple("abcdefghij")})()
     events[7] = 0
     dev._silent_outputs(5, events)
-    assert lines[-1] == "period 6: output units that never spiked in this period: 7 (h)"
+    assert lines[-1] == "silent output units in period 6: 7 (h)"
+
+
+def test_the_best_snapshot_is_scored_over_a_pass_of_the_test_slices():
+    rows = [{"test_accuracy": a} for a in (0.5, 1.0, 0.6, 0.7, 0.8)]
+    assert best_score(rows[:1], 3) == 0.5                 # fewer rows than a pass: those there are
+    assert best_score(rows[:2], 3) == 0.75
+    assert best_score(rows, 3) == pytest.approx(0.7)       # the last three
+    assert best_score(rows, 1) == 0.8
+    assert best_score(rows, 3, whole_test_set=True) == 0.8
+    assert PeriodPlan(200, 100, 50, 50, 0).rotation == 2
+    assert PeriodPlan(200, 100, 50, 30, 0).rotation == 4   # 30 + 30 + 30 + 10
+    assert PeriodPlan(200, 100, 50, 100, 0).rotation == 1
 
 
 def test_period_plan_is_deterministic_and_covers_the_data():
