@@ -84,6 +84,7 @@ def test_the_report_gives_the_best_mean_over_a_pass_of_the_test_slices():
     run = RESULTS / "main_job_seed0" / "sdsnn"
     acc = np.asarray(read_table(run)["test_accuracy"], float)
     assert acc.max() == 1.0 and int(np.argmax(acc)) == 22
+    acc = acc[:-1]      # the last row is the final evaluation's, over all 1000 digits
     means = [acc[k:k + 10].mean() for k in range(len(acc) - 9)]
     k = int(np.argmax(means))
     line = f"  best test accuracy   {100 * means[k]:.2f}% (mean of periods {k}-{k + 9}, one pass over the " \
@@ -153,3 +154,17 @@ def test_the_report_of_a_dense_twin_states_no_pruning_rate():
     runs = RESULTS / "fashion_fc_seed2"
     assert "  pruning rate fc1     10.00%" not in text_report(runs / "dense")
     assert "  pruning rate fc1     " in text_report(runs / "sdsnn")
+
+
+def test_the_best_mean_leaves_out_the_final_evaluation():
+    """A finished run's last row holds the final evaluation over the whole test set: it has
+    its own line and does not enter the means over the slices."""
+    import numpy as np
+
+    from sdsnn_bio.report import _best_test_line
+
+    t = {"period": np.arange(6), "test_accuracy": np.array([0.5, 0.6, 0.5, 0.6, 0.5, 0.9])}
+    assert _best_test_line(t, 2, finished=True) == \
+        "  best test accuracy   55.00% (mean of periods 0-1, one pass over the 2 rotating test slices)"
+    assert "70.00% (mean of periods 4-5" in _best_test_line(t, 2)
+    assert _best_test_line(t, 1, finished=True) == "  best period test accuracy 60.00% (period 1)"
