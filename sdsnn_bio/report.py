@@ -59,14 +59,17 @@ def _structural(run_dir) -> bool:
         return bool(tomllib.load(f).get("structure", {}).get("enabled", True))
 
 
-def _best_test_line(t: dict, rotation: int, finished: bool = False) -> str:
+def _best_test_line(t: dict, rotation: int, finished: bool = False) -> str | None:
     """The best per-period test accuracy; where the periods test rotating slices of the test
     set (``rotation`` > 1), the best mean over one full pass of them, since a single slice's
     figure says more about the slice than about the network. ``finished``: the last row is
-    the final evaluation's (stated on its own line) and is left out."""
+    the final evaluation's (stated on its own line) and is left out. None where no period's
+    accuracy is left (a one-period run) or none is a number."""
     acc = np.asarray(t["test_accuracy"], float)[:len(t["test_accuracy"]) - int(finished)]
-    if rotation > 1 and len(acc) >= rotation:
-        idx, mean = rolling_mean(acc, rotation)
+    if not np.isfinite(acc).any():
+        return None
+    idx, mean = rolling_mean(acc, rotation) if rotation > 1 else ([], [])
+    if np.isfinite(mean).any():
         k = int(np.nanargmax(mean))
         first, last = int(t["period"][idx[k] - rotation + 1]), int(t["period"][idx[k]])
         return (f"  best test accuracy   {100 * mean[k]:.2f}% (mean of periods {first}-{last}, "
@@ -105,7 +108,8 @@ def text_report(run_dir) -> str:
             lines.append(f"  pruning rate {c[4:]:7s} {t[c][-1]:.2f}%")
     if "test_accuracy" in t and len(t["test_accuracy"]):
         # a finished run's last row is the final evaluation's, over the whole test set
-        lines.append(_best_test_line(t, test_rotation(run_dir), finished="final_test_accuracy" in s))
+        best = _best_test_line(t, test_rotation(run_dir), finished="final_test_accuracy" in s)
+        lines += [best] if best else []
     if "wall_s" in t:
         lines.append(f"  wall time of the periods {np.nansum(t['wall_s']):.1f} s "
                      f"(structural decisions {np.nansum(t['struct_s']):.2f} s)")

@@ -168,3 +168,5 @@ def test_the_best_mean_leaves_out_the_final_evaluation():
         "  best test accuracy   55.00% (mean of periods 0-1, one pass over the 2 rotating test slices)"
     assert "70.00% (mean of periods 4-5" in _best_test_line(t, 2)
     assert _best_test_line(t, 1, finished=True) == "  best period test accuracy 60.00% (period 1)"
+    # a one-period run has only the final evaluation's row
+    assert _best_test_line({"period": np.arange(1), "test_accuracy": np.array([0.8])}, 1, finished=True) is None
