@@ -31,7 +31,7 @@ import numpy as np
 from .errors import RunError
 from .history import HistoryRecorder
 from .energy import energy_summary
-from .metrics import accuracy, layer_operations, period_activity, rate_mse
+from .metrics import accuracy, layer_operations, period_activity, rate_mse, slice_rotation
 from .records import RunFolder
 from .structure.step import StructuralDevelopment
 
@@ -72,9 +72,7 @@ class PeriodPlan:
     @property
     def rotation(self) -> int:
         """Periods whose rotating test slices cover the test set once (1: each period tests it all)."""
-        if self.test_per_period <= 0 or self.test_per_period >= self.n_test_total:
-            return 1
-        return -(-self.n_test_total // self.test_per_period)
+        return slice_rotation(self.n_test_total, self.test_per_period)
 
     def test_indices(self, period: int) -> np.ndarray:
         """Test samples of a period: a rotating slice of the test set."""

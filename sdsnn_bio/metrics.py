@@ -3,7 +3,7 @@
 import numpy as np
 
 __all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations",
-           "rolling_mean"]
+           "rolling_mean", "slice_rotation"]
 
 
 def accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
@@ -105,3 +105,12 @@ def rolling_mean(values, n: int) -> tuple:
     if len(values) < n:
         return np.arange(0), np.zeros(0)
     return np.arange(n - 1, len(values)), np.convolve(values, np.ones(n) / n, mode="valid")
+
+
+def slice_rotation(n_test: int, per_period: int) -> int:
+    """Periods in which rotating test slices of ``per_period`` samples cover a test set of
+    ``n_test`` once: ``ceil(n_test / per_period)``; 1 where each period tests the whole set
+    (``per_period`` 0 or at least ``n_test``)."""
+    if per_period <= 0 or per_period >= n_test:
+        return 1
+    return -(-n_test // per_period)

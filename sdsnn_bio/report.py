@@ -10,7 +10,7 @@ import numpy as np
 
 from .energy import energy_lines
 from .errors import FigureError, SdsnnError
-from .metrics import rolling_mean
+from .metrics import rolling_mean, slice_rotation
 from .records import RunFolder, atomic_write, read_table
 
 __all__ = ["read_table", "text_report", "draw_figures", "make_figures", "main_job_table",
@@ -32,8 +32,7 @@ def class_accuracy(confusion: dict) -> tuple:
     right = np.diag(counts)
     wrong = counts - np.diag(right)
     confused = [int(np.argmax(row)) if row.any() else None for row in wrong]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return list(confusion["classes"]), n, np.where(n > 0, right / np.maximum(n, 1), np.nan), confused
+    return list(confusion["classes"]), n, np.where(n > 0, right / np.maximum(n, 1), np.nan), confused
 
 
 def _class_lines(confusion) -> list:
@@ -101,10 +100,11 @@ def text_report(run_dir) -> str:
     if "compression" in t and len(t["compression"]):
         lines.append(f"  compression          {100 * t['compression'][-1]:.2f}% "
                      f"(synapse sparsity {100 * t['synapse_sparsity'][-1]:.2f}%)")
+    structural = _structural(run_dir)
     for c in t:
         if c.startswith("alive_"):
             lines.append(f"  alive {c[6:]:14s} {int(t[c][-1])}")
-        if c.startswith("rho_") and _structural(run_dir):
+        if c.startswith("rho_") and structural:
             lines.append(f"  pruning rate {c[4:]:7s} {t[c][-1]:.2f}%")
     if "test_accuracy" in t and len(t["test_accuracy"]):
         # a finished run's last row is the final evaluation's, over the whole test set
@@ -547,7 +547,6 @@ def test_rotation(run_dir) -> int:
     """Periods in which a finished run's rotating test slices cover its test set once:
     ``ceil(n_test / test_per_period)``, the test set's size being the final evaluation's windows
     over its passes; 1 where every period tests the whole set (or the run has no summary)."""
-    import math
     import tomllib
 
     folder = RunFolder(run_dir)
@@ -558,7 +557,7 @@ def test_rotation(run_dir) -> int:
         sch = tomllib.load(f).get("schedule", {})
     n_test = int(s.get("test_windows", 0)) // max(1, int(sch.get("eval_passes", 1)))
     per = int(sch.get("test_per_period", 0))
-    return max(1, math.ceil(n_test / per)) if per > 0 and n_test > per else 1
+    return slice_rotation(n_test, per)
 
 
 def main_job_figure(dense_dir, sdsnn_dir):
