@@ -42,7 +42,7 @@ __all__ = [
     "find_model",
 ]
 
-LAYER_TYPES = ("dense", "local", "pool")
+LAYER_TYPES = ("dense", "local", "conv", "pool")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class LayerSpec:
     ``local``: a locally connected layer standing in for a convolution
     (``channels`` output maps, ``kernel`` x ``kernel`` receptive field, zero
     ``padding``, ``stride``); each position has its own weights.
+    ``conv``: a convolution, the same geometry as ``local`` with one kernel of
+    ``channels x C_in x kernel x kernel`` weights and one bias per channel shared
+    by all positions (:mod:`sdsnn_bio.conv`); its spine state is per kernel weight.
     ``pool``: average pooling over ``size`` x ``size`` (no weights).
 
     Structural keys (learnable layers): ``spines`` (track spine state),
@@ -170,7 +173,7 @@ class StructureSpec:
     ``shrink``: retraction factor (0.75). ``regen_growth``/``regen_cap``: the
     percentile schedule q = min(q0 + growth**(e - start), cap).
     ``frozen_conv_spines``: reproduce the reference CIFAR code's indentation
-    slip (method §7.1): spines of locally connected layers never update, so their
+    slip (method §7.1): spines of locally connected and convolution layers never update, so their
     constraint is a fixed clip at the initial range (off by default).
     ``rate_tau``: time constant of the hidden-layer neurotrophic factor (5);
     ``rate_a``, ``rate_c``, ``rate_switch``: the last pruned layer's factor
@@ -301,7 +304,7 @@ def _validate_layer(layer: LayerSpec, idx: int, source: str, last: bool):
              "a non-empty identifier", layer.name)
     if layer.type == "dense":
         _require(layer.units >= 1, source, f"{where}.units", ">= 1", layer.units)
-    if layer.type == "local":
+    if layer.type in ("local", "conv"):
         _require(layer.channels >= 1, source, f"{where}.channels", ">= 1", layer.channels)
         _require(layer.kernel >= 1, source, f"{where}.kernel", ">= 1", layer.kernel)
         _require(0 <= layer.padding < layer.kernel, source, f"{where}.padding",
@@ -411,6 +414,12 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              "every mini-batch", training.processes)
     _require(not (training.processes > 1 and training.parallel_windows), source, "training.processes",
              "1 with training.parallel_windows (the two forms do not combine)", training.processes)
+    convs = [layer.name for layer in layers if layer.type == "conv"]
+    _require(not (convs and training.parallel_windows), source, "training.parallel_windows",
+             f"false with convolution layers ({', '.join(convs)}: they run in the sequential form)",
+             training.parallel_windows)
+    _require(not (convs and training.processes > 1), source, "training.processes",
+             f"1 with convolution layers ({', '.join(convs)}: they run in the sequential form)", training.processes)
     for key, seed in (("schedule.seed", schedule.seed), ("data.split_seed", data.split_seed)):
         # numpy's and Brian2's generators take seeds in [0, 2**32)
         _require(0 <= seed < 2**32, source, key, "an integer in [0, 2**32)", seed)

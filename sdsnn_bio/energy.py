@@ -46,7 +46,9 @@ def dense_operations(stages) -> tuple:
     stage's are ACs; once per sample)."""
     macs, acs = {}, {}
     for st in stages:
-        (macs if st.learnable else acs)[st.name] = float(st.n_synapses)
+        # a convolution multiplies at every synapse of its positions, not once per kernel weight
+        n = st.positions.n_synapses if getattr(st, "positions", None) is not None else st.n_synapses
+        (macs if st.learnable else acs)[st.name] = float(n)
     return macs, acs
 
 

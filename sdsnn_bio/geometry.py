@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["layer_shapes", "connectivity", "synapse_counts", "estimate_memory", "available_memory",
+__all__ = ["layer_shapes", "connectivity", "conv_connectivity", "synapse_counts", "estimate_memory", "available_memory",
            "check_memory", "StageGeometry", "stage_geometry"]
 
 def layer_shapes(cfg) -> list:
@@ -29,9 +29,9 @@ def layer_shapes(cfg) -> list:
         where = f"{cfg.source}: layers[{idx}] ('{layer.name}')"
         if layer.type == "dense":
             shapes.append((layer.units,))
-        elif layer.type == "local":
+        elif layer.type in ("local", "conv"):
             if len(s) != 3:
-                raise ConfigError(f"{where}: a locally connected layer needs a [C, H, W] input, got {s}")
+                raise ConfigError(f"{where}: a {'locally connected' if layer.type == 'local' else 'convolution'} layer needs a [C, H, W] input, got {s}")
             c, h, w = s
             ho = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
             wo = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
@@ -61,9 +61,24 @@ def connectivity(layer, in_shape: tuple, out_shape: tuple):
     synapses contiguously (the paper network's pool-to-conv2 delivery took 2.4x
     longer with postsynaptic-major order); the backward pathway runs once a window.
     """
-    i, j = _connectivity(layer, in_shape, out_shape)
+    i, j = _connectivity(layer, in_shape, out_shape)[:2]
     order = np.lexsort((j, i))
     return i[order], j[order]
+
+
+def conv_connectivity(layer, in_shape: tuple, out_shape: tuple):
+    """The synapses of a convolution's positions and the kernel weight each one reads.
+
+    Returns ``(i, j, e)``: presynaptic and postsynaptic neuron (as :func:`connectivity`
+    returns them for a locally connected layer of the same geometry, in the same order) and
+    the kernel element ``e = ((c_in*C_out + c_out)*k + ky)*k + kx`` of each synapse. The
+    kernel's elements are ordered input-channel-major, as the kernel's own synapses from the
+    input channels to the output channels are stored (presynaptic-major,
+    :func:`stage_geometry`).
+    """
+    i, j, e = _connectivity(layer, in_shape, out_shape)
+    order = np.lexsort((j, i))
+    return i[order], j[order], e[order]
 
 
 def _connectivity(layer, in_shape, out_shape):
@@ -92,7 +107,8 @@ def _connectivity(layer, in_shape, out_shape):
     ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
     i = (ic * h * w + y * w + x)[ok]
     j = (oc * ho * wo + oy * wo + ox)[ok]
-    return i.astype(np.int32), j.astype(np.int32)
+    e = (((ic * cout + oc) * k + ky) * k + kx)[ok]
+    return i.astype(np.int32), j.astype(np.int32), e.astype(np.int32)
 
 
 #: Bytes per synapse and per neuron of a built network (the state variables,
@@ -106,6 +122,9 @@ BYTES_PER_NEURON = 400
 #: replica, a replica synapse and a gradient synapse (indices, spike-queue entries; no learning
 #: state); measured-order, see docs/method.md section 13.
 BYTES_PER_REPLICA_SYNAPSE = 64
+#: A convolution (:mod:`sdsnn_bio.conv`): per synapse of its positions, a forward synapse and
+#: a gradient synapse with their indices and queue entries (the learning state is the kernel's).
+BYTES_PER_POSITION_SYNAPSE = 2 * BYTES_PER_REPLICA_SYNAPSE
 
 
 def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
@@ -117,8 +136,16 @@ def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
     return total
 
 
+def _local_synapses(layer, s_in, s_out) -> int:
+    """Synapses of a locally connected layer (or of a convolution's positions)."""
+    ty = _valid_taps(s_in[1], s_out[1], layer.kernel, layer.padding, layer.stride)
+    tx = _valid_taps(s_in[2], s_out[2], layer.kernel, layer.padding, layer.stride)
+    return s_in[0] * layer.channels * ty * tx
+
+
 def synapse_counts(cfg) -> list:
-    """Synapses of every stage, computed from the shapes without building anything."""
+    """Synapses of every stage, computed from the shapes without building anything (for a
+    convolution: its kernel's weights, the synapses that carry learning and spine state)."""
     shapes = layer_shapes(cfg)
     counts = []
     for k, layer in enumerate(cfg.layers, start=1):
@@ -127,10 +154,10 @@ def synapse_counts(cfg) -> list:
             counts.append(int(np.prod(s_in)) * layer.units)
         elif layer.type == "pool":
             counts.append(int(np.prod(s_in)))
+        elif layer.type == "conv":
+            counts.append(layer.channels * s_in[0] * layer.kernel * layer.kernel)
         else:
-            ty = _valid_taps(s_in[1], s_out[1], layer.kernel, layer.padding, layer.stride)
-            tx = _valid_taps(s_in[2], s_out[2], layer.kernel, layer.padding, layer.stride)
-            counts.append(s_in[0] * layer.channels * ty * tx)
+            counts.append(_local_synapses(layer, s_in, s_out))
     return counts
 
 
@@ -141,6 +168,9 @@ def estimate_memory(cfg, n_windows: int) -> int:
     for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
         total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
         total += int(np.prod(shape)) * BYTES_PER_NEURON
+    for k, layer in enumerate(cfg.layers, start=1):
+        if layer.type == "conv":
+            total += _local_synapses(layer, shapes[k - 1], shapes[k]) * BYTES_PER_POSITION_SYNAPSE
     if getattr(cfg.training, "parallel_windows", False):
         B = cfg.training.batch
         for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
@@ -189,14 +219,36 @@ def check_memory(cfg, n_windows: int):
 
 
 @dataclass
+class Positions:
+    """The positions of a convolution stage (:mod:`sdsnn_bio.conv`): its spiking neurons
+    (channel-major, ``c*H*W + y*W + x``) and their synapses, each of which reads one weight of
+    the stage's kernel."""
+
+    n_neurons: int
+    pre_index: np.ndarray        # presynaptic neuron of each synapse (presynaptic-major order)
+    post_index: np.ndarray       # postsynaptic position of each synapse
+    weight_index: np.ndarray     # kernel element (synapse of the stage) each synapse reads
+    channel: np.ndarray          # channel (neuron of the stage) of each position
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.pre_index)
+
+
+@dataclass
 class StageGeometry:
     """One stage of a configured network, as shapes and index arrays (no Brian2).
 
-    A *stage* is a layer of the configuration: ``spiking`` (dense or locally
-    connected LIF neurons with learnable synapses) or ``pool`` (a fixed
-    average-pooling relay). Its *units* are what neuron pruning removes: one
+    A *stage* is a layer of the configuration: ``spiking`` (dense, locally
+    connected or convolution LIF neurons with learnable synapses) or ``pool`` (a
+    fixed average-pooling relay). Its *units* are what neuron pruning removes: one
     neuron of a dense layer, or one channel (all its positions) of a locally
-    connected layer.
+    connected layer or a convolution.
+
+    A convolution's neurons and synapses are its channels and its kernel (from
+    input channel to output channel, ``k x k`` synapses a pair), which hold the
+    learning and structural state; ``positions`` holds the spiking neurons and
+    the synapses that read the kernel (:class:`Positions`).
     """
 
     spec: object                 # the LayerSpec of the configuration
@@ -212,6 +264,7 @@ class StageGeometry:
     n_units: int = 0
     fan_in: int = 0              # inputs of one neuron of the layer it stands in for
     reference_params: int = 0    # weights of the layer it stands in for (conv or linear)
+    positions: Positions = None  # a convolution's spiking positions (None for other stages)
 
     @property
     def name(self) -> str:
@@ -253,6 +306,10 @@ def stage_geometry(cfg) -> list:
         in_shape, out_shape = shapes[k - 1], shapes[k]
         n = int(np.prod(out_shape))
         kind = "pool" if spec.type == "pool" else "spiking"
+        if spec.type == "conv":
+            out.append(_conv_stage(spec, k, in_shape, out_shape, prev_kind))
+            prev_kind = kind
+            continue
         i, j = connectivity(spec, in_shape, out_shape)
         g = StageGeometry(spec=spec, index=k, in_shape=in_shape, out_shape=out_shape, kind=kind,
                           pre_kind=prev_kind, n_neurons=n, pre_index=i, post_index=j)
@@ -270,3 +327,20 @@ def stage_geometry(cfg) -> list:
         out.append(g)
         prev_kind = kind
     return out
+
+
+def _conv_stage(spec, k: int, in_shape: tuple, out_shape: tuple, prev_kind: str) -> StageGeometry:
+    """A convolution's stage: channels, kernel synapses (input channel -> output channel,
+    ``k*k`` a pair, in the element order of :func:`conv_connectivity`) and its positions."""
+    cin, cout, kk = in_shape[0], out_shape[0], spec.kernel * spec.kernel
+    pre = np.repeat(np.arange(cin), cout * kk).astype(np.int32)
+    post = np.tile(np.repeat(np.arange(cout), kk), cin).astype(np.int32)
+    i, j, e = conv_connectivity(spec, in_shape, out_shape)
+    n_pos = int(np.prod(out_shape))
+    positions = Positions(n_neurons=n_pos, pre_index=i, post_index=j, weight_index=e,
+                          channel=np.arange(n_pos) // (out_shape[1] * out_shape[2]))
+    fan_in = cin * kk
+    return StageGeometry(spec=spec, index=k, in_shape=in_shape, out_shape=out_shape, kind="spiking",
+                         pre_kind=prev_kind, n_neurons=cout, pre_index=pre, post_index=post,
+                         unit_of_neuron=np.arange(cout), n_units=cout, fan_in=fan_in,
+                         reference_params=cout * fan_in, positions=positions)

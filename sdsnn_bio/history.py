@@ -362,6 +362,11 @@ class LayerStructure:
     the layer's live values in that period); NaN for a synapse that was not
     live in ``values_period``, and ``r_up``/``r_lo`` NaN in a layer without
     spine bounds.
+
+    A convolution's synapses are those of its positions (as a locally connected layer's,
+    ``i``/``j`` over the positional neurons), each with the values and mask of the kernel
+    weight it reads, ``kernel_index`` (the kernel's own arrays are ``w[first]`` etc. at
+    the first synapse reading each element).
     """
 
     name: str
@@ -378,8 +383,9 @@ class LayerStructure:
     r_lo: np.ndarray
     values_period: int
     exact: bool
-    layer_type: str = ""          # "dense", "local" or "pool"
+    layer_type: str = ""          # "dense", "local", "conv" or "pool"
     pruned: bool = False          # the layer prunes units
+    kernel_index: np.ndarray = None   # a convolution: the kernel weight each synapse reads
 
     @property
     def n_live(self) -> int:
@@ -700,11 +706,17 @@ class History:
                 else:
                     alive = np.ones(st.n_units, bool)
                 v = values[st.name]
+                i, j, kernel = np.asarray(st.pre_index), np.asarray(st.post_index), None
+                if st.positions is not None:      # a convolution: its positions' synapses
+                    P = st.positions
+                    i, j, kernel = np.asarray(P.pre_index), np.asarray(P.post_index), np.asarray(P.weight_index)
+                    connected, unit_of_post = connected[kernel], np.asarray(P.channel)
+                    v = {name: value[kernel] for name, value in v.items()}
                 out[st.name] = LayerStructure(
                     name=st.name, period=e, pre_shape=shapes_in[st.name], post_shape=post_shape,
-                    i=np.asarray(st.pre_index), j=np.asarray(st.post_index), connected=connected, alive=alive,
+                    i=i, j=j, connected=connected, alive=alive,
                     unit_of_post=unit_of_post, w=v["w"], r_up=v["r_up"], r_lo=v["r_lo"], values_period=vp,
-                    exact=exact, layer_type=st.spec.type, pruned=st.pruned)
+                    exact=exact, layer_type=st.spec.type, pruned=st.pruned, kernel_index=kernel)
             else:   # a pooling relay: fixed synapses of weight 1/size^2
                 pw = np.float32(1.0 / (st.spec.size * st.spec.size))
                 nan = np.full(st.n_synapses, np.nan, np.float32)

@@ -201,6 +201,11 @@ def numpy_period(cfg, layers, spikes_in, labels, n_test, lr, k=0):
     with zeros off its receptive fields), ``exists`` (which entries are
     synapses), ``b``, the Adam state ``mW``, ``vW``, ``mb``, ``vb``, the
     gradient sums ``gW``, ``gb`` and ``pool`` (a fixed average-pooling map).
+    A convolution (tied weights) adds ``tie`` (the kernel element each entry of
+    ``W`` reads, -1 where none) and ``channel`` (each neuron's), and learns the
+    kernel ``k`` and channel biases ``bc`` (Adam state ``mk``, ``vk``, ``mbc``,
+    ``vbc``) from the sums of ``gW`` and ``gb`` over the entries that share them;
+    ``W`` and ``b`` are then read from them.
     ``spikes_in`` is windows x steps x inputs; the first ``n_test`` windows do
     not learn; ``k`` is the number of Adam steps taken before this period.
     Returns the output spike counts per window. The tests compare the
@@ -249,11 +254,22 @@ def numpy_period(cfg, layers, spikes_in, labels, n_test, lr, k=0):
         if (win - n_test) % B == B - 1:
             k += 1
             for lay in (lay for lay in layers if not lay["pool"]):
-                for p, g, m, vv in (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb")):
+                if "tie" in lay:     # a convolution: the sums over the entries that share a parameter
+                    ok = lay["tie"] >= 0
+                    lay["gk"] = np.bincount(lay["tie"][ok], weights=lay["gW"][ok], minlength=len(lay["k"]))
+                    lay["gbc"] = np.bincount(lay["channel"], weights=lay["gb"], minlength=len(lay["bc"]))
+                    lay["gW"][:] = lay["gb"][:] = 0.0
+                    params = (("k", "gk", "mk", "vk"), ("bc", "gbc", "mbc", "vbc"))
+                else:
+                    params = (("W", "gW", "mW", "vW"), ("b", "gb", "mb", "vb"))
+                for p, g, m, vv in params:
                     lay[m] = tr.beta1 * lay[m] + (1 - tr.beta1) * lay[g]
                     lay[vv] = tr.beta2 * lay[vv] + (1 - tr.beta2) * lay[g] ** 2
                     mhat = lay[m] / (1 - tr.beta1 ** k)
                     vhat = lay[vv] / (1 - tr.beta2 ** k)
                     lay[p] = lay[p] - lr * mhat / (np.sqrt(vhat) + tr.eps)
                     lay[g][:] = 0.0
+                if "tie" in lay:
+                    lay["W"] = np.where(lay["tie"] >= 0, lay["k"][lay["tie"]], 0.0)
+                    lay["b"] = lay["bc"][lay["channel"]]
     return counts_out

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations",
+__all__ = ["accuracy", "rate_mse", "compression", "synaptic_operations", "period_activity", "layer_operations", "live_out_degree",
            "rolling_mean", "slice_rotation"]
 
 
@@ -67,11 +67,7 @@ def period_activity(stages, input_events, stage_events, connected_of) -> tuple:
     spikes = sops = 0.0
     for k, st in enumerate(stages):
         pre_events = events[k]
-        if st.learnable:
-            deg = np.bincount(st.pre_index, weights=connected_of(st.name), minlength=len(pre_events))
-        else:
-            deg = np.bincount(st.pre_index, minlength=len(pre_events)).astype(float)
-        sops += synaptic_operations(pre_events, deg)
+        sops += synaptic_operations(pre_events, live_out_degree(st, connected_of, len(pre_events)))
         if k == 0 or stages[k - 1].kind == "spiking":
             spikes += float(pre_events.sum())
     spikes += float(events[-1].sum())
@@ -88,12 +84,20 @@ def layer_operations(stages, input_events, stage_events, connected_of) -> np.nda
     events = [np.asarray(input_events)] + [np.asarray(e) for e in stage_events]
     out = np.zeros(len(stages))
     for k, st in enumerate(stages):
-        if st.learnable:
-            deg = np.bincount(st.pre_index, weights=connected_of(st.name), minlength=len(events[k]))
-        else:
-            deg = np.bincount(st.pre_index, minlength=len(events[k])).astype(float)
-        out[k] = synaptic_operations(events[k], deg)
+        out[k] = synaptic_operations(events[k], live_out_degree(st, connected_of, len(events[k])))
     return out
+
+
+def live_out_degree(st, connected_of, n_pre: int) -> np.ndarray:
+    """Live synapses from each presynaptic neuron into stage ``st`` (a pooling stage: all of
+    them; a convolution: its positions' synapses whose kernel weight is connected)."""
+    if not st.learnable:
+        return np.bincount(st.pre_index, minlength=n_pre).astype(float)
+    connected = np.asarray(connected_of(st.name), dtype=float)
+    if getattr(st, "positions", None) is not None:
+        P = st.positions
+        return np.bincount(P.pre_index, weights=connected[P.weight_index], minlength=n_pre)
+    return np.bincount(st.pre_index, weights=connected, minlength=n_pre)
 
 
 def rolling_mean(values, n: int) -> tuple:

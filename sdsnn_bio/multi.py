@@ -153,6 +153,10 @@ def check_copies(cfgs) -> None:
         if cfg.training.processes > 1:
             raise ConfigError(f"copy {k} ({cfg.source}): key 'training.processes' is {cfg.training.processes}: "
                               "copies in one build run in one process (each copy one window at a time)")
+        convs = [layer.name for layer in cfg.layers if layer.type == "conv"]
+        if convs:
+            raise ConfigError(f"copy {k} ({cfg.source}): convolution layers ({', '.join(convs)}) do not run as "
+                              "copies in one build (a kernel shared through linked variables has no fused form)")
     base = _flat(cfgs[0])
     for k, cfg in enumerate(cfgs[1:], 1):
         flat = _flat(cfg)

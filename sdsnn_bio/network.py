@@ -245,7 +245,7 @@ def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam
     if not adam_on_clock:
         on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
     if st.structural:
-        frozen = cfg.structure.frozen_conv_spines and spec.type == "local"
+        frozen = cfg.structure.frozen_conv_spines and spec.type in ("local", "conv")
         on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
                                           prune=spec.prune, importance=cfg.structure.importance))
         on_event.update(pend="pend", pstart="pstart")
@@ -419,6 +419,16 @@ class SDSNNNetwork:
             back = len(geo) - st.index
             if st.kind == "pool":
                 st.group, st.synapses = _build_pool(b2, st, pre, ns, back, copies=self.fused_copies)
+            elif st.positions is not None:        # a convolution (sdsnn_bio.conv)
+                from . import conv
+
+                objects += conv.build_conv_stage(
+                    b2, st, pre, cfg, ns, back, self.target, conv.adam_on_clock(b2, self.adam_on_clock),
+                    B * self.T * self.dt, self._initial_weights(st, rng),
+                    input_current=self.stim if self.direct and st.index == 1 else None)
+                self.stages.append(st)
+                pre = st.extra["positions"]
+                continue
             else:
                 st.group, st.synapses = _build_spiking(b2, st, pre, cfg, ns, back, self.target, self.adam_on_clock,
                                                        B * self.T * self.dt, self._initial_weights(st, rng),
@@ -433,8 +443,13 @@ class SDSNNNetwork:
         self.out_monitor = b2.EventMonitor(self.stages[-1].group, "wend", variables=["nwin"], name="out_counts")
         _place(self.out_monitor, "output_counts")
         self.net = b2.Network(objects + [self.out_monitor])
-        carry = [(owner, names) for st in self.learnable_stages
-                 for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY))]
+        carry = []
+        for st in self.learnable_stages:
+            if "weights" in st.extra:       # a convolution's kernel weights live in their own group
+                carry += [(st.group, NEURON_CARRY), (st.synapses, tuple(v for v in SYNAPSE_CARRY if v != "w")),
+                          (st.extra["weights"], ("w",))]
+            else:
+                carry += [(st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY)]
         self._states = {}            # structural_state() of the last run, read once per stage
         self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
                                    carry=carry, seed=seed, profile=profile)
@@ -454,12 +469,22 @@ class SDSNNNetwork:
                 return s
         raise KeyError(name)
 
+    def _redirect(self, owner, var):
+        """``(owner, var)`` of the array that holds ``var``: the ``w`` and ``g`` of synapses that
+        read their weights through linked variables (a convolution's kernel, the parallel form's
+        master synapses) live in the stage's weight group (standalone ``run_args`` name that group)."""
+        if var in ("w", "g"):
+            for st in self.learnable_stages:
+                if owner is st.synapses and "weights" in st.extra:
+                    return st.extra["weights"], var
+        return owner, var
+
     def get(self, owner, var: str) -> np.ndarray:
-        return self.runner.get(owner, var)
+        return self.runner.get(*self._redirect(owner, var))
 
     def set_next(self, owner, var: str, value):
         self._states.clear()   # runtime applies the value at once
-        self.runner.set_next(owner, var, value)
+        self.runner.set_next(*self._redirect(owner, var), value)
 
     def set_shared(self, **flags):
         """Per-period shared flags of every stage (``lr``, ``adam_k0``, ``learn_on``, ``struct_on``,
@@ -470,7 +495,8 @@ class SDSNNNetwork:
                 raise KeyError(name)
         for name in ("learn_on", "struct_on"):
             if name in flags:
-                self.runner.set_shared(self.input_group, name, float(flags[name]))
+                for group in [self.input_group] + [g for st in self.stages for g in st.extra.get("flag_groups", ())]:
+                    self.runner.set_shared(group, name, float(flags[name]))
         for st in self.stages:
             for name, value in flags.items():
                 if st.kind == "spiking" or name in ("learn_on", "struct_on"):
@@ -583,7 +609,10 @@ class SDSNNNetwork:
             self.set_next(syn, name, getattr(spines, name))
 
     def events(self) -> tuple:
-        return (self.get(self.input_group, "spike_total"), [self.get(st.group, "spike_total") for st in self.stages])
+        """Events per neuron in the last run: the input's and every stage's (a convolution's
+        positions)."""
+        return (self.get(self.input_group, "spike_total"),
+                [self.get(st.extra.get("positions", st.group), "spike_total") for st in self.stages])
 
     def state_arrays(self) -> dict:
         arrays = {}
@@ -592,14 +621,19 @@ class SDSNNNetwork:
                 arrays[f"{st.name}/group/{var}"] = self.get(st.group, var)
             for var in SYNAPSE_CARRY:
                 arrays[f"{st.name}/syn/{var}"] = self.get(st.synapses, var)
+        # a weight group's pending values under the name of the synapses that read them (as
+        # set_next was given them; restore_state redirects them again)
+        synapses_of = {st.extra["weights"].name: st.synapses.name for st in self.learnable_stages
+                       if "weights" in st.extra}
         for (owner_name, var), value in self.runner.pending().items():
             if owner_name not in ("stim", "target"):
-                arrays[f"pending/{owner_name}/{var}"] = np.asarray(value)
+                arrays[f"pending/{synapses_of.get(owner_name, owner_name)}/{var}"] = np.asarray(value)
         return arrays
 
     def _named_owners(self) -> dict:
         """The Brian2 objects whose variables a snapshot may hold, by name."""
-        return {o.name: o for st in self.stages for o in (st.group, st.synapses) if o is not None}
+        return {o.name: o for st in self.stages for o in (st.group, st.synapses, st.extra.get("weights"))
+                if o is not None}
 
     def restore_state(self, arrays: dict):
         owners = self._named_owners()

@@ -85,11 +85,13 @@ class RunRecord(dict):
 
 
 def network_name(cfg) -> str:
-    """The network's shape: input size, then each layer (``300`` dense units, ``16c3``
-    a locally connected layer of 16 channels with 3 x 3 fields, ``p2`` 2 x 2 pooling)."""
+    """The network's shape: input size, then each layer (``300`` dense units, ``16c3`` a
+    convolution of 16 channels with 3 x 3 kernels, ``16l3`` a locally connected layer of 16
+    channels with 3 x 3 fields, ``p2`` 2 x 2 pooling)."""
     parts = [str(int(np.prod(cfg.input_shape)))]
     for layer in cfg.layers:
-        parts.append({"dense": lambda: str(layer.units), "local": lambda: f"{layer.channels}c{layer.kernel}",
+        parts.append({"dense": lambda: str(layer.units), "conv": lambda: f"{layer.channels}c{layer.kernel}",
+                      "local": lambda: f"{layer.channels}l{layer.kernel}",
                       "pool": lambda: f"p{layer.size}"}[layer.type]())
     return "-".join(parts)
 
@@ -143,7 +145,10 @@ def read_run(run_dir) -> RunRecord:
         base = model_cfg.structure
     except ConfigError:
         model_cfg, base = None, StructureSpec()
-    shared, structural = _setting(cfg, model_cfg)
+    # a run of another network than its model file's now (a record kept from before the model
+    # changed) is not a setting of it: the network column tells them apart
+    same_network = model_cfg is not None and network_name(model_cfg) == network_name(cfg)
+    shared, structural = _setting(cfg, model_cfg if same_network else None)
     ablation = variant = _variant(cfg, base)
     extra = ", ".join(x for x in (shared, structural if cfg.structure.enabled else "") if x)
     if extra:

@@ -374,28 +374,6 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         return [group, rep, weights, syn, rsyn, grad, gbias]
 
     # ------------------------------------------------------- Brian2 level
-    def _redirect(self, owner, var):
-        """``(owner, var)`` of the array that holds ``var``: a master synapse's ``w`` and ``g``
-        live in its weight group (standalone ``run_args`` name that group)."""
-        if var in ("w", "g"):
-            for st in self.learnable_stages:
-                if owner is st.synapses:
-                    return st.extra["weights"], var
-        return owner, var
-
-    def get(self, owner, var: str) -> np.ndarray:
-        return self.runner.get(*self._redirect(owner, var))
-
-    def set_next(self, owner, var: str, value):
-        self._states.clear()
-        self.runner.set_next(*self._redirect(owner, var), value)
-
-    def _named_owners(self) -> dict:
-        owners = super()._named_owners()
-        for st in self.learnable_stages:
-            owners[st.extra["weights"].name] = st.extra["weights"]
-        return owners
-
     def set_shared(self, **flags):
         super().set_shared(**flags)
         for name in ("learn_on", "struct_on"):

@@ -266,7 +266,7 @@ def _channel_groups(ls):
 
 def _mask_figure(ls, plt):
     """Connection mask and spine widths of a layer at one period (dense: per synapse;
-    locally connected: mean per pair of input channel and output channel)."""
+    locally connected and convolution: mean per pair of input channel and output channel)."""
     from .viz import plot_synapse_matrix
 
     n_pre, n_post = int(np.prod(ls.pre_shape)), int(np.prod(ls.post_shape))
@@ -278,7 +278,13 @@ def _mask_figure(ls, plt):
     conn = np.asarray(ls.connected, bool)
     plot_synapse_matrix(conn.astype(float), ls.i, ls.j, n_pre, n_post, axes=axs[0],
                         label="connected (1 = live synapse)", vmin=0, vmax=1, **groups, **labels)
-    axs[0].set_title(f"{ls.name}: mask at period {ls.period} ({int(conn.sum())} live of {len(conn)})")
+    if getattr(ls, "kernel_index", None) is not None:     # a convolution: count its kernel's weights
+        kernel = np.zeros(int(ls.kernel_index.max()) + 1, bool)
+        kernel[ls.kernel_index[conn]] = True
+        live = f"{int(kernel.sum())} live of {len(kernel)} kernel weights"
+    else:
+        live = f"{int(conn.sum())} live of {len(conn)}"
+    axs[0].set_title(f"{ls.name}: mask at period {ls.period} ({live})")
     width = np.asarray(ls.r_up, float) + np.abs(np.asarray(ls.r_lo, float))
     ok = conn & np.isfinite(width)
     plot_synapse_matrix(width[ok], np.asarray(ls.i)[ok], np.asarray(ls.j)[ok], n_pre, n_post, axes=axs[1],

@@ -36,7 +36,7 @@ so that what Brian2's templates put in every file's anonymous namespace (``_bria
 Name lookup inside each namespace finds what it found in the separate file, and the compiler
 and flags are the same, so the program is the same: a ``cpp_standalone`` build of
 ``tiny_dense`` compiled both ways wrote byte-identical results (every one of its 157 result
-arrays), which ``tests/test_unity.py`` checks; so did the main job's network ``mnist5k_main``
+arrays), which ``tests/test_unity.py`` checks; so did the main job's network of then (``mnist5k_local``)
 (339 arrays; checked by hand on 2026-12-02, its build 115 s instead of 780 s on the loaded
 2-core machine). A construct this cannot wrap (a code object
 defining a macro that a header also defines, a header declaring a function with arguments)

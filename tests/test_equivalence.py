@@ -77,18 +77,38 @@ def numpy_layers(net):
     layers = []
     for st in net.stages:
         # a locally connected layer is a dense matrix with zeros off its receptive fields;
-        # a pooling stage is a fixed linear map (weight 1/k^2) without bias or spikes
+        # a pooling stage is a fixed linear map (weight 1/k^2) without bias or spikes;
+        # a convolution is the matrix of its positions, each entry tied to a kernel weight
         pool = st.kind == "pool"
-        W = np.zeros((st.n_neurons, int(np.prod(st.in_shape))))
-        W[st.post_index, st.pre_index] = st.extra["pool_weight"] if pool else st.extra["w_init"]
-        b = np.zeros(st.n_neurons) if pool else st.extra["b_init"].copy()
+        P = st.positions
+        n, pre, post = (P.n_neurons, P.pre_index, P.post_index) if P is not None else \
+            (st.n_neurons, st.pre_index, st.post_index)
+        W = np.zeros((n, int(np.prod(st.in_shape))))
         exists = np.zeros(W.shape, bool)
-        exists[st.post_index, st.pre_index] = True
-        layers.append({"W": W, "b": b, "mW": np.zeros_like(W), "vW": np.zeros_like(W), "pool": pool,
-                       "exists": exists,
-                       "mb": np.zeros(st.n_neurons), "vb": np.zeros(st.n_neurons),
-                       "gW": np.zeros_like(W), "gb": np.zeros(st.n_neurons)})
+        exists[post, pre] = True
+        lay = {"pool": pool, "exists": exists, "mb": np.zeros(n), "vb": np.zeros(n), "gb": np.zeros(n)}
+        if P is not None:
+            tie = np.full(W.shape, -1)
+            tie[post, pre] = P.weight_index
+            k, bc = st.extra["w_init"].copy(), st.extra["b_init"].copy()
+            W[post, pre] = k[P.weight_index]
+            lay.update(tie=tie, channel=P.channel, k=k, bc=bc, b=bc[P.channel], mk=np.zeros_like(k),
+                       vk=np.zeros_like(k), mbc=np.zeros_like(bc), vbc=np.zeros_like(bc))
+        else:
+            W[post, pre] = st.extra["pool_weight"] if pool else st.extra["w_init"]
+            lay["b"] = np.zeros(n) if pool else st.extra["b_init"].copy()
+        lay.update(W=W, mW=np.zeros_like(W), vW=np.zeros_like(W), gW=np.zeros_like(W))
+        layers.append(lay)
     return layers
+
+
+def learned_arrays(st, lay) -> dict:
+    """``{variable: (numpy value, Brian2 owner)}`` of a learnable stage's weights, their first
+    Adam moment and its biases (a convolution's: kernel and channel biases)."""
+    if st.positions is not None:
+        return {"w": (lay["k"], st.synapses), "mt": (lay["mk"], st.synapses), "b": (lay["bc"], st.group)}
+    return {"w": (lay["W"][st.post_index, st.pre_index], st.synapses),
+            "mt": (lay["mW"][st.post_index, st.pre_index], st.synapses), "b": (lay["b"], st.group)}
 
 
 def local_pool_config():
@@ -107,8 +127,30 @@ def local_pool_config():
     }, source="small_local.toml")
 
 
-@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("local_pool", N_TEST), ("dense", N_TEST - 1)],
-                         ids=["dense", "local_pool", "dense-test_not_whole_batches"])
+def conv_pool_config(structural=False):
+    """Convolution (from the input), pooling, convolution (from the pool), output: the paper
+    network's shape with shared kernels; ``structural``: conv1 and the output clipped, conv2
+    with spines, clipping and pruning."""
+    extra = {"spines": True, "clip": True, "prune": True, "rho0": 30.0, "theta_dead": 2.0, "regen_streak": 1,
+             "neurotrophic": "last"} if structural else {}
+    return config_from_dict({
+        "name": "small_conv",
+        "input_shape": [1, 4, 6],
+        "layers": [
+            {"name": "cv1", "type": "conv", "channels": 2, "kernel": 3, "padding": 1, "clip": structural},
+            {"name": "pool", "type": "pool", "size": 2},
+            {"name": "cv2", "type": "conv", "channels": 3, "kernel": 3, "padding": 1, **extra},
+            {"name": "out", "type": "dense", "units": 3, "clip": structural},
+        ],
+        "training": {"lr": 0.01, "batch": 2, "weight_init": 3.0},
+        "schedule": dict(SCHEDULE, n_steps=8),
+    }, source="small_conv.toml")
+
+
+@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("local_pool", N_TEST), ("dense", N_TEST - 1),
+                                            ("conv_pool", N_TEST), ("conv_pool", N_TEST - 1)],
+                         ids=["dense", "local_pool", "dense-test_not_whole_batches", "conv_pool",
+                              "conv_pool-test_not_whole_batches"])
 @pytest.mark.parametrize("device", DEVICES)
 def test_learning_matches_numpy(device, network, n_test, tmp_path, request):
     """Two periods of learning (Adam's step count and the state carried over) against numpy.
@@ -119,7 +161,7 @@ def test_learning_matches_numpy(device, network, n_test, tmp_path, request):
     """
     if device == "runtime":
         request.getfixturevalue("numpy_runtime")
-    cfg = small_config() if network == "dense" else local_pool_config()
+    cfg = {"dense": small_config, "local_pool": local_pool_config, "conv_pool": conv_pool_config}[network]()
     n_train = N_TRAIN
     net, mon = build(cfg, device, tmp_path, n_test, n_train, monitor_input=True)
     assert net.adam_on_clock == (n_test % cfg.training.batch == 0)
@@ -153,13 +195,13 @@ def test_learning_matches_numpy(device, network, n_test, tmp_path, request):
         for st, lay in zip(net.stages, layers):
             if st.kind == "pool":
                 continue
+            want = learned_arrays(st, lay)
             w = net.get(st.synapses, "w")
             assert np.abs(w - st.extra["w_init"]).max() > 1e-4, "the rule must change the weights"
-            np.testing.assert_allclose(w, lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11,
-                                       err_msg=f"period {period}")
-            np.testing.assert_allclose(net.get(st.synapses, "mt"), lay["mW"][st.post_index, st.pre_index],
-                                       rtol=1e-9, atol=1e-14, err_msg=f"period {period}")
-            np.testing.assert_allclose(net.get(st.group, "b"), lay["b"], rtol=1e-9, atol=1e-11)
+            for var, (value, owner) in want.items():
+                np.testing.assert_allclose(net.get(owner, var), value, rtol=1e-9,
+                                           atol=1e-14 if var == "mt" else 1e-11,
+                                           err_msg=f"{st.name}.{var}, period {period}")
 
 
 def random_structural_state(net, rng):
@@ -197,22 +239,28 @@ def set_synapse_state(net, st, s):
     net.set_next(st.synapses, "connected", s["connected"])
 
 
+@pytest.mark.parametrize("network", ["dense", "conv"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_structural_steps_match_numpy(device, tmp_path, request):
+def test_structural_steps_match_numpy(device, network, tmp_path, request):
+    """Regeneration, pruning, mask, spine update, constraint and importance of one period against
+    numpy; for a convolution on its kernel (the structural state is the kernel's, its units the
+    channels)."""
     if device == "runtime":    # Brian2's numpy target (module docstring)
         request.getfixturevalue("numpy_runtime")
-    cfg = small_config()
+    cfg = small_config() if network == "dense" else conv_pool_config(structural=True)
     net, _ = build(cfg, device, tmp_path, N_TEST, N_TRAIN)
     rng = np.random.default_rng(7)
     state = random_structural_state(net, rng)
     for st in net.learnable_stages:
         s = state[st.spec.name]
+        if st.spec.prune and not s["prune_now"].any():    # a pruned layer prunes a unit (conv2: a channel)
+            s["prune_now"][0] = 1.0
         set_synapse_state(net, st, s)
         net.set_next(st.synapses, "regen_k", s["regen"].streak)
         net.set_next(st.synapses, "regen_prev", s["regen"].cand_prev)
         net.set_next(st.group, "prune_now", s["prune_now"])
         net.set_stage_flags(st, regen_on=1, regen_threshold=s["threshold"], mask_on=1, clip_on=1)
-    net.set_inputs(np.zeros((N_TEST + N_TRAIN, 20)), np.zeros((N_TEST + N_TRAIN, 3)))
+    net.set_inputs(np.zeros((N_TEST + N_TRAIN, int(np.prod(cfg.input_shape)))), np.zeros((N_TEST + N_TRAIN, 3)))
     # no learning (no training windows are back-propagated), structure on
     net.set_shared(lr=0.0, adam_k0=0, learn_on=0, struct_on=1, hard_mask=0, bias_mask_on=0)
     net.run()

@@ -1,0 +1,171 @@
+"""Convolutions with shared weights (layer type ``conv``) in the sequential network.
+
+A locally connected layer (``local``) gives every position of a channel its own
+weights: the paper network's conv2 stands in for a convolution of 5,400 weights
+with 1.06 million. A ``conv`` layer shares one kernel (``C_out x C_in x k x k``
+weights) and one bias per channel over all positions, as the paper's
+convolutions do. The kernel carries the learning and structural state (Adam
+moments, spines, mask, regeneration streaks), so the spine constraint, the
+channel's importance and the pruning act on the weights of the paper's layer.
+
+Brian2 has no weight sharing; the kernel is shared through linked variables,
+the construction of the parallel form (:mod:`sdsnn_bio.parallel`, where the
+replicas of a window share one set of weights) with positions in place of
+replicas. Objects of a convolution stage ``<layer>`` (``C`` channels, ``E``
+kernel weights, ``n`` positions, ``S`` synapses of the positions)::
+
+    <layer>            NeuronGroup(C): per channel the bias, its Adam state and
+                       gradient sum, the pruning and importance state (``Stage.group``)
+    <layer>_weights    NeuronGroup(E): the kernel weight w and its gradient sum g
+    <layer>_in         NeuronGroup(C_in): silent input channels that emit the period
+                       events on which the kernel's synapses run
+    syn_<layer>        Synapses(E) from the input channels to the channels (``k*k`` per pair):
+                       Adam, spines, constraint, mask, regeneration and importance, the
+                       sequential form's code, with ``w`` and ``g`` linked to the weight
+                       group (``Stage.synapses``)
+    <layer>_pos        NeuronGroup(n): the spiking positions (membrane, window sums, delta);
+                       the bias linked to the channel's
+    syn_<layer>_pos    Synapses(S): forward delivery of every position, ``w`` linked to its
+                       kernel element (index ``widx``)
+    <layer>_grad       Synapses(S), the same synapses from the presynaptic neurons to the
+                       kernel weight each reads: at a training window's end the backward
+                       pass, the presynaptic error sum ``dacc_pre += w*delta`` and the kernel
+                       gradient ``g += delta*rate_pre`` (``delta_r`` linked to the position's delta)
+    <layer>_gbias      Synapses(n) from the positions to the channels: ``gb += delta``
+
+The gradients are those of a convolution: a kernel weight's gradient is the sum
+over the positions that read it of the local layer's per-synapse gradient
+(``tests/test_conv.py`` checks it, the weights after Adam and the output spikes
+against the numpy twin with tied weights, :func:`sdsnn_bio.learning.numpy_period`).
+The sums add in presynaptic order, not a convolution library's, so the last bits
+differ from any other implementation.
+
+Runs on every device in the sequential form (``training.parallel_windows``,
+``training.processes`` and copies in one build refuse a ``conv`` layer). On
+Brian2's numpy target the kernel's Adam step is the event-driven pathway (the
+numpy target cannot run a synapses' ``run_regularly`` that writes a linked
+variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
+"""
+
+import numpy as np
+
+from .learning import WINDOW_CLEAR_LIF, adam_bias_code, adam_synapse_code, backprop_code, hidden_delta_code
+from .network import EVENTS, add_adam_and_structural_pathways, slot
+from .neurons import LIF_EQS, membrane_update_code
+from .parallel import EVENT_EQS, MASTER_SYNAPSE_EQS, REPLICA_LIF_EQS, WEIGHT_EQS, _quiet_linked_writes
+from .structure.pruning import bias_mask_code, neuron_prune_code
+from .structure.regeneration import neuron_regeneration_reset
+
+__all__ = ["build_conv_stage", "adam_on_clock"]
+
+
+def _place(obj, name, k=0, back=0):
+    obj.when, obj.order = slot(name, k, back)
+
+
+def _events(names):
+    return {n: EVENTS[n] for n in names}
+
+
+def adam_on_clock(b2, sequential_on_clock: bool) -> bool:
+    """Whether a convolution's kernel takes its Adam step on the per-batch clock: where the
+    sequential form's synapses do, except on Brian2's numpy target (module docstring)."""
+    numpy_target = b2.get_device().__class__.__name__ == "RuntimeDevice" and b2.prefs.codegen.target == "numpy"
+    return sequential_on_clock and not numpy_target
+
+
+def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_dt, init, input_current=None):
+    """Build a convolution stage after ``pre_group`` (the input, a pooling stage or a spiking
+    stage's positions). Sets ``st.group`` (channels) and ``st.synapses`` (kernel), and in
+    ``st.extra``: ``positions`` (the spiking group the next stage reads), ``weights``,
+    ``flag_groups`` (groups whose ``learn_on``/``struct_on`` the network sets), ``w_init``,
+    ``b_init``. Returns the Brian2 objects. ``on_clock``: :func:`adam_on_clock`.
+    """
+    _quiet_linked_writes()
+    spec, k, P = st.spec, st.index, st.positions
+    c_in, n_kernel = st.in_shape[0], st.n_synapses
+    # channels: the per-channel learning and structural state, no membrane
+    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, events=_events(("bend", "pstart", "pend")), namespace=ns,
+                           name=spec.name)
+    for name in ("bend", "pstart", "pend"):
+        _place(group.thresholder[name], "time_events")
+    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
+    group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
+                       + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    # input channels: the kernel synapses' presynaptic group, period (and batch) events only
+    names = ("pstart", "pend") if on_clock else ("pstart", "pend", "bend")
+    chan_in = b2.NeuronGroup(c_in, EVENT_EQS, events=_events(names), namespace=ns, name=f"{spec.name}_in")
+    for name in names:
+        _place(chan_in.thresholder[name], "time_events")
+    # the kernel: weights and gradient sums, and the synapses holding the rest of its state
+    weights = b2.NeuronGroup(n_kernel, WEIGHT_EQS, name=f"{spec.name}_weights")
+    on_pre, on_event = {}, {}
+    add_adam_and_structural_pathways(on_pre, on_event, st, cfg, on_clock)
+    paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
+    syn = b2.Synapses(chan_in, group, model=MASTER_SYNAPSE_EQS, namespace=dict(ns, regen_M=float(spec.regen_streak)),
+                      name=f"syn_{spec.name}", **paths)
+    syn.connect(i=st.pre_index, j=st.post_index)
+    syn.widx = np.arange(n_kernel)
+    syn.w = b2.linked_var(weights, "w", index="widx")
+    syn.g = b2.linked_var(weights, "g", index="widx")
+    if on_clock:
+        when, order = slot("adam_clock")
+        syn.run_regularly(adam_synapse_code(tick=True), dt=batch_dt, when=when, order=order,
+                          name=f"syn_{spec.name}_adam")
+    else:
+        _place(syn.adam, "adam_event", k)
+    if st.structural:
+        _place(syn.pend, "period_end_syn")
+        _place(syn.pstart, "period_start_syn")
+    # positions: membranes and window sums, the channel's bias
+    pos = b2.NeuronGroup(P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
+                         reset="v = 0\nnwin += 1\nspike_total += 1", events=dict(EVENTS),
+                         namespace=dict(ns, v_th=cfg.neuron.threshold, target=target), name=f"{spec.name}_pos")
+    # all the events: the next stage's synapses run their Adam and structural pathways on them
+    for name in EVENTS:
+        _place(pos.thresholder[name], "time_events")
+    _place(pos.thresholder["spike"], "threshold", k)
+    pos.b = b2.linked_var(group, "b", index=P.channel)
+    when, order = slot("membrane", k)
+    pos.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_pos_membrane")
+    # the delta code without its bias-gradient line (summed over the positions into the channel)
+    delta = "\n".join(line for line in hidden_delta_code().splitlines() if line.strip() != "gb += delta")
+    pos.run_on_event("bwd", delta, *slot("delta", k, back))
+    pos.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
+    pos.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    # the positions' synapses: forward delivery
+    fwd = "I_post += w*a_pre" if st.pre_kind == "pool" else \
+        "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w"
+    pos_ns = dict(ns)
+    if input_current is not None:
+        pos_ns["stim"] = input_current
+    psyn = b2.Synapses(pre_group, pos, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=fwd,
+                       on_event="graded" if st.pre_kind == "pool" else "spike", namespace=pos_ns,
+                       name=f"syn_{spec.name}_pos")
+    psyn.connect(i=P.pre_index, j=P.post_index)
+    psyn.widx = P.weight_index
+    psyn.w = b2.linked_var(weights, "w", index="widx")
+    _place(psyn.pre, "delivery", k)
+    # the backward pass of the same synapses, from the presynaptic neuron to the kernel weight
+    # each reads: the error sum of the presynaptic neuron and every position's delta*rate into
+    # the kernel weight's gradient (one pass over the synapses for both)
+    code = backprop_code(st.pre_kind).replace("delta_post", "delta_r").replace("g +=", "g_post +=")
+    code = code.replace("w*delta_r", "w_post*delta_r")
+    grad = b2.Synapses(pre_group, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
+                       on_pre=code, on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
+    grad.connect(i=P.pre_index, j=P.weight_index)
+    grad.didx = P.post_index
+    grad.delta_r = b2.linked_var(pos, "delta", index="didx")
+    _place(grad.pre, "backward", back=back)
+    gbias = b2.Synapses(pos, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
+                        name=f"{spec.name}_gbias")
+    gbias.connect(i=np.arange(P.n_neurons), j=P.channel)
+    _place(gbias.pre, "backward", back=back)
+    w0, b0 = init
+    weights.w = w0
+    syn.connected = 1.0
+    group.b = b0
+    st.group, st.synapses = group, syn
+    st.extra.update(w_init=w0, b_init=b0, positions=pos, position_synapses=psyn, weights=weights, gradient=grad,
+                    bias_gradient=gbias, flag_groups=[chan_in, pos])
+    return [group, chan_in, weights, syn, pos, psyn, grad, gbias]
