@@ -63,8 +63,9 @@ except ImportError:  # hypothesis is a test dependency; without it the fuzz test
 # they only order the units (a unit not listed costs 1), so a wrong figure costs time, never a
 # result.
 UNIT_COSTS = {
-    # two nvcc builds (the training network and its parallel-windows form), unity files
-    "test_cuda.py": 210,
+    # four nvcc builds (the training network with a convolution, its parallel-windows form, the
+    # developmental network, fused copies), unity files: 294 worker-s on 2026-12-02 21:50
+    "test_cuda.py": 290,
     # the first unit that asks for the shared tiny_dense run (tests/_shared_tiny_run.py) makes
     # it; test_history asks at once and is started early, so the other users find it made
     "test_history.py": 130,
@@ -76,6 +77,9 @@ UNIT_COSTS = {
     "test_cortex.py": 60,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 60,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 60,
+    "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-conv_pool]": 60,
+    # a convolutional run, and the same stopped and resumed (two builds, the second cached)
+    "test_conv.py": 100,
     "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy": 60,
     "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 50,
     "test_cifar.py": 50,
@@ -83,7 +87,8 @@ UNIT_COSTS = {
     # split builds (the small network twice, tiny_dense, an event network) and three CLI runs
     # for the kill/resume check: 109 worker-s on the fresh clone of 2026-12-02 06:40
     "test_split.py": 110,
-    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone]": 40,
+    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone-dense]": 40,
+    "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone-conv]": 40,
     # three fused builds of three copies (shared), two single-run comparisons: 210 worker-s on the
     # fresh clone of 2026-12-02 09:09, at load 4-5 (a Fashion-MNIST run on both cores)
     "test_multi.py": 100,

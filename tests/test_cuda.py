@@ -26,7 +26,15 @@ def test_training_network_generates_and_compiles(tmp_path):
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.network import SDSNNNetwork
 
-    cfg = load_config(find_model("tiny_dense"))
+    # tiny_dense behind a convolution and pooling (sdsnn_bio/conv.py: the kernel read through
+    # linked variables, its gradient summed from the positions), so one build covers both
+    from sdsnn_bio.config import config_from_dict
+
+    d = load_config(find_model("tiny_dense")).to_dict()
+    d["layers"] = [{"name": "conv1", "type": "conv", "channels": 2, "kernel": 3, "padding": 1, "spines": True,
+                    "clip": True, "prune": True, "rho0": 10.0, "theta_dead": 2.0, "neurotrophic": "hidden"},
+                   {"name": "pool1", "type": "pool", "size": 2}] + d["layers"]
+    cfg = config_from_dict(d, source="tiny_dense behind a convolution")
     build = tmp_path / "cuda_build"
     # compiled for an H100/H200 whether or not this machine has a GPU; the code objects as
     # two unity files (sdsnn_bio.unity: ~19x less nvcc work than one call per file)
@@ -58,6 +66,12 @@ def test_training_network_generates_and_compiles(tmp_path):
     # the learning and structural pathways are GPU kernels
     for pathway in ("bp", "adam", "pend", "pstart"):
         assert f"syn_fc1_{pathway}" in code
+    # and the convolution's: the kernel's Adam and structural pathways, the positions' delivery
+    # and the backward pass into the kernel
+    names = {p.name for p in (build / "code_objects").glob("*.cu")}
+    for stem in ("syn_conv1_adam", "syn_conv1_pend", "syn_conv1_pstart", "syn_conv1_pos_pre", "conv1_grad_pre",
+                 "conv1_gbias_pre", "conv1_pos_membrane"):
+        assert any(n.startswith(stem) for n in names), stem
     reset_brian()  # must be safe after a cuda build
     reset_brian()
 
