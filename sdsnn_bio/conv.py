@@ -49,10 +49,11 @@ variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
 
 import numpy as np
 
-from .learning import WINDOW_CLEAR_LIF, adam_bias_code, adam_synapse_code, backprop_code, hidden_delta_code
-from .network import EVENTS, add_adam_and_structural_pathways, slot
+from .learning import WINDOW_CLEAR_LIF, adam_bias_code, backprop_code, hidden_delta_code
+from .network import EVENTS, slot
 from .neurons import LIF_EQS, membrane_update_code
-from .parallel import EVENT_EQS, MASTER_SYNAPSE_EQS, REPLICA_LIF_EQS, WEIGHT_EQS, _quiet_linked_writes
+from .parallel import EVENT_EQS, REPLICA_LIF_EQS, _quiet_linked_writes, weights_and_master_synapses, \
+    without_bias_gradient
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
@@ -83,7 +84,7 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     """
     _quiet_linked_writes()
     spec, k, P = st.spec, st.index, st.positions
-    c_in, n_kernel = st.in_shape[0], st.n_synapses
+    c_in = st.in_shape[0]
     # channels: the per-channel learning and structural state, no membrane
     group = b2.NeuronGroup(st.n_neurons, LIF_EQS, events=_events(("bend", "pstart", "pend")), namespace=ns,
                            name=spec.name)
@@ -98,25 +99,7 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     for name in names:
         _place(chan_in.thresholder[name], "time_events")
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
-    weights = b2.NeuronGroup(n_kernel, WEIGHT_EQS, name=f"{spec.name}_weights")
-    on_pre, on_event = {}, {}
-    add_adam_and_structural_pathways(on_pre, on_event, st, cfg, on_clock)
-    paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
-    syn = b2.Synapses(chan_in, group, model=MASTER_SYNAPSE_EQS, namespace=dict(ns, regen_M=float(spec.regen_streak)),
-                      name=f"syn_{spec.name}", **paths)
-    syn.connect(i=st.pre_index, j=st.post_index)
-    syn.widx = np.arange(n_kernel)
-    syn.w = b2.linked_var(weights, "w", index="widx")
-    syn.g = b2.linked_var(weights, "g", index="widx")
-    if on_clock:
-        when, order = slot("adam_clock")
-        syn.run_regularly(adam_synapse_code(tick=True), dt=batch_dt, when=when, order=order,
-                          name=f"syn_{spec.name}_adam")
-    else:
-        _place(syn.adam, "adam_event", k)
-    if st.structural:
-        _place(syn.pend, "period_end_syn")
-        _place(syn.pstart, "period_start_syn")
+    weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt)
     # positions: membranes and window sums, the channel's bias
     pos = b2.NeuronGroup(P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
                          reset="v = 0\nnwin += 1\nspike_total += 1", events=dict(EVENTS),
@@ -129,7 +112,7 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     when, order = slot("membrane", k)
     pos.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_pos_membrane")
     # the delta code without its bias-gradient line (summed over the positions into the channel)
-    delta = "\n".join(line for line in hidden_delta_code().splitlines() if line.strip() != "gb += delta")
+    delta = without_bias_gradient(hidden_delta_code())
     pos.run_on_event("bwd", delta, *slot("delta", k, back))
     pos.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
     pos.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))

@@ -64,8 +64,8 @@ from .spines import SYNAPSE_EQS
 from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
-__all__ = ["ParallelSDSNNNetwork", "replica_layout", "MASTER_SYNAPSE_EQS", "REPLICA_LIF_EQS",
-           "WEIGHT_EQS"]
+__all__ = ["ParallelSDSNNNetwork", "replica_layout", "weights_and_master_synapses", "without_bias_gradient",
+           "MASTER_SYNAPSE_EQS", "REPLICA_LIF_EQS", "WEIGHT_EQS"]
 
 #: One element per synapse: the weight (which the master and replica synapses read and write
 #: through linked variables) and the batch's gradient sum (the replicas add into it).
@@ -129,6 +129,44 @@ def _quiet_linked_writes():
     logger = logging.getLogger("brian2.codegen.generators.base")
     if not any(isinstance(f, _LinkedWriteWarnings) for f in logger.filters):
         logger.addFilter(_LinkedWriteWarnings())
+
+
+def without_bias_gradient(delta_code: str) -> str:
+    """A layer's delta code without its bias-gradient line ``gb += delta``: where the spiking
+    neurons are replicas or positions, synapses sum their deltas into the group with the bias."""
+    return "\n".join(line for line in delta_code.splitlines() if line.strip() != "gb += delta")
+
+
+def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt):
+    """A learnable stage's weights in a group of their own and the synapses holding the rest of
+    their state: ``<layer>_weights`` (``w`` and its gradient sum ``g``, one element a synapse)
+    and ``syn_<layer>`` from ``pre_master`` to ``group`` (Adam, mask, spines, regeneration and
+    importance: the sequential form's code, with ``w`` and ``g`` linked to the weight group).
+    ``on_clock``: the Adam step on a clock of period ``adam_dt``, else the event-driven
+    pathway. Shared by the parallel form and convolutions (:mod:`sdsnn_bio.conv`)."""
+    spec, k, n_syn = st.spec, st.index, st.n_synapses
+    weights = b2.NeuronGroup(n_syn, WEIGHT_EQS, name=f"{spec.name}_weights")
+    on_pre, on_event = {}, {}
+    add_adam_and_structural_pathways(on_pre, on_event, st, cfg, on_clock)
+    # a layer without spines or clipping whose Adam step runs on its own clock has no pathway
+    # here (Brian2 takes no on_event without an on_pre)
+    paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
+    syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, namespace=dict(ns, regen_M=float(spec.regen_streak)),
+                      name=f"syn_{spec.name}", **paths)
+    syn.connect(i=st.pre_index, j=st.post_index)
+    syn.widx = np.arange(n_syn)
+    syn.w = b2.linked_var(weights, "w", index="widx")
+    syn.g = b2.linked_var(weights, "g", index="widx")
+    if on_clock:
+        when, order = slot("adam_clock")
+        syn.run_regularly(adam_synapse_code(tick=True), dt=adam_dt, when=when, order=order,
+                          name=f"syn_{spec.name}_adam")
+    else:
+        _when(syn.adam, "adam_event", k)
+    if st.structural:
+        _when(syn.pend, "period_end_syn")
+        _when(syn.pstart, "period_start_syn")
+    return weights, syn
 
 
 def replica_layout(n_test: int, n_train: int, B: int) -> tuple:
@@ -304,35 +342,12 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         when, order = slot("membrane", k)
         rep.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_rep_membrane")
         # the delta code without its bias-gradient line (summed over replicas into the master)
-        delta = output_delta_code() if back == 0 else hidden_delta_code()
-        delta = "\n".join(line for line in delta.splitlines() if line.strip() != "gb += delta")
+        delta = without_bias_gradient(output_delta_code() if back == 0 else hidden_delta_code())
         rep.run_on_event("bwd", delta, *slot("delta", k, back))
         rep.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
         rep.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
-        # the weights and their gradient sums, one element per synapse
-        weights = b2.NeuronGroup(n_syn, WEIGHT_EQS, name=f"{spec.name}_weights")
-        # master synapses: Adam, mask, spines, regeneration (the sequential form's code)
-        on_pre, on_event = {}, {}
-        add_adam_and_structural_pathways(on_pre, on_event, st, cfg, self.adam_on_clock)
-        syn_ns = dict(ns, regen_M=float(spec.regen_streak))
-        # a layer without spines or clipping whose Adam step runs on its own clock has no pathway
-        # here (Brian2 takes no on_event without an on_pre)
-        paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
-        syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, namespace=syn_ns, name=f"syn_{spec.name}",
-                          **paths)
-        syn.connect(i=st.pre_index, j=st.post_index)
-        syn.widx = np.arange(n_syn)
-        syn.w = b2.linked_var(weights, "w", index="widx")
-        syn.g = b2.linked_var(weights, "g", index="widx")
-        if self.adam_on_clock:
-            when, order = slot("adam_clock")
-            syn.run_regularly(adam_synapse_code(tick=True), dt=self.T * self.dt, when=when, order=order,
-                              name=f"syn_{spec.name}_adam")
-        else:
-            _when(syn.adam, "adam_event", k)
-        if st.structural:
-            _when(syn.pend, "period_end_syn")
-            _when(syn.pstart, "period_start_syn")
+        weights, syn = weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, self.adam_on_clock,
+                                                   self.T * self.dt)
         # replica synapses: forward delivery and the backward error sum
         fwd = "I_post += w*a_pre" if st.pre_kind == "pool" else \
             "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w"
