@@ -2,7 +2,7 @@
 
 A locally connected layer (``local``) gives every position of a channel its own
 weights: the paper network's conv2 stands in for a convolution of 5,400 weights
-with 1.06 million. A ``conv`` layer shares one kernel (``C_out x C_in x k x k``
+with 960,000. A ``conv`` layer shares one kernel (``C_out x C_in x k x k``
 weights) and one bias per channel over all positions, as the paper's
 convolutions do. The kernel carries the learning and structural state (Adam
 moments, spines, mask, regeneration streaks), so the spine constraint, the

@@ -37,6 +37,18 @@ def test_the_main_job_table_is_the_kept_runs(folder, layer_type, dense):
     assert "\n".join(table) in README
 
 
+def test_the_main_job_over_three_seeds_is_the_kept_runs():
+    """The README's three-seed row of the main job is what ``sdsnn-bio table`` makes of the kept
+    records of seeds 0, 1 and 2 (each seed its own split and initialisation)."""
+    records = [read_run(p) for p in find_runs([RESULTS / f"main_job_seed{k}" for k in range(3)])]
+    assert sorted((r["seed"], r["dense"]) for r in records) == [(k, d) for k in range(3) for d in (False, True)]
+    rows = paper_table(records)
+    assert len(rows) == 1 and rows[0]["seeds"] == 3
+    row = format_paper_table(rows).splitlines()[2].rstrip()
+    assert row.startswith("mnist5k  784-15c3-p2-40c3-p2-300-10  45       SD-SNN   3      97.10 +- 0.44  96.97 +- 0.75")
+    assert row in README
+
+
 def test_the_fashion_row_is_the_kept_runs():
     """The README's Fashion-MNIST seed-2 row is what ``sdsnn-bio table`` makes of its records:
     the shipped model's own setting, paired with its dense twin, the numbers as printed."""
