@@ -62,7 +62,8 @@ from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
 __all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "SYNAPSE_FLAGS", "SCHEDULE_FLAGS", "Stage", "SDSNNNetwork",
-           "network_class", "build_network", "network_namespace", "initial_weights", "per_copy_equations"]
+           "network_class", "build_network", "network_namespace", "initial_weights", "per_copy_equations",
+           "carried_state"]
 
 #: ``(when, base, per stage, per backward position)`` of every operation in a
 #: time step: its order is ``base + per_stage*k + per_back*b`` for the stage at
@@ -117,6 +118,20 @@ SYNAPSE_FLAGS = ("clip_on", "regen_on", "regen_threshold", "mask_on")
 #: Switches that follow the schedule alone (which the copies of one build share): they stay
 #: shared variables in the fused form, where the Adam step hoists their powers out of its loop.
 SCHEDULE_FLAGS = ("adam_k0", "learn_on", "struct_on")
+
+
+def carried_state(stages) -> list:
+    """``(owner, variables)`` of the state a learnable stage carries from one period's run to the
+    next (:data:`NEURON_CARRY`, :data:`SYNAPSE_CARRY`); weights read through linked variables (a
+    convolution's kernel, the parallel form's master synapses) are carried by their weight group."""
+    carry = []
+    for st in stages:
+        if "weights" in st.extra:
+            carry += [(st.group, NEURON_CARRY), (st.synapses, tuple(v for v in SYNAPSE_CARRY if v != "w")),
+                      (st.extra["weights"], ("w",))]
+        else:
+            carry += [(st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY)]
+    return carry
 
 
 def per_copy_equations(eqs: str, synapses: bool = False, afferent_flags: bool = False) -> str:
@@ -443,13 +458,7 @@ class SDSNNNetwork:
         self.out_monitor = b2.EventMonitor(self.stages[-1].group, "wend", variables=["nwin"], name="out_counts")
         _place(self.out_monitor, "output_counts")
         self.net = b2.Network(objects + [self.out_monitor])
-        carry = []
-        for st in self.learnable_stages:
-            if "weights" in st.extra:       # a convolution's kernel weights live in their own group
-                carry += [(st.group, NEURON_CARRY), (st.synapses, tuple(v for v in SYNAPSE_CARRY if v != "w")),
-                          (st.extra["weights"], ("w",))]
-            else:
-                carry += [(st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY)]
+        carry = carried_state(self.learnable_stages)
         self._states = {}            # structural_state() of the last run, read once per stage
         self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
                                    carry=carry, seed=seed, profile=profile)

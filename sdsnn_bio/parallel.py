@@ -56,7 +56,7 @@ from .errors import RunError
 from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
     hidden_delta_code, output_delta_code
-from .network import EVENTS, NEURON_CARRY, SYNAPSE_CARRY, SDSNNNetwork, Stage, add_adam_and_structural_pathways, \
+from .network import EVENTS, SDSNNNetwork, Stage, add_adam_and_structural_pathways, carried_state, \
     initial_weights, network_namespace, slot
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
 from .runner import PeriodRunner
@@ -275,10 +275,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         self.out_monitor = b2.EventMonitor(out_rep, "wend", variables=["nwin"], name="out_counts")
         _when(self.out_monitor, "output_counts")
         self.net = b2.Network(objects + [self.out_monitor])
-        carry = []
-        for st in self.learnable_stages:
-            carry += [(st.group, NEURON_CARRY), (st.synapses, tuple(v for v in SYNAPSE_CARRY if v != "w")),
-                      (st.extra["weights"], ("w",))]
+        carry = carried_state(self.learnable_stages)
         self._states = {}
         self.runner = PeriodRunner(self.net, (self.n_steps_run + 1) * self.dt, self.standalone, directory,
                                    carry=carry, seed=seed, profile=profile)
