@@ -47,25 +47,13 @@ numpy target cannot run a synapses' ``run_regularly`` that writes a linked
 variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
 """
 
-import numpy as np
-
-from .learning import WINDOW_CLEAR_LIF, adam_bias_code, backprop_code, hidden_delta_code
-from .network import EVENTS, slot
-from .neurons import LIF_EQS, membrane_update_code
-from .parallel import EVENT_EQS, REPLICA_LIF_EQS, _quiet_linked_writes, weights_and_master_synapses, \
-    without_bias_gradient
-from .structure.pruning import bias_mask_code, neuron_prune_code
-from .structure.regeneration import neuron_regeneration_reset
+from .learning import WINDOW_CLEAR_LIF, backprop_code, hidden_delta_code
+from .network import EVENTS, delivery, slot
+from .neurons import membrane_update_code
+from .parallel import REPLICA_LIF_EQS, _quiet_linked_writes, _when, bias_gradient_synapses, event_master, \
+    master_group, weights_and_master_synapses, without_bias_gradient
 
 __all__ = ["build_conv_stage", "adam_on_clock"]
-
-
-def _place(obj, name, k=0, back=0):
-    obj.when, obj.order = slot(name, k, back)
-
-
-def _events(names):
-    return {n: EVENTS[n] for n in names}
 
 
 def adam_on_clock(b2, sequential_on_clock: bool) -> bool:
@@ -84,20 +72,10 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     """
     _quiet_linked_writes()
     spec, k, P = st.spec, st.index, st.positions
-    c_in = st.in_shape[0]
     # channels: the per-channel learning and structural state, no membrane
-    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, events=_events(("bend", "pstart", "pend")), namespace=ns,
-                           name=spec.name)
-    for name in ("bend", "pstart", "pend"):
-        _place(group.thresholder[name], "time_events")
-    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
-    group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
-                       + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    group = master_group(b2, st, ns)
     # input channels: the kernel synapses' presynaptic group, period (and batch) events only
-    names = ("pstart", "pend") if on_clock else ("pstart", "pend", "bend")
-    chan_in = b2.NeuronGroup(c_in, EVENT_EQS, events=_events(names), namespace=ns, name=f"{spec.name}_in")
-    for name in names:
-        _place(chan_in.thresholder[name], "time_events")
+    chan_in = event_master(b2, st.in_shape[0], ns, f"{spec.name}_in", on_clock)
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
     weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt)
     # positions: membranes and window sums, the channel's bias
@@ -106,8 +84,8 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
                          namespace=dict(ns, v_th=cfg.neuron.threshold, target=target), name=f"{spec.name}_pos")
     # all the events: the next stage's synapses run their Adam and structural pathways on them
     for name in EVENTS:
-        _place(pos.thresholder[name], "time_events")
-    _place(pos.thresholder["spike"], "threshold", k)
+        _when(pos.thresholder[name], "time_events")
+    _when(pos.thresholder["spike"], "threshold", k)
     pos.b = b2.linked_var(group, "b", index=P.channel)
     when, order = slot("membrane", k)
     pos.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_pos_membrane")
@@ -117,18 +95,17 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     pos.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
     pos.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
     # the positions' synapses: forward delivery
-    fwd = "I_post += w*a_pre" if st.pre_kind == "pool" else \
-        "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w"
+    fwd, fwd_event = delivery(st.pre_kind, input_current is not None)
     pos_ns = dict(ns)
     if input_current is not None:
         pos_ns["stim"] = input_current
     psyn = b2.Synapses(pre_group, pos, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=fwd,
-                       on_event="graded" if st.pre_kind == "pool" else "spike", namespace=pos_ns,
+                       on_event=fwd_event, namespace=pos_ns,
                        name=f"syn_{spec.name}_pos")
     psyn.connect(i=P.pre_index, j=P.post_index)
     psyn.widx = P.weight_index
     psyn.w = b2.linked_var(weights, "w", index="widx")
-    _place(psyn.pre, "delivery", k)
+    _when(psyn.pre, "delivery", k)
     # the backward pass of the same synapses, from the presynaptic neuron to the kernel weight
     # each reads: the error sum of the presynaptic neuron and every position's delta*rate into
     # the kernel weight's gradient (one pass over the synapses for both)
@@ -139,11 +116,8 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     grad.connect(i=P.pre_index, j=P.weight_index)
     grad.didx = P.post_index
     grad.delta_r = b2.linked_var(pos, "delta", index="didx")
-    _place(grad.pre, "backward", back=back)
-    gbias = b2.Synapses(pos, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
-                        name=f"{spec.name}_gbias")
-    gbias.connect(i=np.arange(P.n_neurons), j=P.channel)
-    _place(gbias.pre, "backward", back=back)
+    _when(grad.pre, "backward", back=back)
+    gbias = bias_gradient_synapses(b2, st, pos, group, P.channel, ns, back)
     w0, b0 = init
     weights.w = w0
     syn.connected = 1.0

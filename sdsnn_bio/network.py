@@ -63,7 +63,7 @@ from .structure.regeneration import neuron_regeneration_reset
 
 __all__ = ["SLOTS", "slot", "EVENTS", "NEURON_CARRY", "SYNAPSE_CARRY", "SYNAPSE_FLAGS", "SCHEDULE_FLAGS", "Stage", "SDSNNNetwork",
            "network_class", "build_network", "network_namespace", "initial_weights", "per_copy_equations",
-           "carried_state"]
+           "carried_state", "delivery"]
 
 #: ``(when, base, per stage, per backward position)`` of every operation in a
 #: time step: its order is ``base + per_stage*k + per_back*b`` for the stage at
@@ -251,6 +251,15 @@ def _build_pool(b2, st, pre_group, ns, back, copies=None):
     return group, syn
 
 
+def delivery(pre_kind: str, input_current: bool = False) -> tuple:
+    """A learnable stage's forward delivery: ``(code, event)``, the weight times the pooled
+    activity of a pooling stage (its ``graded`` event), times the input's value under direct
+    coding (``input_current``: the first layer reads the stimulus), or the weight of a spike."""
+    if pre_kind == "pool":
+        return "I_post += w*a_pre", "graded"
+    return ("I_post += w*stim(t, i_pre)" if input_current else "I_post += w"), "spike"
+
+
 def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam_on_clock: bool):
     """Add a learnable stage's Adam step (as the event-driven pathway at the batch's last step
     when it is not on its own clock) and, for a structural stage, the spine, clipping, pruning
@@ -304,10 +313,9 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     # synapse arrays contiguously.
     # the first layer under direct coding: the pixel value times the weight (``input_current``
     # is the stimulus TimedArray)
-    on_pre = {"pre": "I_post += w*a_pre" if st.pre_kind == "pool" else
-              "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w",
-              "bp": backprop_code(st.pre_kind)}
-    on_event = {"pre": "graded" if st.pre_kind == "pool" else "spike", "bp": "bwd"}
+    fwd, fwd_event = delivery(st.pre_kind, input_current is not None)
+    on_pre = {"pre": fwd, "bp": backprop_code(st.pre_kind)}
+    on_event = {"pre": fwd_event, "bp": "bwd"}
     add_adam_and_structural_pathways(on_pre, on_event, st, cfg, adam_on_clock)
     syn_ns = dict(ns, regen_M=float(spec.regen_streak))
     if input_current is not None:

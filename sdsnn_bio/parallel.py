@@ -56,7 +56,7 @@ from .errors import RunError
 from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
     hidden_delta_code, output_delta_code
-from .network import EVENTS, SDSNNNetwork, Stage, add_adam_and_structural_pathways, carried_state, \
+from .network import EVENTS, SDSNNNetwork, Stage, add_adam_and_structural_pathways, carried_state, delivery, \
     initial_weights, network_namespace, slot
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
 from .runner import PeriodRunner
@@ -65,6 +65,7 @@ from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
 __all__ = ["ParallelSDSNNNetwork", "replica_layout", "weights_and_master_synapses", "without_bias_gradient",
+           "event_master", "master_group", "bias_gradient_synapses",
            "MASTER_SYNAPSE_EQS", "REPLICA_LIF_EQS", "WEIGHT_EQS"]
 
 #: One element per synapse: the weight (which the master and replica synapses read and write
@@ -167,6 +168,40 @@ def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bo
         _when(syn.pend, "period_end_syn")
         _when(syn.pstart, "period_start_syn")
     return weights, syn
+
+
+def event_master(b2, n, ns, name, on_clock: bool):
+    """Silent neurons that only emit the period events (and, where the Adam step is not on its
+    clock, the batch's end): the presynaptic group of master synapses."""
+    names = ("pstart", "pend") if on_clock else ("pstart", "pend", "bend")
+    group = b2.NeuronGroup(n, EVENT_EQS, events=_events(names, EVENTS), namespace=ns, name=name)
+    for event in names:
+        _when(group.thresholder[event], "time_events")
+    return group
+
+
+def master_group(b2, st, ns):
+    """The group of a stage whose spiking neurons live elsewhere (replicas, a convolution's
+    positions): per neuron the bias and its Adam step, the pruning and importance state, no
+    membrane; the sequential form's bias and period-start code."""
+    names = ("bend", "pstart", "pend")
+    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, events=_events(names, EVENTS), namespace=ns, name=st.spec.name)
+    for event in names:
+        _when(group.thresholder[event], "time_events")
+    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", st.index))
+    group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
+                       + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    return group
+
+
+def bias_gradient_synapses(b2, st, spiking, group, master_index, ns, back: int):
+    """``<layer>_gbias``: at a training window's end every spiking neuron adds its delta to the
+    bias gradient of its master neuron ``master_index``."""
+    gbias = b2.Synapses(spiking, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
+                        name=f"{st.spec.name}_gbias")
+    gbias.connect(i=np.arange(len(spiking)), j=master_index)
+    _when(gbias.pre, "backward", back=back)
+    return gbias
 
 
 def replica_layout(n_test: int, n_train: int, B: int) -> tuple:
@@ -287,11 +322,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
             _when(group.thresholder[name], "time_events")
 
     def _event_master(self, b2, n, ns, name):
-        """Silent neurons that only emit the period events (the master synapses' pre group)."""
-        names = ("pstart", "pend") if self.adam_on_clock else ("pstart", "pend", "bend")
-        group = b2.NeuronGroup(n, EVENT_EQS, events=_events(names, EVENTS), namespace=ns, name=name)
-        self._place_time_events(group, names)
-        return group
+        return event_master(b2, n, ns, name, self.adam_on_clock)
 
     def _build_pool(self, b2, st, pre_rep, ns, back):
         B, k, n, n_pre = self.B, st.index, st.n_neurons, int(np.prod(st.in_shape))
@@ -321,13 +352,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
     def _build_spiking(self, b2, st, pre_master, pre_rep, cfg, ns, ns_rep, back, rng, input_current=None):
         spec, k, B = st.spec, st.index, self.B
         n, n_syn, n_pre = st.n_neurons, st.n_synapses, int(np.prod(st.in_shape))
-        # master group: the per-neuron learning and structural state, no membrane
-        group = b2.NeuronGroup(n, LIF_EQS, events=_events(("bend", "pstart", "pend"), EVENTS), namespace=ns,
-                               name=spec.name)
-        self._place_time_events(group, ("bend", "pstart", "pend"))
-        group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
-        group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
-                           + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+        group = master_group(b2, st, ns)
         # replicas: membranes and window sums
         rep = b2.NeuronGroup(B * n, REPLICA_LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
                              events=_events(("wend", "bwd", "pstart"), EVENTS),
@@ -346,9 +371,8 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         weights, syn = weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, self.adam_on_clock,
                                                    self.T * self.dt)
         # replica synapses: forward delivery and the backward error sum
-        fwd = "I_post += w*a_pre" if st.pre_kind == "pool" else \
-            "I_post += w*stim(t, i_pre)" if input_current is not None else "I_post += w"
-        rep_pre, rep_ev = {"pre": fwd}, {"pre": "graded" if st.pre_kind == "pool" else "spike"}
+        fwd, fwd_event = delivery(st.pre_kind, input_current is not None)
+        rep_pre, rep_ev = {"pre": fwd}, {"pre": fwd_event}
         if st.pre_kind != "input":
             rep_pre["bp"], rep_ev["bp"] = "dacc_pre += w*delta_post", "bwd"
         rep_ns = dict(ns)
@@ -371,10 +395,7 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         grad.didx = _replicate(st.post_index, n, B)
         grad.delta_r = b2.linked_var(rep, "delta", index="didx")
         _when(grad.pre, "backward", back=back)
-        gbias = b2.Synapses(rep, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
-                            name=f"{spec.name}_gbias")
-        gbias.connect(i=np.arange(B * n), j=np.tile(np.arange(n), B))
-        _when(gbias.pre, "backward", back=back)
+        gbias = bias_gradient_synapses(b2, st, rep, group, np.tile(np.arange(n), B), ns, back)
         w0, b0 = initial_weights(cfg, st, rng)      # drawn as in the sequential form
         weights.w = w0
         syn.connected = 1.0

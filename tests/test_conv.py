@@ -124,7 +124,10 @@ def test_copies_in_one_build_refuse_a_convolution():
     with pytest.raises(ConfigError, match=r"copy 0 \(conv_geo.toml\): convolution layers \(cv\)"):
         check_copies([cfg, cfg])
     assert copies_key(cfg, "cpp_standalone") is None
-    assert copies_key(load_config(find_model("tiny_dense")), "cpp_standalone") is not None
+    # a model without one keys its builds as before: copies that differ in a run-time key share one
+    tiny = load_config(find_model("tiny_dense"))
+    assert copies_key(tiny, "cpp_standalone") == copies_key(tiny.replace(training={"lr": 0.01}), "cpp_standalone")
+    assert copies_key(tiny, "cpp_standalone") != copies_key(tiny, "runtime")
 
 
 def test_conv_keys_are_validated_like_local_ones():
