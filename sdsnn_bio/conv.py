@@ -40,18 +40,22 @@ against the numpy twin with tied weights, :func:`sdsnn_bio.learning.numpy_period
 The sums add in presynaptic order, not a convolution library's, so the last bits
 differ from any other implementation.
 
-Runs on every device in the sequential form (``training.parallel_windows``,
-``training.processes`` and copies in one build refuse a ``conv`` layer). On
+Runs on every device, in the sequential form and in the parallel form
+(``training.parallel_windows``: the positions replicated for the ``B`` windows
+of a batch, all reading the one kernel); ``training.processes`` and copies in
+one build refuse a ``conv`` layer. On
 Brian2's numpy target the kernel's Adam step is the event-driven pathway (the
 numpy target cannot run a synapses' ``run_regularly`` that writes a linked
 variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
 """
 
+import numpy as np
+
 from .learning import WINDOW_CLEAR_LIF, backprop_code, hidden_delta_code
 from .network import EVENTS, delivery, slot
 from .neurons import membrane_update_code
-from .parallel import REPLICA_LIF_EQS, _quiet_linked_writes, _when, bias_gradient_synapses, event_master, \
-    master_group, weights_and_master_synapses, without_bias_gradient
+from .parallel import REPLICA_LIF_EQS, _quiet_linked_writes, _replicate, _when, bias_gradient_synapses, \
+    event_master, master_group, weights_and_master_synapses, without_bias_gradient
 
 __all__ = ["build_conv_stage", "adam_on_clock"]
 
@@ -63,15 +67,25 @@ def adam_on_clock(b2, sequential_on_clock: bool) -> bool:
     return sequential_on_clock and not numpy_target
 
 
-def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_dt, init, input_current=None):
+def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_dt, init, input_current=None,
+                     replicas: int = 1):
     """Build a convolution stage after ``pre_group`` (the input, a pooling stage or a spiking
     stage's positions). Sets ``st.group`` (channels) and ``st.synapses`` (kernel), and in
     ``st.extra``: ``positions`` (the spiking group the next stage reads), ``weights``,
     ``flag_groups`` (groups whose ``learn_on``/``struct_on`` the network sets), ``w_init``,
     ``b_init``. Returns the Brian2 objects. ``on_clock``: :func:`adam_on_clock`.
+
+    ``replicas``: the parallel form's ``B`` (:mod:`sdsnn_bio.parallel`): the positions, their
+    synapses and the backward pass are repeated for every replica, replica-major (position
+    ``r*n + p`` is position ``p`` of replica ``r``, ``pre_group`` the replicated previous stage),
+    all reading the one kernel; the gradient and bias sums add the replicas in replica order,
+    which is the windows' order within the batch.
     """
     _quiet_linked_writes()
-    spec, k, P = st.spec, st.index, st.positions
+    spec, k, P, B = st.spec, st.index, st.positions, replicas
+    n_pre = int(np.prod(st.in_shape))
+    pre_index, post_index = _replicate(P.pre_index, n_pre, B), _replicate(P.post_index, P.n_neurons, B)
+    weight_index, channel = np.tile(P.weight_index, B), np.tile(P.channel, B)
     # channels: the per-channel learning and structural state, no membrane
     group = master_group(b2, st, ns)
     # input channels: the kernel synapses' presynaptic group, period (and batch) events only
@@ -79,14 +93,17 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
     weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt)
     # positions: membranes and window sums, the channel's bias
-    pos = b2.NeuronGroup(P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
-                         reset="v = 0\nnwin += 1\nspike_total += 1", events=dict(EVENTS),
+    # in the sequential form all the events: the next stage's synapses run their Adam and
+    # structural pathways on them; replicas only their window's (the next stage's master
+    # synapses run on an event master, as after any replicated stage)
+    events = dict(EVENTS) if B == 1 else {name: EVENTS[name] for name in ("wend", "bwd", "pstart")}
+    pos = b2.NeuronGroup(B * P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
+                         reset="v = 0\nnwin += 1\nspike_total += 1", events=events,
                          namespace=dict(ns, v_th=cfg.neuron.threshold, target=target), name=f"{spec.name}_pos")
-    # all the events: the next stage's synapses run their Adam and structural pathways on them
-    for name in EVENTS:
+    for name in events:
         _when(pos.thresholder[name], "time_events")
     _when(pos.thresholder["spike"], "threshold", k)
-    pos.b = b2.linked_var(group, "b", index=P.channel)
+    pos.b = b2.linked_var(group, "b", index=channel)
     when, order = slot("membrane", k)
     pos.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_pos_membrane")
     # the delta code without its bias-gradient line (summed over the positions into the channel)
@@ -102,8 +119,8 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     psyn = b2.Synapses(pre_group, pos, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=fwd,
                        on_event=fwd_event, namespace=pos_ns,
                        name=f"syn_{spec.name}_pos")
-    psyn.connect(i=P.pre_index, j=P.post_index)
-    psyn.widx = P.weight_index
+    psyn.connect(i=pre_index, j=post_index)
+    psyn.widx = weight_index
     psyn.w = b2.linked_var(weights, "w", index="widx")
     _when(psyn.pre, "delivery", k)
     # the backward pass of the same synapses, from the presynaptic neuron to the kernel weight
@@ -113,11 +130,11 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     code = code.replace("w*delta_r", "w_post*delta_r")
     grad = b2.Synapses(pre_group, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
                        on_pre=code, on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
-    grad.connect(i=P.pre_index, j=P.weight_index)
-    grad.didx = P.post_index
+    grad.connect(i=pre_index, j=weight_index)
+    grad.didx = post_index
     grad.delta_r = b2.linked_var(pos, "delta", index="didx")
     _when(grad.pre, "backward", back=back)
-    gbias = bias_gradient_synapses(b2, st, pos, group, P.channel, ns, back)
+    gbias = bias_gradient_synapses(b2, st, pos, group, channel, ns, back)
     w0, b0 = init
     weights.w = w0
     syn.connected = 1.0

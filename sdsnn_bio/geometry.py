@@ -168,12 +168,16 @@ def estimate_memory(cfg, n_windows: int) -> int:
     for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
         total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
         total += int(np.prod(shape)) * BYTES_PER_NEURON
+    parallel = getattr(cfg.training, "parallel_windows", False)
+    B = cfg.training.batch if parallel else 1
     for k, layer in enumerate(cfg.layers, start=1):
-        if layer.type == "conv":
-            total += _local_synapses(layer, shapes[k - 1], shapes[k]) * BYTES_PER_POSITION_SYNAPSE
-    if getattr(cfg.training, "parallel_windows", False):
-        B = cfg.training.batch
+        if layer.type == "conv":         # the positions' synapses, for every replica
+            total += B * _local_synapses(layer, shapes[k - 1], shapes[k]) * BYTES_PER_POSITION_SYNAPSE
+    if parallel:
         for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
+            if layer.type == "conv":     # the positions above are its replicas; one set counted already
+                total += (B - 1) * int(np.prod(shape)) * BYTES_PER_NEURON
+                continue
             per_syn = BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_REPLICA_SYNAPSE
             total += B * (n_syn * per_syn + int(np.prod(shape)) * BYTES_PER_NEURON)
     P = getattr(cfg.training, "processes", 1)

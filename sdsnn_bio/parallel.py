@@ -29,7 +29,12 @@ The input is ``input_rep`` (B*n_in Bernoulli neurons, replica r reading column
 block r of the stimulus) and ``input`` (a master of ``n_in`` silent neurons
 that only emits the period events the first layer's master synapses run on).
 A pooling stage has no weights: it is simply replicated (with a silent master
-group of period events when a learnable layer follows it).
+group of period events when a learnable layer follows it). A convolution
+(:mod:`sdsnn_bio.conv`) already reads its kernel through linked variables: its
+positions, their synapses and its backward pass are replicated
+(``build_conv_stage(..., replicas=B)``), the kernel, its master synapses and the
+channels are one, and a silent master of period events stands for its positions
+before the next stage.
 
 Time: one *slot* of ``T`` steps holds ``B`` windows; the test windows fill
 ``ceil(n_test/B)`` slots (the last one padded with blank windows whose output
@@ -294,16 +299,26 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
             back = len(geo) - st.index
             if st.kind == "pool":
                 made = self._build_pool(b2, st, pre_rep, ns, back)
-                if st.index < len(geo):
-                    master = self._event_master(b2, st.n_neurons, ns, f"{st.name}_events")
-                    made.append(master)
-                    self._flag_groups.append(master)
-                    pre_master = master
                 pre_rep = st.group
+            elif st.positions is not None:        # a convolution: its positions replicated
+                from . import conv
+
+                made = conv.build_conv_stage(b2, st, pre_rep, cfg, ns, back, self.target, self.adam_on_clock,
+                                             self.T * self.dt, initial_weights(cfg, st, rng),
+                                             input_current=self.stim if self.direct and st.index == 1 else None,
+                                             replicas=B)
+                pre_rep = st.extra["replica"] = st.extra["positions"]
             else:
                 made = self._build_spiking(b2, st, pre_master, pre_rep, cfg, ns, ns_rep, back, rng,
                                            input_current=self.stim if self.direct and st.index == 1 else None)
                 pre_master, pre_rep = st.group, st.extra["replica"]
+            if st.kind == "pool" or st.positions is not None:
+                # a silent master of period events for the next stage's master synapses
+                if st.index < len(geo):
+                    master = self._event_master(b2, len(pre_rep) // B, ns, f"{st.name}_events")
+                    made.append(master)
+                    self._flag_groups.append(master)
+                    pre_master = master
             objects += made
             self.stages.append(st)
         out_rep = self.stages[-1].extra["replica"]
@@ -449,12 +464,10 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
 
     def events(self) -> tuple:
         """Events per neuron in the last run, summed over the replicas."""
-        def total(group, n):
-            return self.get(group, "spike_total").reshape(self.B, n).sum(axis=0)
+        def total(group):
+            return self.get(group, "spike_total").reshape(self.B, -1).sum(axis=0)
 
-        n_in = int(np.prod(self.cfg.input_shape))
-        return (total(self.input_replica, n_in),
-                [total(st.extra["replica"], st.n_neurons) for st in self.stages])
+        return total(self.input_replica), [total(st.extra["replica"]) for st in self.stages]
 
 
 def _replicate(index, n, B):

@@ -107,13 +107,27 @@ def test_live_out_degree_counts_the_positions_of_connected_kernel_weights():
     assert ops[1] == pytest.approx(out_events[0].sum() * 4)
 
 
-@pytest.mark.parametrize("training,key", [({"parallel_windows": True}, "training.parallel_windows"),
-                                          ({"processes": 2, "batch": 10}, "training.processes")])
-def test_forms_without_a_convolution_refuse_it(training, key):
+def test_the_split_form_refuses_a_convolution():
     with pytest.raises(ConfigError) as err:
-        conv_config(**training)
+        conv_config(processes=2, batch=10)
     msg = str(err.value)
-    assert msg.startswith("conv_geo.toml") and key in msg and "convolution layers (cv" in msg
+    assert msg.startswith("conv_geo.toml") and "training.processes" in msg and "convolution layers (cv" in msg
+
+
+def test_the_parallel_form_counts_replicated_positions_in_its_memory_estimate():
+    """A convolution in the parallel form repeats its positions (neurons and synapses) for the B
+    replicas, not its kernel: the estimate grows by (B - 1) times the positions' share."""
+    from sdsnn_bio.geometry import BYTES_PER_NEURON, BYTES_PER_POSITION_SYNAPSE, BYTES_PER_REPLICA_SYNAPSE, \
+        estimate_memory
+
+    seq = conv_config(batch=4)
+    par = conv_config(batch=4, parallel_windows=True)
+    st = stage_geometry(seq)[0]
+    P = st.positions
+    positions = P.n_synapses * BYTES_PER_POSITION_SYNAPSE + P.n_neurons * BYTES_PER_NEURON
+    out = stage_geometry(seq)[1]
+    dense_rep = out.n_synapses * BYTES_PER_REPLICA_SYNAPSE + out.n_neurons * BYTES_PER_NEURON
+    assert estimate_memory(par, 10) - estimate_memory(seq, 10) == 3 * positions + 4 * dense_rep
 
 
 def test_copies_in_one_build_refuse_a_convolution():

@@ -17,6 +17,19 @@ def _assert_binary(build):
     assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
 
 
+def tiny_dense_behind_a_convolution(**training):
+    """tiny_dense behind a structural convolution and pooling (sdsnn_bio/conv.py: the kernel read
+    through linked variables, its gradient summed from the positions), so one build covers both."""
+    from sdsnn_bio.config import config_from_dict
+
+    d = load_config(find_model("tiny_dense")).to_dict()
+    d["layers"] = [{"name": "conv1", "type": "conv", "channels": 2, "kernel": 3, "padding": 1, "spines": True,
+                    "clip": True, "prune": True, "rho0": 10.0, "theta_dead": 2.0, "neurotrophic": "hidden"},
+                   {"name": "pool1", "type": "pool", "size": 2}] + d["layers"]
+    d["training"].update(training)
+    return config_from_dict(d, source="tiny_dense behind a convolution")
+
+
 @pytest.mark.cuda
 @pytest.mark.slow
 def test_training_network_generates_and_compiles(tmp_path):
@@ -26,15 +39,7 @@ def test_training_network_generates_and_compiles(tmp_path):
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.network import SDSNNNetwork
 
-    # tiny_dense behind a convolution and pooling (sdsnn_bio/conv.py: the kernel read through
-    # linked variables, its gradient summed from the positions), so one build covers both
-    from sdsnn_bio.config import config_from_dict
-
-    d = load_config(find_model("tiny_dense")).to_dict()
-    d["layers"] = [{"name": "conv1", "type": "conv", "channels": 2, "kernel": 3, "padding": 1, "spines": True,
-                    "clip": True, "prune": True, "rho0": 10.0, "theta_dead": 2.0, "neurotrophic": "hidden"},
-                   {"name": "pool1", "type": "pool", "size": 2}] + d["layers"]
-    cfg = config_from_dict(d, source="tiny_dense behind a convolution")
+    cfg = tiny_dense_behind_a_convolution()
     build = tmp_path / "cuda_build"
     # compiled for an H100/H200 whether or not this machine has a GPU; the code objects as
     # two unity files (sdsnn_bio.unity: ~19x less nvcc work than one call per file)
@@ -81,13 +86,14 @@ def test_training_network_generates_and_compiles(tmp_path):
 def test_parallel_windows_network_generates_and_compiles(tmp_path):
     """The mini-batch-parallel form (training.parallel_windows, sdsnn_bio/parallel.py): B
     replicas reading one weight group through linked variables, the replicas' gradient sums
-    as synaptic pathways into it; the GPU form the option is meant for."""
+    as synaptic pathways into it; the GPU form the option is meant for. Behind a convolution,
+    whose positions are replicated and whose kernel all replicas read."""
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
     from sdsnn_bio.parallel import ParallelSDSNNNetwork
 
-    cfg = load_config(find_model("tiny_dense")).replace(training={"parallel_windows": True})
+    cfg = tiny_dense_behind_a_convolution(parallel_windows=True)
     build = tmp_path / "cuda_parallel"
     set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
     net = ParallelSDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
@@ -97,8 +103,12 @@ def test_parallel_windows_network_generates_and_compiles(tmp_path):
     # the master's Adam and structural pathways, the replicas' delivery and backward sums,
     # and the gradient reductions into the weight and bias groups are GPU kernels
     for kernel in ("syn_fc1_adam", "syn_fc1_pend", "syn_fc1_pstart", "syn_fc1_rep_pre",
-                   "fc1_grad_pre", "fc1_gbias_pre", "syn_out_rep_bp"):
+                   "fc1_grad_pre", "fc1_gbias_pre", "syn_out_rep_bp",
+                   # the convolution: the kernel's pathways, the replicated positions' delivery,
+                   # the backward pass into the kernel and the channel biases
+                   "syn_conv1_adam", "syn_conv1_pend", "syn_conv1_pos_pre", "conv1_grad_pre", "conv1_gbias_pre"):
         assert f"kernel_{kernel}" in code, kernel
+    assert len(net.stage("conv1").extra["positions"]) == net.B * net.stage("conv1").positions.n_neurons
 
 
 @pytest.mark.cuda

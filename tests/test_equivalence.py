@@ -314,7 +314,7 @@ def test_structural_steps_match_numpy(device, network, tmp_path, request):
 def parallel_config(network):
     """``small_config``/``local_pool_config`` with the windows of a mini-batch run at once."""
     cfg = {"dense": small_config, "plain_out": lambda: small_config(out_clip=False),
-           "local_pool": local_pool_config}[network]()
+           "local_pool": local_pool_config, "conv_pool": conv_pool_config}[network]()
     return cfg.replace(training={"parallel_windows": True})
 
 
@@ -359,13 +359,14 @@ def run_parallel_periods(net, mon, cfg, periods=2, seed=1):
 
 
 @pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("dense", N_TEST - 1), ("local_pool", N_TEST),
-                                             ("plain_out", N_TEST)],
-                         ids=["dense", "dense-test_padded", "local_pool", "plain_out"])
+                                             ("plain_out", N_TEST), ("conv_pool", N_TEST)],
+                         ids=["dense", "dense-test_padded", "local_pool", "plain_out", "conv_pool"])
 def test_parallel_windows_learn_like_numpy(numpy_runtime, network, n_test, tmp_path):
     """The parallel form (B replicas, numpy target) against the sequential form's numpy twin,
     given the replicas' input spikes: the same output counts, and the same weights, Adam moments
     and biases to round-off after two periods. ``N_TEST - 1`` test windows leave a blank padding
-    window in the last test slot."""
+    window in the last test slot. ``conv_pool``: the convolutions' positions are replicated, the
+    kernels and channel biases shared (the kernel's gradient sums over positions and replicas)."""
     cfg = parallel_config(network)
     net, _ = build(cfg, "runtime", tmp_path, n_test, N_TRAIN)
     assert net.parallel and net.B == cfg.training.batch == 2
@@ -387,10 +388,9 @@ def test_parallel_windows_learn_like_numpy(numpy_runtime, network, n_test, tmp_p
             # the sequential form's tolerances (test_learning_matches_numpy); the first moments
             # of near-cancelling gradients (|mt| ~ 1e-4) differ from the twin's by up to 2e-13
             # (the sequential form's code gives the same bits: test_parallel_windows_equal_the_sequential_form)
-            np.testing.assert_allclose(s["w"], lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11,
-                                       err_msg=f"period {period}")
-            np.testing.assert_allclose(s["mt"], lay["mW"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-12)
-            np.testing.assert_allclose(s["b"], lay["b"], rtol=1e-9, atol=1e-11)
+            for var, (value, _) in learned_arrays(st, lay).items():
+                np.testing.assert_allclose(s[var], value, rtol=1e-9, atol=1e-12 if var == "mt" else 1e-11,
+                                           err_msg=f"{st.name}.{var}, period {period}")
 
 
 @pytest.mark.standalone
@@ -436,10 +436,12 @@ def test_parallel_windows_are_reproducible(numpy_runtime, tmp_path):
 
 
 @pytest.mark.standalone
-def test_parallel_windows_cpp_standalone_learn_like_numpy(tmp_path):
+@pytest.mark.parametrize("network", ["dense", "conv_pool"])
+def test_parallel_windows_cpp_standalone_learn_like_numpy(network, tmp_path):
     """The parallel form's C++ (Adam on the per-batch clock, run_args hand-over of the weight
-    group between periods) against the numpy twin, as on the numpy target."""
-    cfg = parallel_config("dense")
+    group between periods) against the numpy twin, as on the numpy target; ``conv_pool``: the
+    kernels' Adam step on that clock too (event-driven on the numpy target)."""
+    cfg = parallel_config(network)
     net, _ = build(cfg, "cpp_standalone", tmp_path, N_TEST, N_TRAIN)
     assert net.adam_on_clock
     import brian2 as b2
@@ -450,41 +452,50 @@ def test_parallel_windows_cpp_standalone_learn_like_numpy(tmp_path):
     for period, (labels, counts, spikes, state) in enumerate(run_parallel_periods(net, mon, cfg)):
         counts_np = numpy_period(cfg, layers, spikes, labels, N_TEST, 0.01, k=period * 2)
         np.testing.assert_array_equal(counts, counts_np)
-        for st, lay in zip(net.learnable_stages, layers):
-            np.testing.assert_allclose(state[st.name]["w"], lay["W"][st.post_index, st.pre_index],
-                                       rtol=1e-9, atol=1e-11, err_msg=f"period {period}")
-            np.testing.assert_allclose(state[st.name]["b"], lay["b"], rtol=1e-9, atol=1e-11)
+        for st, lay in zip(net.stages, layers):
+            if st.kind == "pool":
+                continue
+            for var, (value, _) in learned_arrays(st, lay).items():
+                np.testing.assert_allclose(state[st.name][var], value, rtol=1e-9,
+                                           atol=1e-12 if var == "mt" else 1e-11,
+                                           err_msg=f"{st.name}.{var}, period {period}")
 
 
-@pytest.mark.parametrize("n_test", [N_TEST, N_TEST - 1], ids=["whole_slots", "test_padded"])
-def test_parallel_windows_equal_the_sequential_form(numpy_runtime, n_test, tmp_path):
+@pytest.mark.parametrize("network,n_test", [("dense", N_TEST), ("dense", N_TEST - 1), ("conv", N_TEST)],
+                         ids=["whole_slots", "test_padded", "conv"])
+def test_parallel_windows_equal_the_sequential_form(numpy_runtime, network, n_test, tmp_path):
     """With inputs that spike for sure or never (pixel values 0 and 1: no random number decides),
     both forms see the same spikes: the parallel form's counts, weights, Adam moments and biases
     equal the sequential form's bit for bit after two periods with structure on (the constraint
     clips, the spines move). With ``N_TEST - 1`` test windows the sequential form's Adam step is
-    the event-driven pathway and the parallel form pads its last test slot."""
+    the event-driven pathway and the parallel form pads its last test slot. ``conv``: kernels
+    shared by positions and replicas, their gradients summed in the same order in both forms."""
     from sdsnn_bio.devices import reset_brian
 
+    make = small_config if network == "dense" else lambda: conv_pool_config(structural=True)
+    lr = 0.05 if network == "dense" else 0.01      # 0.05 silences the small convolutional network
     rng = np.random.default_rng(5)
-    n_win, n_in = n_test + N_TRAIN, 20
+    n_win, n_in = n_test + N_TRAIN, int(np.prod(make().input_shape))
     inputs = [((rng.uniform(size=(n_win, n_in)) < 0.5).astype(float), rng.integers(0, 3, n_win)) for _ in range(2)]
     results = {}
     for parallel in (False, True):
         reset_brian()
-        cfg = small_config().replace(training={"parallel_windows": parallel})
+        cfg = make().replace(training={"parallel_windows": parallel})
         net, _ = build(cfg, "runtime", tmp_path / str(parallel), n_test, N_TRAIN)
         out = []
         for period, (stim, labels) in enumerate(inputs):
             target = np.zeros((n_win, 3))
             target[np.arange(n_win), labels] = 1
             net.set_inputs(stim, target)
-            net.set_shared(lr=0.05, adam_k0=period * 2, learn_on=1, struct_on=1, hard_mask=0, bias_mask_on=0)
+            net.set_shared(lr=lr, adam_k0=period * 2, learn_on=1, struct_on=1, hard_mask=0, bias_mask_on=0)
             for st in net.learnable_stages:
                 net.set_stage_flags(st, clip_on=float(period), regen_on=0, regen_threshold=0, mask_on=0)
             counts = net.run()
+            assert all(e.sum() > 0 for e in net.events()[1]), "every stage must spike"
             state = {f"{st.name}.{v}": net.get(st.synapses, v) for st in net.learnable_stages
                      for v in ("w", "mt", "vt", "r_up", "r_lo", "c_up")}
             state.update({f"{st.name}.b": net.get(st.group, "b") for st in net.learnable_stages})
+            state.update({f"{st.name}.events": e for st, e in zip(net.stages, net.events()[1])})
             out.append((counts, state))
         results[parallel] = out
     for period, ((c_seq, s_seq), (c_par, s_par)) in enumerate(zip(results[False], results[True])):
@@ -492,5 +503,8 @@ def test_parallel_windows_equal_the_sequential_form(numpy_runtime, n_test, tmp_p
         np.testing.assert_array_equal(c_par, c_seq)
         for key in s_seq:
             np.testing.assert_array_equal(s_par[key], s_seq[key], err_msg=f"{key}, period {period}")
-    assert any(np.abs(results[True][1][1][f"{st}.w"] - results[True][0][1][f"{st}.w"]).max() > 1e-4
-               for st in ("hid", "out")), "the rule must change the weights"
+    names = [key[:-2] for key in results[True][0][1] if key.endswith(".w")]
+    assert all(np.abs(results[True][1][1][f"{st}.w"] - results[True][0][1][f"{st}.w"]).max() > 1e-4
+               for st in names), "the rule must change every layer's weights"
+    if network == "conv":      # the structural convolution's spine counters moved
+        assert np.abs(results[True][1][1]["cv2.c_up"] - results[True][0][1]["cv2.c_up"]).max() > 0

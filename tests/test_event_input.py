@@ -189,7 +189,7 @@ def test_network_learns_generated_recordings(tmp_path, numpy_runtime):
 
 
 def test_scaled_nmnist_network_stays_active_after_the_first_period(tmp_path, numpy_runtime, monkeypatch):
-    """nmnist_main's layer sequence (local - pool - local - pool - dense - dense, T = 20, its
+    """nmnist_main's layer sequence (conv - pool - conv - pool - dense - dense, T = 20, its
     constants and no regeneration), scaled down (8 and 20 channels, 30 units, the 32 x 32 input
     downsampled to 16 x 16), on generated recordings of N-MNIST's size (4000 events over 300 ms
     on the 34 x 34 sensor, the 1-pixel border cropped). With the spec's initialisation the
@@ -208,7 +208,7 @@ def test_scaled_nmnist_network_stays_active_after_the_first_period(tmp_path, num
     size = {"conv1": 8, "conv2": 20, "fc1": 30}
     for layer in d["layers"]:
         if layer["name"] in size:
-            layer["channels" if layer["type"] == "local" else "units"] = size[layer["name"]]
+            layer["channels" if layer["type"] in ("local", "conv") else "units"] = size[layer["name"]]
     d["training"]["batch"] = 1
     d["schedule"].update(periods=3, train_per_period=50, test_per_period=10, spine_streak=1, structure_start=2)
     cfg = config_from_dict(d, source="nmnist_scaled.toml")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sdsnn_bio.config import config_from_dict, find_model
 from sdsnn_bio.data.mnist import load_idx_dataset, read_idx
 from sdsnn_bio.errors import ConfigError, DataError
-from sdsnn_bio.geometry import connectivity, estimate_memory, layer_shapes, synapse_counts
+from sdsnn_bio.geometry import connectivity, conv_connectivity, estimate_memory, layer_shapes, synapse_counts
 
 with open(find_model("mnist_paper"), "rb") as _f:
     BASE = tomllib.load(_f)
@@ -27,7 +27,7 @@ with open(find_model("mnist_paper"), "rb") as _f:
 values = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6), st.integers(-3, 50),
     st.floats(allow_nan=True, allow_infinity=True), st.floats(-5, 500),
-    st.text(max_size=8), st.sampled_from(["dense", "local", "pool", "soft", "hard", "mnist5k", "last", "hidden"]),
+    st.text(max_size=8), st.sampled_from(["dense", "local", "conv", "pool", "soft", "hard", "mnist5k", "last", "hidden"]),
     st.lists(st.integers(-2, 40), max_size=4), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
@@ -79,10 +79,16 @@ def test_config_fuzz_accepts_or_rejects_cleanly(d):
     counts = synapse_counts(cfg)
     assert estimate_memory(cfg, 100) > 0
     for k, layer in enumerate(cfg.layers):
-        if counts[k] <= 2_000_000:
+        if layer.type == "conv" and np.prod(shapes[k + 1]) * shapes[k][0] * layer.kernel ** 2 <= 2_000_000:
+            # the positions' synapses (a locally connected layer's), each reading a kernel weight
+            i, j, e = conv_connectivity(layer, shapes[k], shapes[k + 1])
+            assert len(i) == len(e) and e.min(initial=0) >= 0 and e.max(initial=0) < counts[k]
+        elif layer.type != "conv" and counts[k] <= 2_000_000:
             i, j = connectivity(layer, shapes[k], shapes[k + 1])
             assert len(i) == counts[k]
-            assert i.max(initial=0) < np.prod(shapes[k]) and j.max(initial=0) < np.prod(shapes[k + 1])
+        else:
+            continue
+        assert i.max(initial=0) < np.prod(shapes[k]) and j.max(initial=0) < np.prod(shapes[k + 1])
 
 
 def _idx_bytes(arr: np.ndarray) -> bytes:

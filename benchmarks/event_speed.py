@@ -1,0 +1,84 @@
+"""Time per sample of the event-camera models on generated recordings of the real size.
+
+No PyPI or Debian package ships N-MNIST or DVS-Gesture, so the models' real runs cannot be
+made here; this measures what a period costs. It writes generated recordings
+(:func:`sdsnn_bio.data.event_input.synthetic_recordings`, 10 classes) in tonic's layout,
+N-MNIST's size by default (34 x 34 sensor, 4000 events over 300 ms, about what an N-MNIST
+saccade recording holds), trains ``--model`` (``nmnist_main``) on them for ``--periods``
+periods of its own size through :class:`sdsnn_bio.loop.Development` on ``cpp_standalone``
+(one thread), and reports the build, and per period the wall time of the simulation and the
+structural step per window (training + test windows), from the run's ``periods.csv``.
+
+    python benchmarks/event_speed.py [--model nmnist_main] [--periods 3] [--out benchmarks/event_speed.json]
+
+The first period includes the compilation; the later ones are the steady cost. Results are
+written as JSON (``--out``) and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> dict:
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.data.event_memory import write_recordings
+    from sdsnn_bio.geometry import estimate_memory, stage_geometry
+    from sdsnn_bio.loop import Development
+
+    cfg = load_config(find_model(model))
+    if cfg.data.dataset != "nmnist":
+        raise SystemExit(f"{model}: generated recordings are written for nmnist models only "
+                         f"(data.dataset = {cfg.data.dataset!r})")
+    sch = cfg.schedule
+    data = workdir / "data"
+    n_events_total = write_recordings(data, sch.train_per_period, sch.test_per_period, n_events=n_events)
+    cfg = cfg.replace(data={"directory": str(data)}, schedule={"periods": periods})
+    t0 = time.time()
+    Development(cfg, workdir / "run", device="cpp_standalone").run()
+    total_s = time.time() - t0
+    with open(workdir / "run" / "periods.csv") as f:
+        rows = list(csv.DictReader(f))
+    windows = sch.train_per_period + sch.test_per_period
+    stages = stage_geometry(cfg)
+    return {
+        "model": model, "device": "cpp_standalone", "threads": 1, "periods": periods,
+        "windows_per_period": windows, "n_steps": sch.n_steps, "events_per_recording": n_events,
+        "events_written": n_events_total,
+        "synapses_simulated": sum(s.positions.n_synapses if s.positions is not None else s.n_synapses for s in stages),
+        "weights_learnt": sum(s.n_synapses for s in stages if s.learnable),
+        "memory_estimate_gb": round(estimate_memory(cfg, windows) / 1e9, 2),
+        "total_s": round(total_s, 1),
+        "ms_per_sample": [round(1000 * float(r["wall_s"]) / windows, 2) for r in rows],
+        "test_accuracy": [round(float(r["test_accuracy"]), 4) for r in rows],
+        "machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="nmnist_main")
+    ap.add_argument("--periods", type=int, default=3)
+    ap.add_argument("--events", type=int, default=4000, help="events per recording")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "event_speed.json"))
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="event_speed") as tmp:
+        result = measure(a.model, a.periods, Path(tmp), n_events=a.events)
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
