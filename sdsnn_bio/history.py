@@ -386,6 +386,20 @@ class LayerStructure:
     layer_type: str = ""          # "dense", "local", "conv" or "pool"
     pruned: bool = False          # the layer prunes units
     kernel_index: np.ndarray = None   # a convolution: the kernel weight each synapse reads
+    kernel_shape: tuple = None        # a convolution: (C_out, C_in, k, k)
+
+    def kernel_values(self, values) -> np.ndarray:
+        """A convolution's per-synapse ``values`` (one of ``connected``, ``w``, ``r_up``, ``r_lo``
+        or an array of the same length) as its kernel, ``(C_out, C_in, k, k)``: each element
+        the value at a synapse that reads it (all of them carry the same), NaN for an element
+        no synapse reads."""
+        if self.kernel_index is None:
+            raise ValueError(f"layer {self.name!r} ({self.layer_type}) has no kernel")
+        c_out, c_in, k, _ = self.kernel_shape
+        flat = np.full(c_in * c_out * k * k, np.nan)
+        flat[self.kernel_index] = np.asarray(values, float)
+        # the kernel's elements are stored input-channel-major: ((c_in*C_out + c_out)*k + ky)*k + kx
+        return flat.reshape(c_in, c_out, k, k).transpose(1, 0, 2, 3)
 
     @property
     def n_live(self) -> int:
@@ -716,7 +730,9 @@ class History:
                     name=st.name, period=e, pre_shape=shapes_in[st.name], post_shape=post_shape,
                     i=i, j=j, connected=connected, alive=alive,
                     unit_of_post=unit_of_post, w=v["w"], r_up=v["r_up"], r_lo=v["r_lo"], values_period=vp,
-                    exact=exact, layer_type=st.spec.type, pruned=st.pruned, kernel_index=kernel)
+                    exact=exact, layer_type=st.spec.type, pruned=st.pruned, kernel_index=kernel,
+                    kernel_shape=None if kernel is None else (st.spec.channels, shapes_in[st.name][0],
+                                                              st.spec.kernel, st.spec.kernel))
             else:   # a pooling relay: fixed synapses of weight 1/size^2
                 pw = np.float32(1.0 / (st.spec.size * st.spec.size))
                 nan = np.full(st.n_synapses, np.nan, np.float32)

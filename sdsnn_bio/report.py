@@ -293,6 +293,31 @@ def _mask_figure(ls, plt):
     return fig
 
 
+def _kernel_figure(ls, plt):
+    """A convolution's kernel at one period: which weights are live and their spine widths,
+    one ``k x k`` tile per pair of output and input channel, pruned channels grey."""
+    from .viz import plot_kernels
+
+    conn = ls.kernel_values(ls.connected)
+    width = ls.kernel_values(np.asarray(ls.r_up, float) + np.abs(np.asarray(ls.r_lo, float)))
+    width[~(conn > 0)] = np.nan
+    c_out, c_in = conn.shape[:2]
+    fig, axs = plt.subplots(2, 1, figsize=(min(3 + 0.28 * c_out, 16), 2 * min(1.6 + 0.28 * c_in, 7)))
+    alive = np.asarray(ls.alive, bool)
+    plot_kernels(conn, alive=alive, axes=axs[0], label="connected (1 = live)", vmin=0, vmax=1)
+    axs[0].set_title(f"{ls.name} kernel at period {ls.period}: {int(np.nansum(conn))} live of "
+                     f"{int(np.isfinite(conn).sum())} weights, {int(alive.sum())} of {c_out} channels alive",
+                     fontsize=9)
+    if np.isfinite(width).any():
+        plot_kernels(width, alive=alive, axes=axs[1], label="r+ + |r-| (weight units)", cmap="magma")
+        axs[1].set_title(f"spine widths of the live weights{_values_note(ls)}", fontsize=9)
+    else:
+        axs[1].set_axis_off()
+        axs[1].set_title("no spine bounds in this layer", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _fields_title(ls, alive):
     c = ls.pre_shape[0]
     mean = f", mean over {c} input channels" if c > 1 else ""
@@ -384,7 +409,9 @@ def draw_structure_figures(run_dir, period=None, over_periods=True, history=None
     At ``period`` (default: the last recorded one), with ``NNNN`` its number:
     ``fields_<layer>_pNNNN.png`` (receptive fields of a dense layer over its input map,
     pruned units greyed), ``mask_<layer>_pNNNN.png`` (connection mask and spine widths;
-    per pair of channels for a locally connected layer), ``network_pNNNN.png`` (the
+    per pair of channels for a locally connected layer or a convolution's positions),
+    ``kernels_<layer>_pNNNN.png`` (a convolution's kernel: live weights and spine widths, one
+    ``k x k`` tile per pair of channels), ``network_pNNNN.png`` (the
     surviving network). With ``over_periods``, also, per pruned layer:
     ``units_<layer>.png`` (alive units and live synapses per unit over periods),
     ``distributions_<layer>.png`` (weights and spine widths of the live synapses over
@@ -410,6 +437,8 @@ def draw_structure_figures(run_dir, period=None, over_periods=True, history=None
                                   title=_fields_title(ls, ls.alive))
             figs[f"fields_{name}_p{e:04d}.png"] = fig
         figs[f"mask_{name}_p{e:04d}.png"] = _mask_figure(ls, plt)
+        if getattr(ls, "kernel_index", None) is not None:
+            figs[f"kernels_{name}_p{e:04d}.png"] = _kernel_figure(ls, plt)
     figs[f"network_p{e:04d}.png"] = _network_figure(structure, e, plt)
     if not over_periods:
         return figs

@@ -63,9 +63,10 @@ except ImportError:  # hypothesis is a test dependency; without it the fuzz test
 # they only order the units (a unit not listed costs 1), so a wrong figure costs time, never a
 # result.
 UNIT_COSTS = {
-    # four nvcc builds (the training network with a convolution, its parallel-windows form, the
-    # developmental network, fused copies), unity files: 294 worker-s on 2026-12-02 21:50
-    "test_cuda.py": 290,
+    # four nvcc builds (the training network with a convolution, its parallel-windows form with
+    # the convolution too, the developmental network, fused copies), unity files: 378 worker-s
+    # on the fresh clone of 2026-12-03 00:41
+    "test_cuda.py": 380,
     # the first unit that asks for the shared tiny_dense run (tests/_shared_tiny_run.py) makes
     # it; test_history asks at once and is started early, so the other users find it made
     "test_history.py": 130,
@@ -80,7 +81,8 @@ UNIT_COSTS = {
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-conv_pool]": 60,
     # a convolutional run, and the same stopped and resumed (two builds, the second cached)
     "test_conv.py": 100,
-    "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy": 60,
+    "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy[dense]": 30,
+    "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy[conv_pool]": 30,
     "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 50,
     "test_cifar.py": 50,
     "test_kill_resume.py": 45,

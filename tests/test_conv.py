@@ -218,6 +218,25 @@ def test_a_convolutional_run_prunes_channels_and_records_its_kernel(conv_run):
     np.testing.assert_array_equal(ls.kernel_index, P.weight_index)
     np.testing.assert_array_equal(ls.connected, conn[P.weight_index] > 0)
     np.testing.assert_array_equal(ls.unit_of_post, P.channel)
+    # ... and the kernel itself, (C_out, C_in, k, k), as the report draws it
+    kernel = conn.reshape(4, 6, 3, 3).transpose(1, 0, 2, 3)
+    assert ls.kernel_shape == (6, 4, 3, 3)
+    np.testing.assert_array_equal(ls.kernel_values(ls.connected), kernel)
+    # every synapse shows the value of the kernel element it reads
+    w_kernel = ls.kernel_values(ls.w)
+    np.testing.assert_array_equal(w_kernel.transpose(1, 0, 2, 3).ravel()[ls.kernel_index], ls.w)
+    assert np.isfinite(w_kernel[alive]).all()
+    from sdsnn_bio.report import draw_structure_figures
+
+    figs = draw_structure_figures(out, over_periods=False)
+    fig = figs[f"kernels_conv2_p{int(h.periods[-1]):04d}.png"]
+    mosaic = fig.axes[0].images[0].get_array()
+    assert mosaic.shape == (4 * 4 - 1, 6 * 4 - 1)                            # input channels down
+    np.testing.assert_array_equal(mosaic[8:11, 4:7], kernel[1, 2])        # channel 1, input channel 2
+    assert mosaic.mask[3, :].all() and mosaic.mask[:, 3].all()             # the gaps between tiles
+    assert f"{int(conn.sum())} live of {conn.size} weights, {int(alive.sum())} of 6 channels alive" in \
+        fig.axes[0].get_title()
+    assert "kernels_out_p" not in " ".join(figs) and "kernels_conv1_p" not in " ".join(figs)   # not pruned: no history
 
 
 @pytest.mark.standalone

@@ -133,6 +133,26 @@ def test_synapse_matrix_dense_and_grouped():
     assert np.isnan(img[:, 1]).all() and (img[:, 0] == 1).all()
 
 
+def test_kernel_mosaic_tiles_output_by_input_channel():
+    kernel = np.arange(3 * 2 * 3 * 3, dtype=float).reshape(3, 2, 3, 3)
+    img = viz.kernel_mosaic(kernel)
+    assert img.shape == (3 * 4 - 1, 2 * 4 - 1)
+    for o in range(3):
+        for c in range(2):
+            np.testing.assert_array_equal(img[4 * o:4 * o + 3, 4 * c:4 * c + 3], kernel[o, c])
+    assert np.isnan(img[3]).all() and np.isnan(img[:, 3]).all() and np.isnan(img[7]).all()
+    assert np.isfinite(img).sum() == kernel.size
+    # drawn with the output channels across: tile (row c, column o) is kernel[o, c]
+    ax = viz.plot_kernels(kernel, alive=[True, False, True], label="weight w")
+    np.testing.assert_array_equal(ax.images[0].get_array().filled(np.nan)[0:3, 4:7], kernel[1, 0])
+    np.testing.assert_array_equal(ax.images[0].get_array().filled(np.nan)[4:7, 8:11], kernel[2, 1])
+    grey = ax.images[1].get_array()             # the pruned channel's columns, and only those, greyed
+    assert not grey.mask[:, 4:7].any() and grey.mask[:, :4].all() and grey.mask[:, 7:].all()
+    assert ax.get_xlabel() == "output channel" and ax.get_ylabel() == "input channel"
+    with pytest.raises(ValueError, match=r"\(C_out, C_in, k, k\)"):
+        viz.kernel_mosaic(np.zeros((2, 3, 3)))
+
+
 def test_unit_images_over_periods():
     periods = np.arange(5, 10)
     alive = np.ones((5, 4), bool)

@@ -7,8 +7,8 @@ from ._common import axes_or_current as _axes
 from ._common import colorbar as _colorbar
 from ._common import period_edges
 
-__all__ = ["EVENT_KINDS", "EVENT_COLORS", "synapse_image", "plot_synapse_matrix", "plot_unit_periods",
-           "plot_alive_units", "plot_live_synapses", "plot_distribution_periods", "plot_events"]
+__all__ = ["EVENT_KINDS", "EVENT_COLORS", "synapse_image", "plot_synapse_matrix", "kernel_mosaic", "plot_kernels",
+           "plot_unit_periods", "plot_alive_units", "plot_live_synapses", "plot_distribution_periods", "plot_events"]
 
 #: The kinds of structural events, in drawing order.
 EVENT_KINDS = ("unit_pruned", "unit_revived", "synapse_pruned", "synapse_regenerated")
@@ -88,6 +88,57 @@ def plot_synapse_matrix(values, i, j, n_pre=None, n_post=None, pre_group=None, p
     ax.set_ylabel(pre_label)
     if colorbar:
         _colorbar(im, ax, label if pre_group is None and post_group is None else f"{label} (mean per block)")
+    return ax
+
+
+def kernel_mosaic(kernel, gap: int = 1) -> np.ndarray:
+    """A convolution's kernel ``(C_out, C_in, k, k)`` as one image: output channels down,
+    input channels across, each ``k x k`` tile at row ``o*(k+gap)``, column ``c*(k+gap)``,
+    the gaps NaN (``kernel.transpose(1, 0, 2, 3)`` puts the input channels down)."""
+    kernel = np.asarray(kernel, float)
+    if kernel.ndim != 4 or kernel.shape[2] != kernel.shape[3]:
+        raise ValueError(f"a kernel is (C_out, C_in, k, k), got shape {kernel.shape}")
+    c_out, c_in, k, _ = kernel.shape
+    out = np.full((c_out * (k + gap) - gap, c_in * (k + gap) - gap), np.nan)
+    for o in range(c_out):
+        for c in range(c_in):
+            out[o * (k + gap):o * (k + gap) + k, c * (k + gap):c * (k + gap) + k] = kernel[o, c]
+    return out
+
+
+def plot_kernels(kernel, alive=None, axes=None, label="", colorbar=True, gap: int = 1, **kwds):
+    """A convolution's kernel ``(C_out, C_in, k, k)`` as a mosaic of ``k x k`` tiles: output
+    channel across (x), input channel down (y), each tile as the kernel slice ``[o, c]`` is
+    stored (row ``ky``, column ``kx``). ``alive`` (one flag per output channel): the columns of
+    pruned channels are drawn grey. ``**kwds`` go to ``imshow``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``axes.images[0].get_array()`` is ``kernel_mosaic(kernel.transpose(1, 0, 2, 3))``
+        (masked where NaN).
+    """
+    ax = _axes(axes)
+    c_out, c_in, k, _ = np.shape(kernel)
+    img = kernel_mosaic(np.asarray(kernel, float).transpose(1, 0, 2, 3), gap)
+    kw = dict(interpolation="nearest", cmap="viridis")
+    kw.update(kwds)
+    im = ax.imshow(np.ma.masked_invalid(img), **kw)
+    if alive is not None:
+        dead = np.zeros(img.shape)
+        for o in np.flatnonzero(~np.asarray(alive, bool)):
+            dead[:, o * (k + gap):o * (k + gap) + k] = 1
+        ax.imshow(np.ma.masked_equal(dead, 0), cmap="Greys", vmin=0, vmax=2.5, alpha=0.85,
+                  interpolation="nearest")
+    step = max(1, int(np.ceil(max(c_in, c_out) / 20)))
+    ax.set_xticks(np.arange(0, c_out, step) * (k + gap) + (k - 1) / 2, [str(o) for o in range(0, c_out, step)])
+    ax.set_yticks(np.arange(0, c_in, step) * (k + gap) + (k - 1) / 2, [str(c) for c in range(0, c_in, step)])
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("output channel")
+    ax.set_ylabel("input channel")
+    if colorbar:
+        cb = ax.figure.colorbar(im, ax=ax, shrink=0.8, pad=0.01)
+        cb.set_label(label, fontsize=8)
     return ax
 
 
