@@ -79,8 +79,9 @@ UNIT_COSTS = {
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-dense]": 60,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-local_pool]": 60,
     "test_equivalence.py::test_learning_matches_numpy[cpp_standalone-conv_pool]": 60,
-    # a convolutional run, and the same stopped and resumed (two builds, the second cached)
-    "test_conv.py": 100,
+    # a convolutional run, and the same stopped and resumed (two builds, the second cached), in
+    # the sequential and in the parallel form: 106 + 59 worker-s (2026-12-03)
+    "test_conv.py": 165,
     "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy[dense]": 30,
     "test_equivalence.py::test_parallel_windows_cpp_standalone_learn_like_numpy[conv_pool]": 30,
     "test_reproducibility.py::test_openmp_runs_agree_within_tolerance": 50,

@@ -259,3 +259,42 @@ def test_a_convolutional_run_resumes_bit_for_bit(conv_run, tmp_path):
     assert sorted(a.arrays) == sorted(b.arrays)
     for key in a.arrays:
         assert a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
+
+
+@pytest.mark.standalone
+@pytest.mark.slow
+def test_a_convolutional_run_in_the_parallel_form_prunes_and_resumes_bit_for_bit(tmp_path):
+    """The same network with the windows of a batch at once (``training.parallel_windows``): the
+    whole loop (structural decisions on the kernel, records, snapshots of the weight group)
+    runs, prunes conv2's channels, and a run stopped after period 5 and resumed ends as the
+    uninterrupted one, bit for bit."""
+    from sdsnn_bio.devices import reset_brian
+    from sdsnn_bio.loop import Development
+    from sdsnn_bio.records import RunFolder, read_table
+
+    def cfg(**schedule):
+        return tiny_conv(**schedule).replace(training={"parallel_windows": True})
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    summary = Development(cfg(), full, device="cpp_standalone").run()
+    reset_brian()
+    Development(cfg(periods=5), part, device="cpp_standalone").run()
+    reset_brian()
+    resumed = Development(cfg(), part, device="cpp_standalone").run(resume=True)
+    t_full, t_part = read_table(full), read_table(part)
+    assert len(t_full["period"]) == 8
+    snap = RunFolder(full).load_snapshot("last").arrays
+    conn = snap["conv2/syn/connected"]
+    assert conn.shape == (6 * 4 * 9,)                        # the kernel, not the positions
+    pruned = snap["conv2/group/pruned"] > 0
+    assert 0 < pruned.sum() < 6 and t_full["alive_conv2"][-1] == 6 - pruned.sum() == summary["alive_conv2"]
+    np.testing.assert_array_equal(conn.reshape(4, 6, 9)[:, pruned], 0)
+    # it learns: the last period's test accuracy well above chance (10 classes)
+    assert t_full["test_accuracy"][-1] >= 0.3
+    for col in ("test_accuracy", "train_loss", "compression", "alive_conv2", "rho_conv2", "sops"):
+        np.testing.assert_array_equal(t_part[col], t_full[col], err_msg=col)
+    assert resumed["final_test_accuracy"] == summary["final_test_accuracy"]
+    a, b = RunFolder(full).load_snapshot("last"), RunFolder(part).load_snapshot("last")
+    assert sorted(a.arrays) == sorted(b.arrays)
+    for key in a.arrays:
+        assert a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
