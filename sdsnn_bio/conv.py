@@ -42,8 +42,9 @@ differ from any other implementation.
 
 Runs on every device, in the sequential form and in the parallel form
 (``training.parallel_windows``: the positions replicated for the ``B`` windows
-of a batch, all reading the one kernel); ``training.processes`` and copies in
-one build refuse a ``conv`` layer. On
+of a batch, all reading the one kernel), and as copies in one build
+(:mod:`sdsnn_bio.multi`: K kernels, each copy's positions reading its own);
+``training.processes`` refuses a ``conv`` layer. On
 Brian2's numpy target the kernel's Adam step is the event-driven pathway (the
 numpy target cannot run a synapses' ``run_regularly`` that writes a linked
 variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
@@ -68,7 +69,7 @@ def adam_on_clock(b2, sequential_on_clock: bool) -> bool:
 
 
 def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_dt, init, input_current=None,
-                     replicas: int = 1):
+                     replicas: int = 1, copies=None):
     """Build a convolution stage after ``pre_group`` (the input, a pooling stage or a spiking
     stage's positions). Sets ``st.group`` (channels) and ``st.synapses`` (kernel), and in
     ``st.extra``: ``positions`` (the spiking group the next stage reads), ``weights``,
@@ -80,23 +81,35 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     ``r*n + p`` is position ``p`` of replica ``r``, ``pre_group`` the replicated previous stage),
     all reading the one kernel; the gradient and bias sums add the replicas in replica order,
     which is the windows' order within the batch.
+
+    ``copies``: K independent networks fused into these objects (:mod:`sdsnn_bio.multi`): every
+    object holds K blocks (copy k's positions, kernel, channels and input channels after copy
+    k-1's), copy k's positions reading copy k's kernel; ``init`` the copies' values one after
+    another. Not together with ``replicas``.
     """
     _quiet_linked_writes()
-    spec, k, P, B = st.spec, st.index, st.positions, replicas
-    n_pre = int(np.prod(st.in_shape))
+    spec, k, P = st.spec, st.index, st.positions
+    if copies is not None and replicas != 1:
+        raise ValueError("a convolution is built with replicas (the parallel form) or copies, not both")
+    B = copies or replicas                       # blocks of positions
+    n_pre = len(pre_group) // B
     pre_index, post_index = _replicate(P.pre_index, n_pre, B), _replicate(P.post_index, P.n_neurons, B)
-    weight_index, channel = np.tile(P.weight_index, B), np.tile(P.channel, B)
+    if copies is None:     # every replica reads the one kernel
+        weight_index, channel = np.tile(P.weight_index, B), np.tile(P.channel, B)
+    else:                  # copy k reads its own kernel and channels
+        weight_index = _replicate(P.weight_index, st.n_synapses, B)
+        channel = _replicate(P.channel, st.n_neurons, B)
     # channels: the per-channel learning and structural state, no membrane
-    group = master_group(b2, st, ns)
+    group = master_group(b2, st, ns, copies)
     # input channels: the kernel synapses' presynaptic group, period (and batch) events only
-    chan_in = event_master(b2, st.in_shape[0], ns, f"{spec.name}_in", on_clock)
+    chan_in = event_master(b2, st.in_shape[0], ns, f"{spec.name}_in", on_clock, copies)
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
-    weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt)
+    weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt, copies)
     # positions: membranes and window sums, the channel's bias
     # in the sequential form all the events: the next stage's synapses run their Adam and
     # structural pathways on them; replicas only their window's (the next stage's master
     # synapses run on an event master, as after any replicated stage)
-    events = dict(EVENTS) if B == 1 else {name: EVENTS[name] for name in ("wend", "bwd", "pstart")}
+    events = dict(EVENTS) if replicas == 1 else {name: EVENTS[name] for name in ("wend", "bwd", "pstart")}
     pos = b2.NeuronGroup(B * P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
                          reset="v = 0\nnwin += 1\nspike_total += 1", events=events,
                          namespace=dict(ns, v_th=cfg.neuron.threshold, target=target), name=f"{spec.name}_pos")

@@ -53,6 +53,10 @@ it at the end. Resume (``run(resume=True)``) restarts every copy from the last
 period that all copies have a snapshot of (two snapshots are kept per copy, so
 that a kill between two copies' snapshot writes loses at most one period).
 
+A convolution (:mod:`sdsnn_bio.conv`) is fused the same way: ``K`` kernels in
+its weight group and master synapses, ``K`` blocks of channels, input channels
+and positions, copy ``k``'s positions reading copy ``k``'s kernel.
+
 Memory: the fused objects hold ``K`` times one network's arrays, plus one
 8-byte variable per neuron and flag; a synapse holds nothing more than in a
 single network.
@@ -153,10 +157,6 @@ def check_copies(cfgs) -> None:
         if cfg.training.processes > 1:
             raise ConfigError(f"copy {k} ({cfg.source}): key 'training.processes' is {cfg.training.processes}: "
                               "copies in one build run in one process (each copy one window at a time)")
-        convs = [layer.name for layer in cfg.layers if layer.type == "conv"]
-        if convs:
-            raise ConfigError(f"copy {k} ({cfg.source}): convolution layers ({', '.join(convs)}) do not run as "
-                              "copies in one build (a kernel shared through linked variables has no fused form)")
     base = _flat(cfgs[0])
     for k, cfg in enumerate(cfgs[1:], 1):
         flat = _flat(cfg)
@@ -346,7 +346,8 @@ class MultiSDSNNNetwork(SDSNNNetwork):
         self._carried = {owner.name: set(names) for owner, names in self.runner.carry}
         self._initial = {}
         for st in self.learnable_stages:
-            self._initial[(st.synapses.name, "w")] = st.extra["w_init"]
+            # a convolution's kernel weights live in its weight group (SDSNNNetwork._redirect)
+            self._initial[(st.extra.get("weights", st.synapses).name, "w")] = st.extra["w_init"]
             self._initial[(st.synapses.name, "connected")] = np.ones(self.K * st.n_synapses)
             self._initial[(st.group.name, "b")] = st.extra["b_init"]
         self.lockstep = Lockstep(self.K, self.run_all)
@@ -374,12 +375,12 @@ class MultiSDSNNNetwork(SDSNNNetwork):
             # the copy's own layer keys (rho0, theta_dead, regen_q0) with the fused objects
             fields = {f: getattr(st, f) for f in st.__dataclass_fields__ if f != "extra"}
             fields["spec"] = own.spec
-            extra = {}
+            # the fused objects (a convolution's weight group, positions and flag groups) as they
+            # are; the initial weights the copy's own
+            extra = dict(st.extra)
             if st.learnable:
-                extra = {"w_init": st.extra["w_init"][k * st.n_synapses:(k + 1) * st.n_synapses],
-                         "b_init": st.extra["b_init"][k * st.n_neurons:(k + 1) * st.n_neurons]}
-            elif "pool_weight" in st.extra:
-                extra = {"pool_weight": st.extra["pool_weight"]}
+                extra.update(w_init=st.extra["w_init"][k * st.n_synapses:(k + 1) * st.n_synapses],
+                             b_init=st.extra["b_init"][k * st.n_neurons:(k + 1) * st.n_neurons])
             view.stages.append(Stage(**fields, extra=extra))
         view.runner = _CopyRunner(self, k)
         return view

@@ -448,7 +448,7 @@ class SDSNNNetwork:
                 objects += conv.build_conv_stage(
                     b2, st, pre, cfg, ns, back, self.target, conv.adam_on_clock(b2, self.adam_on_clock),
                     B * self.T * self.dt, self._initial_weights(st, rng),
-                    input_current=self.stim if self.direct and st.index == 1 else None)
+                    input_current=self.stim if self.direct and st.index == 1 else None, copies=self.fused_copies)
                 self.stages.append(st)
                 pre = st.extra["positions"]
                 continue

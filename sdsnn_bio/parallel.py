@@ -143,23 +143,28 @@ def without_bias_gradient(delta_code: str) -> str:
     return "\n".join(line for line in delta_code.splitlines() if line.strip() != "gb += delta")
 
 
-def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt):
+def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt, copies=None):
     """A learnable stage's weights in a group of their own and the synapses holding the rest of
     their state: ``<layer>_weights`` (``w`` and its gradient sum ``g``, one element a synapse)
     and ``syn_<layer>`` from ``pre_master`` to ``group`` (Adam, mask, spines, regeneration and
     importance: the sequential form's code, with ``w`` and ``g`` linked to the weight group).
     ``on_clock``: the Adam step on a clock of period ``adam_dt``, else the event-driven
-    pathway. Shared by the parallel form and convolutions (:mod:`sdsnn_bio.conv`)."""
-    spec, k, n_syn = st.spec, st.index, st.n_synapses
+    pathway. ``copies``: K networks fused (:mod:`sdsnn_bio.multi`), copy k's weights and
+    synapses in block k, its flags read from its block of ``group``. Shared by the parallel form
+    and convolutions (:mod:`sdsnn_bio.conv`)."""
+    from .network import _connect, per_copy_equations
+
+    spec, k, n_syn = st.spec, st.index, st.n_synapses * (copies or 1)
     weights = b2.NeuronGroup(n_syn, WEIGHT_EQS, name=f"{spec.name}_weights")
     on_pre, on_event = {}, {}
     add_adam_and_structural_pathways(on_pre, on_event, st, cfg, on_clock)
     # a layer without spines or clipping whose Adam step runs on its own clock has no pathway
     # here (Brian2 takes no on_event without an on_pre)
     paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
-    syn = b2.Synapses(pre_master, group, model=MASTER_SYNAPSE_EQS, namespace=dict(ns, regen_M=float(spec.regen_streak)),
+    model = MASTER_SYNAPSE_EQS if copies is None else per_copy_equations(MASTER_SYNAPSE_EQS, synapses=True)
+    syn = b2.Synapses(pre_master, group, model=model, namespace=dict(ns, regen_M=float(spec.regen_streak)),
                       name=f"syn_{spec.name}", **paths)
-    syn.connect(i=st.pre_index, j=st.post_index)
+    _connect(syn, st, pre_master, copies)
     syn.widx = np.arange(n_syn)
     syn.w = b2.linked_var(weights, "w", index="widx")
     syn.g = b2.linked_var(weights, "g", index="widx")
@@ -175,22 +180,29 @@ def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bo
     return weights, syn
 
 
-def event_master(b2, n, ns, name, on_clock: bool):
+def event_master(b2, n, ns, name, on_clock: bool, copies=None):
     """Silent neurons that only emit the period events (and, where the Adam step is not on its
-    clock, the batch's end): the presynaptic group of master synapses."""
+    clock, the batch's end): the presynaptic group of master synapses (``copies``: of K fused
+    networks, ``n`` for each; their only flags follow the shared schedule)."""
     names = ("pstart", "pend") if on_clock else ("pstart", "pend", "bend")
-    group = b2.NeuronGroup(n, EVENT_EQS, events=_events(names, EVENTS), namespace=ns, name=name)
+    group = b2.NeuronGroup(n * (copies or 1), EVENT_EQS, events=_events(names, EVENTS), namespace=ns, name=name)
     for event in names:
         _when(group.thresholder[event], "time_events")
     return group
 
 
-def master_group(b2, st, ns):
+def master_group(b2, st, ns, copies=None):
     """The group of a stage whose spiking neurons live elsewhere (replicas, a convolution's
     positions): per neuron the bias and its Adam step, the pruning and importance state, no
-    membrane; the sequential form's bias and period-start code."""
+    membrane; the sequential form's bias and period-start code. ``copies``: K networks fused
+    (:mod:`sdsnn_bio.multi`): the flags per neuron, each copy's block its own, with the flags of
+    the afferent synapses (:func:`sdsnn_bio.network.per_copy_equations`)."""
+    from .network import per_copy_equations
+
     names = ("bend", "pstart", "pend")
-    group = b2.NeuronGroup(st.n_neurons, LIF_EQS, events=_events(names, EVENTS), namespace=ns, name=st.spec.name)
+    eqs = LIF_EQS if copies is None else per_copy_equations(LIF_EQS, afferent_flags=True)
+    group = b2.NeuronGroup(st.n_neurons * (copies or 1), eqs, events=_events(names, EVENTS), namespace=ns,
+                           name=st.spec.name)
     for event in names:
         _when(group.thresholder[event], "time_events")
     group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", st.index))

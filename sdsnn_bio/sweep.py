@@ -416,11 +416,11 @@ def copies_key(cfg, device: str):
     """Jobs with one key can run as copies of one build (:class:`sdsnn_bio.multi.MultiDevelopment`):
     the configuration without :data:`sdsnn_bio.multi.RUNTIME_KEYS`, and the device. ``None``
     for a job that cannot be a copy (a developmental model, ``training.parallel_windows``,
-    ``training.processes`` above 1, a convolution layer)."""
+    ``training.processes`` above 1)."""
     from .multi import _flat, _is_runtime
 
     if getattr(cfg, "kind", "training") != "training" or cfg.training.parallel_windows \
-            or cfg.training.processes > 1 or any(layer.type == "conv" for layer in cfg.layers):
+            or cfg.training.processes > 1:
         return None
     flat = {k: v for k, v in _flat(cfg).items() if not _is_runtime(k)}
     return json.dumps([device, flat], sort_keys=True, default=str)

@@ -92,9 +92,10 @@ UNIT_COSTS = {
     "test_split.py": 110,
     "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone-dense]": 40,
     "test_equivalence.py::test_structural_steps_match_numpy[cpp_standalone-conv]": 40,
-    # three fused builds of three copies (shared), two single-run comparisons: 210 worker-s on the
-    # fresh clone of 2026-12-02 09:09, at load 4-5 (a Fashion-MNIST run on both cores)
-    "test_multi.py": 100,
+    # three fused builds of three copies (shared), single-run comparisons of a dense and of a
+    # convolutional network: 154 worker-s on the fresh clone of 2026-12-03 00:41 before the
+    # convolutional comparison (about 45 worker-s more)
+    "test_multi.py": 200,
     "test_devices.py::test_a_second_build_of_a_network_comes_from_the_cache": 25,
     "test_unity.py": 25,
     "test_energy_table.py": 20,

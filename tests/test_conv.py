@@ -130,18 +130,21 @@ def test_the_parallel_form_counts_replicated_positions_in_its_memory_estimate():
     assert estimate_memory(par, 10) - estimate_memory(seq, 10) == 3 * positions + 4 * dense_rep
 
 
-def test_copies_in_one_build_refuse_a_convolution():
+def test_copies_in_one_build_take_a_convolution():
+    """Copies of a convolutional model may share one build (tests/test_multi.py runs them against
+    their single runs); a sweep keys them by what is not a run-time key."""
     from sdsnn_bio.multi import check_copies
     from sdsnn_bio.sweep import copies_key
 
     cfg = conv_config()
-    with pytest.raises(ConfigError, match=r"copy 0 \(conv_geo.toml\): convolution layers \(cv\)"):
-        check_copies([cfg, cfg])
-    assert copies_key(cfg, "cpp_standalone") is None
-    # a model without one keys its builds as before: copies that differ in a run-time key share one
-    tiny = load_config(find_model("tiny_dense"))
-    assert copies_key(tiny, "cpp_standalone") == copies_key(tiny.replace(training={"lr": 0.01}), "cpp_standalone")
-    assert copies_key(tiny, "cpp_standalone") != copies_key(tiny, "runtime")
+    check_copies([cfg, cfg.replace(training={"lr": 0.01})])
+    assert copies_key(cfg, "cpp_standalone") == copies_key(cfg.replace(training={"lr": 0.01}), "cpp_standalone")
+    assert copies_key(cfg, "cpp_standalone") != copies_key(cfg, "runtime")
+    # a convolution's shape is not a run-time key
+    with pytest.raises(ConfigError, match=r"key 'layers\.0\.channels'|key 'layers\.cv\.channels'"):
+        d = cfg.to_dict()
+        d["layers"][0]["channels"] = 5
+        check_copies([cfg, config_from_dict(d, source="other.toml")])
 
 
 def test_conv_keys_are_validated_like_local_ones():

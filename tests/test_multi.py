@@ -270,20 +270,40 @@ def test_cli_refuses_before_building(tmp_path, capsys):
     assert "--set needs --copies" in capsys.readouterr().err
 
 
+def _conv_copies():
+    """Two copies of a small convolutional network (tests/test_conv.py's ``tiny_conv``, conv2
+    pruned by channel) under direct coding, apart in every kind of run-time key."""
+    from test_conv import tiny_conv
+
+    # weights drawn 2x wider: under direct coding seed 1's output falls silent in period 1
+    base = tiny_conv(periods=5).replace(data={"coding": "direct"}, training={"weight_init": 2.0})
+    return expand_sets(base, 2, ["training.lr=0.003,0.002", "structure.masks=hard,soft",
+                                 "structure.regeneration=true,false", "layers.conv2.rho0=35,60",
+                                 "schedule.seed=0,1"]), "alive_conv2"
+
+
+def _dense_copies():
+    base = tiny(periods=5).replace(data={"coding": "direct"})
+    return expand_sets(base, 2, ["training.lr=0.003,0.001", "structure.masks=hard,soft",
+                                 "structure.regeneration=true,false", "layers.fc1.rho0=35,60",
+                                 "schedule.seed=0,1"]), "alive_fc1"
+
+
 @pytest.mark.standalone
-def test_each_copy_is_its_single_run(tmp_path):
+@pytest.mark.parametrize("network", ["dense", "conv"])
+def test_each_copy_is_its_single_run(network, tmp_path):
     """Fused copies are independent networks: under direct (analog) input coding nothing is random
     in a run, so each copy of a build must be the single run of its configuration (every
     per-period record and decision exactly, the state to round-off). The copies differ in every
     kind of run-time key: the learning rate (a per-neuron flag), the masks (a flag read by the
     synapses through their postsynaptic neuron), the regeneration switch, the pruning rate (a
-    Python decision) and the seed (initial weights, data order)."""
+    Python decision) and the seed (initial weights, data order). ``conv``: each copy's positions
+    read its own kernel, whose state (weight group, master synapses, channels) is in the copy's
+    block."""
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.loop import Development
 
-    base = tiny(periods=5).replace(data={"coding": "direct"})
-    cfgs = expand_sets(base, 2, ["training.lr=0.003,0.001", "structure.masks=hard,soft",
-                                 "structure.regeneration=true,false", "layers.fc1.rho0=35,60", "schedule.seed=0,1"])
+    cfgs, alive = {"dense": _dense_copies, "conv": _conv_copies}[network]()
     reset_brian()
     MultiDevelopment(cfgs, copy_dirs(tmp_path / "fused", 2), device="cpp_standalone").run()
     tables = []
@@ -303,7 +323,7 @@ def test_each_copy_is_its_single_run(tmp_path):
         tables.append(single)
     reset_brian()
     # the copies did develop apart (the comparison above could fail)
-    assert list(tables[0]["alive_fc1"]) != list(tables[1]["alive_fc1"])
+    assert list(tables[0][alive]) != list(tables[1][alive])
     assert not np.array_equal(tables[0]["test_accuracy"], tables[1]["test_accuracy"])
 
 
