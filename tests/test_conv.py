@@ -247,18 +247,25 @@ def test_a_convolutional_run_prunes_channels_and_records_its_kernel(conv_run):
 def test_a_convolutional_run_resumes_bit_for_bit(conv_run, tmp_path):
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.loop import Development
-    from sdsnn_bio.records import RunFolder, read_table
 
     out, summary = conv_run
     part = tmp_path / "part"
     Development(tiny_conv(periods=5), part, device="cpp_standalone").run()
     reset_brian()
     resumed = Development(tiny_conv(), part, device="cpp_standalone").run(resume=True)
-    t_full, t_part = read_table(out), read_table(part)
-    for col in ("test_accuracy", "train_loss", "compression", "alive_conv2", "rho_conv2"):
+    assert_resumed_equals_uninterrupted(out, summary, part, resumed)
+
+
+def assert_resumed_equals_uninterrupted(full, summary, part, resumed):
+    """A run stopped and resumed (``part``) ended as the uninterrupted one (``full``): the
+    per-period records, the final score and every array of the last snapshot, bit for bit."""
+    from sdsnn_bio.records import RunFolder, read_table
+
+    t_full, t_part = read_table(full), read_table(part)
+    for col in ("test_accuracy", "train_loss", "compression", "alive_conv2", "rho_conv2", "sops"):
         np.testing.assert_array_equal(t_part[col], t_full[col], err_msg=col)
     assert resumed["final_test_accuracy"] == summary["final_test_accuracy"]
-    a, b = RunFolder(out).load_snapshot("last"), RunFolder(part).load_snapshot("last")
+    a, b = RunFolder(full).load_snapshot("last"), RunFolder(part).load_snapshot("last")
     assert sorted(a.arrays) == sorted(b.arrays)
     for key in a.arrays:
         assert a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
@@ -284,7 +291,7 @@ def test_a_convolutional_run_in_the_parallel_form_prunes_and_resumes_bit_for_bit
     Development(cfg(periods=5), part, device="cpp_standalone").run()
     reset_brian()
     resumed = Development(cfg(), part, device="cpp_standalone").run(resume=True)
-    t_full, t_part = read_table(full), read_table(part)
+    t_full = read_table(full)
     assert len(t_full["period"]) == 8
     snap = RunFolder(full).load_snapshot("last").arrays
     conn = snap["conv2/syn/connected"]
@@ -294,10 +301,4 @@ def test_a_convolutional_run_in_the_parallel_form_prunes_and_resumes_bit_for_bit
     np.testing.assert_array_equal(conn.reshape(4, 6, 9)[:, pruned], 0)
     # it learns: the last period's test accuracy well above chance (10 classes)
     assert t_full["test_accuracy"][-1] >= 0.3
-    for col in ("test_accuracy", "train_loss", "compression", "alive_conv2", "rho_conv2", "sops"):
-        np.testing.assert_array_equal(t_part[col], t_full[col], err_msg=col)
-    assert resumed["final_test_accuracy"] == summary["final_test_accuracy"]
-    a, b = RunFolder(full).load_snapshot("last"), RunFolder(part).load_snapshot("last")
-    assert sorted(a.arrays) == sorted(b.arrays)
-    for key in a.arrays:
-        assert a.arrays[key].tobytes() == b.arrays[key].tobytes(), key
+    assert_resumed_equals_uninterrupted(full, summary, part, resumed)
