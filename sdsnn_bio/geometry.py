@@ -125,6 +125,11 @@ BYTES_PER_REPLICA_SYNAPSE = 64
 #: A convolution (:mod:`sdsnn_bio.conv`): per synapse of its positions, a forward synapse and
 #: a gradient synapse with their indices and queue entries (the learning state is the kernel's).
 BYTES_PER_POSITION_SYNAPSE = 2 * BYTES_PER_REPLICA_SYNAPSE
+#: The parallel form: what the Python process that builds the network still holds per replicated
+#: synapse (every replica's) while the binary runs (the connection and index arrays). Measured on
+#: the paper's MNIST network, cpp_standalone, B = 10 and 20 (docs/method.md section 13): 1.39 GB
+#: for 10 replicas of 1.67 M synapses.
+BYTES_PER_BUILT_REPLICA_SYNAPSE = 84
 
 
 def _valid_taps(n_in: int, n_out: int, k: int, pad: int, stride: int) -> int:
@@ -174,7 +179,9 @@ def estimate_memory(cfg, n_windows: int) -> int:
         if layer.type == "conv":         # the positions' synapses, for every replica
             total += B * _local_synapses(layer, shapes[k - 1], shapes[k]) * BYTES_PER_POSITION_SYNAPSE
     if parallel:
-        for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
+        for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
+            built = _local_synapses(layer, shapes[k - 1], shapes[k]) if layer.type == "conv" else n_syn
+            total += B * built * BYTES_PER_BUILT_REPLICA_SYNAPSE
             if layer.type == "conv":     # the positions above are its replicas; one set counted already
                 total += (B - 1) * int(np.prod(shape)) * BYTES_PER_NEURON
                 continue

@@ -117,8 +117,8 @@ def test_the_split_form_refuses_a_convolution():
 def test_the_parallel_form_counts_replicated_positions_in_its_memory_estimate():
     """A convolution in the parallel form repeats its positions (neurons and synapses) for the B
     replicas, not its kernel: the estimate grows by (B - 1) times the positions' share."""
-    from sdsnn_bio.geometry import BYTES_PER_NEURON, BYTES_PER_POSITION_SYNAPSE, BYTES_PER_REPLICA_SYNAPSE, \
-        estimate_memory
+    from sdsnn_bio.geometry import BYTES_PER_BUILT_REPLICA_SYNAPSE, BYTES_PER_NEURON, BYTES_PER_POSITION_SYNAPSE, \
+        BYTES_PER_REPLICA_SYNAPSE, estimate_memory
 
     seq = conv_config(batch=4)
     par = conv_config(batch=4, parallel_windows=True)
@@ -127,7 +127,9 @@ def test_the_parallel_form_counts_replicated_positions_in_its_memory_estimate():
     positions = P.n_synapses * BYTES_PER_POSITION_SYNAPSE + P.n_neurons * BYTES_PER_NEURON
     out = stage_geometry(seq)[1]
     dense_rep = out.n_synapses * BYTES_PER_REPLICA_SYNAPSE + out.n_neurons * BYTES_PER_NEURON
-    assert estimate_memory(par, 10) - estimate_memory(seq, 10) == 3 * positions + 4 * dense_rep
+    # and what the building Python process holds of every replica's synapses while the binary runs
+    built = 4 * (P.n_synapses + out.n_synapses) * BYTES_PER_BUILT_REPLICA_SYNAPSE
+    assert estimate_memory(par, 10) - estimate_memory(seq, 10) == 3 * positions + 4 * dense_rep + built
 
 
 def test_copies_in_one_build_take_a_convolution():

@@ -51,13 +51,16 @@ def test_windows_go_to_slots_and_replicas_in_order():
 
 
 def test_memory_estimate_counts_the_replicas():
-    from sdsnn_bio.geometry import BYTES_PER_REPLICA_SYNAPSE, estimate_memory, synapse_counts
+    from sdsnn_bio.geometry import BYTES_PER_BUILT_REPLICA_SYNAPSE, BYTES_PER_REPLICA_SYNAPSE, estimate_memory, \
+        synapse_counts
 
     seq = config_from_dict(tiny(), source="x.toml")
     par = config_from_dict(tiny(parallel_windows=True), source="x.toml")
     extra = estimate_memory(par, 100) - estimate_memory(seq, 100)
     B = seq.training.batch
-    assert extra == B * (sum(synapse_counts(seq)) * BYTES_PER_REPLICA_SYNAPSE + (40 + 10) * 400)
+    # the binary's replicas, and what the building Python process holds of them meanwhile
+    assert extra == B * (sum(synapse_counts(seq)) * (BYTES_PER_REPLICA_SYNAPSE + BYTES_PER_BUILT_REPLICA_SYNAPSE)
+                         + (40 + 10) * 400)
 
 
 def test_command_line_switch():
