@@ -56,7 +56,7 @@ def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> di
         "model": model, "device": "cpp_standalone", "threads": 1, "periods": periods,
         "windows_per_period": windows, "n_steps": sch.n_steps, "events_per_recording": n_events,
         "events_written": n_events_total,
-        "synapses_simulated": sum(s.positions.n_synapses if s.positions is not None else s.n_synapses for s in stages),
+        "synapses_simulated": sum(s.n_simulated_synapses for s in stages),
         "weights_learnt": sum(s.n_synapses for s in stages if s.learnable),
         "memory_estimate_gb": round(estimate_memory(cfg, windows) / 1e9, 2),
         "total_s": round(total_s, 1),

@@ -95,9 +95,9 @@ def per_sample(model: str, n_windows: int, repeats: int, workdir: Path, device: 
         "model": model, "device": device, "batch": batch, "windows": n_windows, "test_windows": n_test,
         # the synapses simulated (a convolution's positions' synapses) and the weights learnt
         # (a convolution's kernel)
-        "synapses": sum(s.positions.n_synapses if s.positions is not None else s.n_synapses for s in net.stages),
+        "synapses": sum(s.n_simulated_synapses for s in net.stages),
         "weights": sum(s.n_synapses for s in net.stages if s.learnable),
-        "neurons": sum(s.positions.n_neurons if s.positions is not None else s.n_neurons for s in net.stages), "build_and_first_run_s": round(build_s, 2),
+        "neurons": sum(s.n_simulated_neurons for s in net.stages), "build_and_first_run_s": round(build_s, 2),
         "ms_per_window_binary": round(1000 * statistics.median(binary) / n_windows, 3),
         "ms_per_window_wall": round(1000 * statistics.median(wall) / n_windows, 3),
     }

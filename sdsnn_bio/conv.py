@@ -52,11 +52,10 @@ variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
 
 import numpy as np
 
-from .learning import WINDOW_CLEAR_LIF, backprop_code, hidden_delta_code
-from .network import EVENTS, delivery, slot
-from .neurons import membrane_update_code
-from .parallel import REPLICA_LIF_EQS, _quiet_linked_writes, _replicate, _when, bias_gradient_synapses, \
-    event_master, master_group, weights_and_master_synapses, without_bias_gradient
+from .learning import backprop_code, hidden_delta_code
+from .network import EVENTS, delivery
+from .parallel import WINDOW_EVENTS, _quiet_linked_writes, _replicate, _when, bias_gradient_synapses, event_master, \
+    master_group, spiking_replicas, weights_and_master_synapses
 
 __all__ = ["build_conv_stage", "adam_on_clock"]
 
@@ -105,25 +104,12 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     chan_in = event_master(b2, st.in_shape[0], ns, f"{spec.name}_in", on_clock, copies)
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
     weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt, copies)
-    # positions: membranes and window sums, the channel's bias
-    # in the sequential form all the events: the next stage's synapses run their Adam and
-    # structural pathways on them; replicas only their window's (the next stage's master
-    # synapses run on an event master, as after any replicated stage)
-    events = dict(EVENTS) if replicas == 1 else {name: EVENTS[name] for name in ("wend", "bwd", "pstart")}
-    pos = b2.NeuronGroup(B * P.n_neurons, REPLICA_LIF_EQS, threshold="v > v_th",
-                         reset="v = 0\nnwin += 1\nspike_total += 1", events=events,
-                         namespace=dict(ns, v_th=cfg.neuron.threshold, target=target), name=f"{spec.name}_pos")
-    for name in events:
-        _when(pos.thresholder[name], "time_events")
-    _when(pos.thresholder["spike"], "threshold", k)
-    pos.b = b2.linked_var(group, "b", index=channel)
-    when, order = slot("membrane", k)
-    pos.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_pos_membrane")
-    # the delta code without its bias-gradient line (summed over the positions into the channel)
-    delta = without_bias_gradient(hidden_delta_code())
-    pos.run_on_event("bwd", delta, *slot("delta", k, back))
-    pos.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
-    pos.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    # positions: membranes and window sums, the channel's bias. In the sequential and fused forms
+    # they emit all the events: the next stage's synapses run their Adam and structural
+    # pathways on them; replicas only their window's (the next stage's master synapses run on an
+    # event master, as after any replicated stage)
+    pos = spiking_replicas(b2, B * P.n_neurons, cfg, ns, target, f"{spec.name}_pos", k, back, hidden_delta_code(),
+                           group, channel, events=tuple(EVENTS) if replicas == 1 else WINDOW_EVENTS)
     # the positions' synapses: forward delivery
     fwd, fwd_event = delivery(st.pre_kind, input_current is not None)
     pos_ns = dict(ns)

@@ -47,8 +47,7 @@ def dense_operations(stages) -> tuple:
     macs, acs = {}, {}
     for st in stages:
         # a convolution multiplies at every synapse of its positions, not once per kernel weight
-        n = st.positions.n_synapses if getattr(st, "positions", None) is not None else st.n_synapses
-        (macs if st.learnable else acs)[st.name] = float(n)
+        (macs if st.learnable else acs)[st.name] = float(st.n_simulated_synapses)
     return macs, acs
 
 

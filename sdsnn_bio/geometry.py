@@ -169,24 +169,24 @@ def synapse_counts(cfg) -> list:
 def estimate_memory(cfg, n_windows: int) -> int:
     """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
     shapes = layer_shapes(cfg)
-    total = 0
-    for layer, n_syn, shape in zip(cfg.layers, synapse_counts(cfg), shapes[1:]):
-        total += n_syn * (BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_SYNAPSE)
-        total += int(np.prod(shape)) * BYTES_PER_NEURON
     parallel = getattr(cfg.training, "parallel_windows", False)
-    B = cfg.training.batch if parallel else 1
-    for k, layer in enumerate(cfg.layers, start=1):
-        if layer.type == "conv":         # the positions' synapses, for every replica
-            total += B * _local_synapses(layer, shapes[k - 1], shapes[k]) * BYTES_PER_POSITION_SYNAPSE
-    if parallel:
-        for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
-            built = _local_synapses(layer, shapes[k - 1], shapes[k]) if layer.type == "conv" else n_syn
-            total += B * built * BYTES_PER_BUILT_REPLICA_SYNAPSE
-            if layer.type == "conv":     # the positions above are its replicas; one set counted already
-                total += (B - 1) * int(np.prod(shape)) * BYTES_PER_NEURON
-                continue
-            per_syn = BYTES_PER_POOL_SYNAPSE if layer.type == "pool" else BYTES_PER_REPLICA_SYNAPSE
-            total += B * (n_syn * per_syn + int(np.prod(shape)) * BYTES_PER_NEURON)
+    B = cfg.training.batch if parallel else 1     # the parallel form's replicas
+    total = 0
+    for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
+        pool, n = layer.type == "pool", int(np.prod(shape))
+        total += n_syn * (BYTES_PER_POOL_SYNAPSE if pool else BYTES_PER_SYNAPSE) + n * BYTES_PER_NEURON
+        if layer.type == "conv":
+            # the positions' synapses for every replica (the kernel is one), B - 1 more sets of
+            # positions beside the one counted above
+            replicated = _local_synapses(layer, shapes[k - 1], shapes[k])
+            total += B * replicated * BYTES_PER_POSITION_SYNAPSE + (B - 1) * n * BYTES_PER_NEURON
+        else:
+            replicated = n_syn
+            if parallel:
+                per_syn = BYTES_PER_POOL_SYNAPSE if pool else BYTES_PER_REPLICA_SYNAPSE
+                total += B * (n_syn * per_syn + n * BYTES_PER_NEURON)
+        if parallel:     # what the building Python process holds of every replica's synapses
+            total += B * replicated * BYTES_PER_BUILT_REPLICA_SYNAPSE
     P = getattr(cfg.training, "processes", 1)
     if P > 1:
         # the split form (sdsnn_bio/split.py): every process holds the whole network, and the
@@ -245,6 +245,17 @@ class Positions:
     def n_synapses(self) -> int:
         return len(self.pre_index)
 
+    @property
+    def n_simulated_synapses(self) -> int:
+        """Synapses that deliver spikes: a convolution's positions' synapses, else
+        :attr:`n_synapses`."""
+        return self.positions.n_synapses if self.positions is not None else self.n_synapses
+
+    @property
+    def n_simulated_neurons(self) -> int:
+        """Neurons that spike: a convolution's positions, else :attr:`n_neurons`."""
+        return self.positions.n_neurons if self.positions is not None else self.n_neurons
+
 
 @dataclass
 class StageGeometry:
@@ -284,6 +295,17 @@ class StageGeometry:
     @property
     def n_synapses(self) -> int:
         return len(self.pre_index)
+
+    @property
+    def n_simulated_synapses(self) -> int:
+        """Synapses that deliver spikes: a convolution's positions' synapses, else
+        :attr:`n_synapses`."""
+        return self.positions.n_synapses if self.positions is not None else self.n_synapses
+
+    @property
+    def n_simulated_neurons(self) -> int:
+        """Neurons that spike: a convolution's positions, else :attr:`n_neurons`."""
+        return self.positions.n_neurons if self.positions is not None else self.n_neurons
 
     @property
     def learnable(self) -> bool:

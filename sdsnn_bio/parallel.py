@@ -70,7 +70,7 @@ from .structure.pruning import bias_mask_code, neuron_prune_code
 from .structure.regeneration import neuron_regeneration_reset
 
 __all__ = ["ParallelSDSNNNetwork", "replica_layout", "weights_and_master_synapses", "without_bias_gradient",
-           "event_master", "master_group", "bias_gradient_synapses",
+           "spiking_replicas", "event_master", "master_group", "bias_gradient_synapses", "WINDOW_EVENTS",
            "MASTER_SYNAPSE_EQS", "REPLICA_LIF_EQS", "WEIGHT_EQS"]
 
 #: One element per synapse: the weight (which the master and replica synapses read and write
@@ -141,6 +141,32 @@ def without_bias_gradient(delta_code: str) -> str:
     """A layer's delta code without its bias-gradient line ``gb += delta``: where the spiking
     neurons are replicas or positions, synapses sum their deltas into the group with the bias."""
     return "\n".join(line for line in delta_code.splitlines() if line.strip() != "gb += delta")
+
+
+#: The events of replicated spiking neurons: their window's end, its backward pass and the
+#: period's start (the Adam and structural events come from master groups).
+WINDOW_EVENTS = ("wend", "bwd", "pstart")
+
+
+def spiking_replicas(b2, n, cfg, ns, target, name, k, back, delta, bias_group, bias_index, events=WINDOW_EVENTS):
+    """``n`` LIF neurons whose bias and learning state live in another group (the parallel form's
+    replicas, a convolution's positions): membranes and window sums, the bias linked to
+    ``bias_group`` at ``bias_index``, the layer's ``delta`` code without its bias-gradient line
+    (synapses sum the deltas into ``bias_group``), emitting ``events`` (names of
+    :data:`sdsnn_bio.network.EVENTS`)."""
+    group = b2.NeuronGroup(n, REPLICA_LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
+                           events=_events(events, EVENTS), namespace=dict(ns, v_th=cfg.neuron.threshold, target=target),
+                           name=name)
+    for event in events:
+        _when(group.thresholder[event], "time_events")
+    _when(group.thresholder["spike"], "threshold", k)
+    group.b = b2.linked_var(bias_group, "b", index=bias_index)
+    when, order = slot("membrane", k)
+    group.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{name}_membrane")
+    group.run_on_event("bwd", without_bias_gradient(delta), *slot("delta", k, back))
+    group.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
+    group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+    return group
 
 
 def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt, copies=None):
@@ -381,20 +407,9 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         n, n_syn, n_pre = st.n_neurons, st.n_synapses, int(np.prod(st.in_shape))
         group = master_group(b2, st, ns)
         # replicas: membranes and window sums
-        rep = b2.NeuronGroup(B * n, REPLICA_LIF_EQS, threshold="v > v_th", reset="v = 0\nnwin += 1\nspike_total += 1",
-                             events=_events(("wend", "bwd", "pstart"), EVENTS),
-                             namespace=dict(ns_rep, v_th=cfg.neuron.threshold, target=self.target),
-                             name=f"{spec.name}_rep")
-        self._place_time_events(rep, ("wend", "bwd", "pstart"))
-        _when(rep.thresholder["spike"], "threshold", k)
-        rep.b = b2.linked_var(group, "b", index=np.tile(np.arange(n), B))
-        when, order = slot("membrane", k)
-        rep.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_rep_membrane")
-        # the delta code without its bias-gradient line (summed over replicas into the master)
-        delta = without_bias_gradient(output_delta_code() if back == 0 else hidden_delta_code())
-        rep.run_on_event("bwd", delta, *slot("delta", k, back))
-        rep.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
-        rep.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_LIF, *slot("period_start_group"))
+        rep = spiking_replicas(b2, B * n, cfg, ns_rep, self.target, f"{spec.name}_rep", k, back,
+                               output_delta_code() if back == 0 else hidden_delta_code(), group,
+                               np.tile(np.arange(n), B))
         weights, syn = weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, self.adam_on_clock,
                                                    self.T * self.dt)
         # replica synapses: forward delivery and the backward error sum

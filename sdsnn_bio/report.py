@@ -279,9 +279,8 @@ def _mask_figure(ls, plt):
     plot_synapse_matrix(conn.astype(float), ls.i, ls.j, n_pre, n_post, axes=axs[0],
                         label="connected (1 = live synapse)", vmin=0, vmax=1, **groups, **labels)
     if getattr(ls, "kernel_index", None) is not None:     # a convolution: count its kernel's weights
-        kernel = np.zeros(int(ls.kernel_index.max()) + 1, bool)
-        kernel[ls.kernel_index[conn]] = True
-        live = f"{int(kernel.sum())} live of {len(kernel)} kernel weights"
+        kernel = ls.kernel_values(conn)
+        live = f"{int(np.nansum(kernel))} live of {int(np.isfinite(kernel).sum())} kernel weights"
     else:
         live = f"{int(conn.sum())} live of {len(conn)}"
     axs[0].set_title(f"{ls.name}: mask at period {ls.period} ({live})")

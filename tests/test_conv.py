@@ -241,6 +241,8 @@ def test_a_convolutional_run_prunes_channels_and_records_its_kernel(conv_run):
     assert mosaic.mask[3, :].all() and mosaic.mask[:, 3].all()             # the gaps between tiles
     assert f"{int(conn.sum())} live of {conn.size} weights, {int(alive.sum())} of 6 channels alive" in \
         fig.axes[0].get_title()
+    mask_title = figs[f"mask_conv2_p{int(h.periods[-1]):04d}.png"].axes[0].get_title()
+    assert f"({int(conn.sum())} live of {conn.size} kernel weights)" in mask_title
     assert "kernels_out_p" not in " ".join(figs) and "kernels_conv1_p" not in " ".join(figs)   # not pruned: no history
 
 
