@@ -245,17 +245,6 @@ class Positions:
     def n_synapses(self) -> int:
         return len(self.pre_index)
 
-    @property
-    def n_simulated_synapses(self) -> int:
-        """Synapses that deliver spikes: a convolution's positions' synapses, else
-        :attr:`n_synapses`."""
-        return self.positions.n_synapses if self.positions is not None else self.n_synapses
-
-    @property
-    def n_simulated_neurons(self) -> int:
-        """Neurons that spike: a convolution's positions, else :attr:`n_neurons`."""
-        return self.positions.n_neurons if self.positions is not None else self.n_neurons
-
 
 @dataclass
 class StageGeometry:
