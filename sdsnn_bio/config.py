@@ -414,10 +414,6 @@ def config_from_dict(d: dict, source: str = "<dict>", check_data: bool = False) 
              "every mini-batch", training.processes)
     _require(not (training.processes > 1 and training.parallel_windows), source, "training.processes",
              "1 with training.parallel_windows (the two forms do not combine)", training.processes)
-    convs = [layer.name for layer in layers if layer.type == "conv"]
-    _require(not (convs and training.processes > 1), source, "training.processes",
-             f"1 with convolution layers ({', '.join(convs)}: they run in one process, in the sequential or "
-             "the parallel form)", training.processes)
     for key, seed in (("schedule.seed", schedule.seed), ("data.split_seed", data.split_seed)):
         # numpy's and Brian2's generators take seeds in [0, 2**32)
         _require(0 <= seed < 2**32, source, key, "an integer in [0, 2**32)", seed)

@@ -43,8 +43,10 @@ differ from any other implementation.
 Runs on every device, in the sequential form and in the parallel form
 (``training.parallel_windows``: the positions replicated for the ``B`` windows
 of a batch, all reading the one kernel), and as copies in one build
-(:mod:`sdsnn_bio.multi`: K kernels, each copy's positions reading its own);
-``training.processes`` refuses a ``conv`` layer. On
+(:mod:`sdsnn_bio.multi`: K kernels, each copy's positions reading its own), and split over
+processes (``training.processes``: every process runs its share of a batch's windows on its
+positions, and the kernel's and channels' gradient sums are added over the processes before
+the Adam steps). On
 Brian2's numpy target the kernel's Adam step is the event-driven pathway (the
 numpy target cannot run a synapses' ``run_regularly`` that writes a linked
 variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
@@ -68,7 +70,7 @@ def adam_on_clock(b2, sequential_on_clock: bool) -> bool:
 
 
 def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_dt, init, input_current=None,
-                     replicas: int = 1, copies=None):
+                     replicas: int = 1, copies=None, reduce_ids=None):
     """Build a convolution stage after ``pre_group`` (the input, a pooling stage or a spiking
     stage's positions). Sets ``st.group`` (channels) and ``st.synapses`` (kernel), and in
     ``st.extra``: ``positions`` (the spiking group the next stage reads), ``weights``,
@@ -85,6 +87,10 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     object holds K blocks (copy k's positions, kernel, channels and input channels after copy
     k-1's), copy k's positions reading copy k's kernel; ``init`` the copies' values one after
     another. Not together with ``replicas``.
+
+    ``reduce_ids``: the split form (:mod:`sdsnn_bio.split`): the numbers of the kernel's ``g``
+    and the channels' ``gb`` in the reduction over processes; each process's kernel gradient
+    sums its own windows, the Adam steps (on the per-batch clock) start from the sums.
     """
     _quiet_linked_writes()
     spec, k, P = st.spec, st.index, st.positions
@@ -99,11 +105,13 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
         weight_index = _replicate(P.weight_index, st.n_synapses, B)
         channel = _replicate(P.channel, st.n_neurons, B)
     # channels: the per-channel learning and structural state, no membrane
-    group = master_group(b2, st, ns, copies)
+    split = reduce_ids is not None
+    group = master_group(b2, st, ns, copies, reduce_ids[1] if split else None, batch_dt)
     # input channels: the kernel synapses' presynaptic group, period (and batch) events only
     chan_in = event_master(b2, st.in_shape[0], ns, f"{spec.name}_in", on_clock, copies)
     # the kernel: weights and gradient sums, and the synapses holding the rest of its state
-    weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt, copies)
+    weights, syn = weights_and_master_synapses(b2, st, chan_in, group, cfg, ns, on_clock, batch_dt, copies,
+                                               reduce_ids[0] if split else None)
     # positions: membranes and window sums, the channel's bias. In the sequential and fused forms
     # they emit all the events: the next stage's synapses run their Adam and structural
     # pathways on them; replicas only their window's (the next stage's master synapses run on an

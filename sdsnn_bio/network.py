@@ -275,6 +275,34 @@ def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam
         on_event.update(pend="pend", pstart="pstart")
 
 
+def bias_adam(group, name: str, k: int, batch_dt, reduce_id=None):
+    """The biases' Adam step of stage ``k``'s group: at the batch's last step (event ``bend``), or,
+    in the split form (``reduce_id``: the number of ``gb`` in the reduction over processes,
+    :mod:`sdsnn_bio.split`), on the per-batch clock beside the synapses' (nothing reads a bias
+    between the two points), starting from the sums over the processes."""
+    if reduce_id is None:
+        group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
+        return
+    when, order = slot("adam_clock")
+    group.run_regularly(f"put_done = sdsnn_put(gb, {reduce_id})", dt=batch_dt, when=when, order=order - 20,
+                        name=f"{name}_put_gb")
+    group.run_regularly(f"gb = sdsnn_get(gb, {reduce_id})\n" + adam_bias_code(tick=True), dt=batch_dt,
+                        when=when, order=order, name=f"{name}_adam")
+
+
+def clocked_synapse_adam(syn, name: str, batch_dt, reduce_id=None):
+    """The synapses' Adam step on the per-batch clock (``syn_<name>_adam``); in the split form
+    (``reduce_id``: the number of ``g`` in the reduction) from the sums over the processes, each
+    process's ``g`` put into the shared buffer first (``syn_<name>_put_g``)."""
+    when, order = slot("adam_clock")
+    adam = adam_synapse_code(tick=True)
+    if reduce_id is not None:
+        syn.run_regularly(f"put_done = sdsnn_put(g, {reduce_id})", dt=batch_dt, when=when, order=order - 20,
+                          name=f"syn_{name}_put_g")
+        adam = f"g = sdsnn_get(g, {reduce_id})\n" + adam
+    syn.run_regularly(adam, dt=batch_dt, when=when, order=order, name=f"syn_{name}_adam")
+
+
 def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batch_dt, init, input_current=None,
                    reduce_ids=None, copies=None):
     """A learnable spiking stage with initial weights and biases ``init`` (:func:`initial_weights`).
@@ -294,17 +322,7 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     group.run_regularly(membrane_update_code(cfg.neuron), when=when, order=order, name=f"{spec.name}_membrane")
     delta = output_delta_code(loss_batch="B_loss" if split else "B_size") if back == 0 else hidden_delta_code()
     group.run_on_event("bwd", delta, *slot("delta", k, back))
-    if split:
-        # the split form's reduction runs on the per-batch clock (:mod:`sdsnn_bio.split`): the
-        # biases' Adam step moves there too (nothing reads a bias between the two points),
-        # each Adam step starting from the sums over the processes
-        when, order = slot("adam_clock")
-        group.run_regularly(f"put_done = sdsnn_put(gb, {reduce_ids[1]})", dt=batch_dt, when=when, order=order - 20,
-                            name=f"{spec.name}_put_gb")
-        group.run_regularly(f"gb = sdsnn_get(gb, {reduce_ids[1]})\n" + adam_bias_code(tick=True), dt=batch_dt,
-                            when=when, order=order, name=f"{spec.name}_adam")
-    else:
-        group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", k))
+    bias_adam(group, spec.name, k, batch_dt, reduce_ids[1] if split else None)
     group.run_on_event("wend", WINDOW_CLEAR_LIF, *slot("window_clear", k))
     group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
                        + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
@@ -327,13 +345,7 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
     if adam_on_clock:
-        when, order = slot("adam_clock")
-        adam = adam_synapse_code(tick=True)
-        if split:
-            syn.run_regularly(f"put_done = sdsnn_put(g, {reduce_ids[0]})", dt=batch_dt, when=when, order=order - 20,
-                              name=f"syn_{spec.name}_put_g")
-            adam = f"g = sdsnn_get(g, {reduce_ids[0]})\n" + adam
-        syn.run_regularly(adam, dt=batch_dt, when=when, order=order, name=f"syn_{spec.name}_adam")
+        clocked_synapse_adam(syn, spec.name, batch_dt, reduce_ids[0] if split else None)
     else:
         _place(syn.adam, "adam_event", k)
     if st.structural:
@@ -448,7 +460,9 @@ class SDSNNNetwork:
                 objects += conv.build_conv_stage(
                     b2, st, pre, cfg, ns, back, self.target, conv.adam_on_clock(b2, self.adam_on_clock),
                     B * self.T * self.dt, self._initial_weights(st, rng),
-                    input_current=self.stim if self.direct and st.index == 1 else None, copies=self.fused_copies)
+                    input_current=self.stim if self.direct and st.index == 1 else None, copies=self.fused_copies,
+                    reduce_ids=(n_reduced, n_reduced + 1) if split else None)
+                n_reduced += 2
                 self.stages.append(st)
                 pre = st.extra["positions"]
                 continue

@@ -59,7 +59,7 @@ import numpy as np
 
 from .errors import RunError
 from .geometry import stage_geometry
-from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, adam_bias_code, adam_synapse_code, backprop_code, \
+from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, backprop_code, \
     hidden_delta_code, output_delta_code
 from .network import EVENTS, SDSNNNetwork, Stage, add_adam_and_structural_pathways, carried_state, delivery, \
     initial_weights, network_namespace, slot
@@ -169,16 +169,19 @@ def spiking_replicas(b2, n, cfg, ns, target, name, k, back, delta, bias_group, b
     return group
 
 
-def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt, copies=None):
+def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bool, adam_dt, copies=None,
+                                reduce_id=None):
     """A learnable stage's weights in a group of their own and the synapses holding the rest of
     their state: ``<layer>_weights`` (``w`` and its gradient sum ``g``, one element a synapse)
     and ``syn_<layer>`` from ``pre_master`` to ``group`` (Adam, mask, spines, regeneration and
     importance: the sequential form's code, with ``w`` and ``g`` linked to the weight group).
     ``on_clock``: the Adam step on a clock of period ``adam_dt``, else the event-driven
     pathway. ``copies``: K networks fused (:mod:`sdsnn_bio.multi`), copy k's weights and
-    synapses in block k, its flags read from its block of ``group``. Shared by the parallel form
-    and convolutions (:mod:`sdsnn_bio.conv`)."""
-    from .network import _connect, per_copy_equations
+    synapses in block k, its flags read from its block of ``group``. ``reduce_id``: the split
+    form's number of the weight group's ``g`` in the reduction over processes (a convolution's
+    kernel, :mod:`sdsnn_bio.split`; on the clock only). Shared by the parallel form and
+    convolutions (:mod:`sdsnn_bio.conv`)."""
+    from .network import _connect, clocked_synapse_adam, per_copy_equations
 
     spec, k, n_syn = st.spec, st.index, st.n_synapses * (copies or 1)
     weights = b2.NeuronGroup(n_syn, WEIGHT_EQS, name=f"{spec.name}_weights")
@@ -195,10 +198,9 @@ def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bo
     syn.w = b2.linked_var(weights, "w", index="widx")
     syn.g = b2.linked_var(weights, "g", index="widx")
     if on_clock:
-        when, order = slot("adam_clock")
-        syn.run_regularly(adam_synapse_code(tick=True), dt=adam_dt, when=when, order=order,
-                          name=f"syn_{spec.name}_adam")
+        clocked_synapse_adam(syn, spec.name, adam_dt, reduce_id)
     else:
+        assert reduce_id is None, "the split form takes the Adam step on the per-batch clock"
         _when(syn.adam, "adam_event", k)
     if st.structural:
         _when(syn.pend, "period_end_syn")
@@ -217,13 +219,14 @@ def event_master(b2, n, ns, name, on_clock: bool, copies=None):
     return group
 
 
-def master_group(b2, st, ns, copies=None):
+def master_group(b2, st, ns, copies=None, reduce_id=None, batch_dt=None):
     """The group of a stage whose spiking neurons live elsewhere (replicas, a convolution's
     positions): per neuron the bias and its Adam step, the pruning and importance state, no
     membrane; the sequential form's bias and period-start code. ``copies``: K networks fused
     (:mod:`sdsnn_bio.multi`): the flags per neuron, each copy's block its own, with the flags of
-    the afferent synapses (:func:`sdsnn_bio.network.per_copy_equations`)."""
-    from .network import per_copy_equations
+    the afferent synapses (:func:`sdsnn_bio.network.per_copy_equations`). ``reduce_id``,
+    ``batch_dt``: the split form's bias step (:func:`sdsnn_bio.network.bias_adam`)."""
+    from .network import bias_adam, per_copy_equations
 
     names = ("bend", "pstart", "pend")
     eqs = LIF_EQS if copies is None else per_copy_equations(LIF_EQS, afferent_flags=True)
@@ -231,7 +234,7 @@ def master_group(b2, st, ns, copies=None):
                            name=st.spec.name)
     for event in names:
         _when(group.thresholder[event], "time_events")
-    group.run_on_event("bend", adam_bias_code(), *slot("adam_bias", st.index))
+    bias_adam(group, st.spec.name, st.index, batch_dt, reduce_id)
     group.run_on_event("pstart", neuron_prune_code() + neuron_regeneration_reset() + "spike_total = 0\n"
                        + bias_mask_code() + WINDOW_CLEAR_LIF, *slot("period_start_group"))
     return group

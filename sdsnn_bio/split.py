@@ -22,8 +22,8 @@ process's slot of a buffer the processes share, and ``g = sdsnn_get(g, a)`` at
 the top of the Adam step, whose first call in a batch waits at a barrier for
 every process's copies and which returns each element's sum over the
 processes. Two buffers alternate between batches, so one barrier per batch
-suffices. The arrays are every learnable synapse's ``g`` and every learnable
-neuron's ``gb``; the bias Adam step moves onto the same clock (the sequential
+suffices. The arrays are every learnable synapse's ``g`` (a convolution's: its
+kernel's, in the weight group) and every learnable neuron's ``gb``; the bias Adam step moves onto the same clock (the sequential
 form takes it at the batch's last step; nothing reads a bias in between, so it
 is the same step). The windows of each batch are dealt to the processes by
 their expected work (:func:`window_split`), so that they wait less for each
@@ -351,11 +351,19 @@ class SplitSDSNNNetwork(SDSNNNetwork):
         device = _brian2().device
         arrays = []
         for st in self.learnable_stages:
-            for owner, var, kind in ((st.synapses, "g", "dynamic"), (st.group, "gb", "static")):
+            # a convolution's kernel gradient lives in its weight group (a group's static array)
+            g_owner = st.extra.get("weights", st.synapses)
+            g_kind = "static" if g_owner is not st.synapses else "dynamic"
+            for owner, var, kind in ((g_owner, "g", g_kind), (st.group, "gb", "static")):
                 v = owner.variables[var]
                 name = device.get_array_name(v, access_data=kind == "static")
                 arrays.append((name, kind, v.size if kind == "static" else st.n_synapses))
         return arrays
+
+    def read(self, owner, var: str, rank: int) -> np.ndarray:
+        """A variable's value after the last run in process ``rank`` (a convolution's ``w`` and
+        ``g`` from its weight group, as :meth:`get`)."""
+        return self.runner.read(*self._redirect(owner, var), rank)
 
     def set_inputs(self, stimulus, target):
         n = self.n_windows
@@ -381,9 +389,9 @@ class SplitSDSNNNetwork(SDSNNNetwork):
         return counts
 
     def events(self) -> tuple:
-        spikes_in = sum(self.runner.read(self.input_group, "spike_total", r) for r in range(self.processes))
-        per_stage = [sum(self.runner.read(st.group, "spike_total", r) for r in range(self.processes))
-                     for st in self.stages]
+        spikes_in = sum(self.read(self.input_group, "spike_total", r) for r in range(self.processes))
+        per_stage = [sum(self.read(st.extra.get("positions", st.group), "spike_total", r)
+                         for r in range(self.processes)) for st in self.stages]
         return spikes_in, per_stage
 
 

@@ -107,11 +107,16 @@ def test_live_out_degree_counts_the_positions_of_connected_kernel_weights():
     assert ops[1] == pytest.approx(out_events[0].sum() * 4)
 
 
-def test_the_split_form_refuses_a_convolution():
-    with pytest.raises(ConfigError) as err:
-        conv_config(processes=2, batch=10)
-    msg = str(err.value)
-    assert msg.startswith("conv_geo.toml") and "training.processes" in msg and "convolution layers (cv" in msg
+def test_the_split_form_shares_a_kernel_sized_gradient_buffer():
+    """Split over processes (``training.processes``; learning checked against numpy in
+    tests/test_split.py), every process holds the whole network, and the shared buffer two
+    gradient sums per process of every kernel weight, not of every position's synapse."""
+    from sdsnn_bio.geometry import estimate_memory, synapse_counts
+
+    one, two = conv_config(batch=10), conv_config(processes=2, batch=10)
+    assert two.training.processes == 2
+    assert synapse_counts(two) == [3 * 2 * 3 * 3, 3 * 7 * 6 * 4]
+    assert estimate_memory(two, 0) == 2 * estimate_memory(one, 0) + 2 * 8 * 2 * (54 + 504)
 
 
 def test_the_parallel_form_counts_replicated_positions_in_its_memory_estimate():

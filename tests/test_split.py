@@ -20,19 +20,24 @@ from sdsnn_bio.learning import numpy_period
 from sdsnn_bio.network import NEURON_CARRY, SYNAPSE_CARRY
 from sdsnn_bio.split import window_mass, window_split
 
-from test_equivalence import local_pool_config, numpy_layers
+from test_equivalence import conv_pool_config, learned_arrays, local_pool_config, numpy_layers
 
 pytestmark = pytest.mark.standalone
 
 N_TEST, N_TRAIN, BATCH = 4, 8, 4
 
 
-def split_config(processes=2):
-    """test_equivalence's locally connected + pooling network, its hidden layer with spines,
-    batches of 4 (two windows a process)."""
-    d = local_pool_config().to_dict()
-    hid = next(layer for layer in d["layers"] if layer["name"] == "hid")
-    hid.update(spines=True, clip=True, prune=True, rho0=30.0, theta_dead=2.0, regen_streak=1, neurotrophic="last")
+def split_config(processes=2, network="local_pool"):
+    """test_equivalence's locally connected + pooling network, its hidden layer with spines
+    (``conv_pool``: its network of two convolutions, the second with spines), batches of 4
+    (two windows a process)."""
+    if network == "conv_pool":
+        d = conv_pool_config(structural=True).to_dict()
+    else:
+        d = local_pool_config().to_dict()
+        hid = next(layer for layer in d["layers"] if layer["name"] == "hid")
+        hid.update(spines=True, clip=True, prune=True, rho0=30.0, theta_dead=2.0, regen_streak=1,
+                   neurotrophic="last")
     d["training"].update(batch=BATCH, processes=processes)
     d["schedule"].update(train_per_period=N_TRAIN, test_per_period=N_TEST)
     return config_from_dict(d, source="small_split.toml")
@@ -47,17 +52,19 @@ def build_split(cfg, tmp_path):
                               seed=3)
 
 
-def test_split_learns_like_numpy_and_processes_share_one_state(tmp_path):
+@pytest.mark.parametrize("network", ["local_pool", "conv_pool"])
+def test_split_learns_like_numpy_and_processes_share_one_state(network, tmp_path):
     """Two learning periods of 0/1 inputs against the numpy twin; every carried array of
     process 1 equal, bit for bit, to process 0's; then a period of p = 0.5 inputs shows that
-    process 1 draws its input noise from its own stream."""
-    cfg = split_config()
+    process 1 draws its input noise from its own stream. ``conv_pool``: the kernels' and the
+    channels' gradients summed over the processes (each process's positions see its windows)."""
+    cfg = split_config(network=network)
     net = build_split(cfg, tmp_path)
     assert type(net).__name__ == "SplitSDSNNNetwork" and net.processes == 2
     assert net.n_windows == N_TEST + N_TRAIN and net.n_run_windows == (N_TEST + N_TRAIN) // 2
     layers = numpy_layers(net)
     rng = np.random.default_rng(1)
-    n_win, n_in, T = N_TEST + N_TRAIN, 16, cfg.schedule.n_steps
+    n_win, n_in, T = N_TEST + N_TRAIN, int(np.prod(cfg.input_shape)), cfg.schedule.n_steps
     batches = N_TRAIN // BATCH
     for period in range(2):
         stim = (rng.uniform(size=(n_win, n_in)) < 0.5).astype(float)
@@ -79,57 +86,70 @@ def test_split_learns_like_numpy_and_processes_share_one_state(tmp_path):
                 continue
             w = net.get(st.synapses, "w")
             assert np.abs(w - st.extra["w_init"]).max() > 1e-4, "the rule must change the weights"
-            np.testing.assert_allclose(w, lay["W"][st.post_index, st.pre_index], rtol=1e-9, atol=1e-11)
-            np.testing.assert_allclose(net.get(st.synapses, "mt"), lay["mW"][st.post_index, st.pre_index],
-                                       rtol=1e-9, atol=1e-14)
-            np.testing.assert_allclose(net.get(st.group, "b"), lay["b"], rtol=1e-9, atol=1e-11)
+            for var, (value, owner) in learned_arrays(st, lay).items():
+                np.testing.assert_allclose(net.get(owner, var), value, rtol=1e-9,
+                                           atol=1e-14 if var == "mt" else 1e-11,
+                                           err_msg=f"{st.name}.{var}, period {period}")
             for owner, names in ((st.group, NEURON_CARRY), (st.synapses, SYNAPSE_CARRY)):
                 for var in names:
-                    np.testing.assert_array_equal(net.runner.read(owner, var, 1), net.get(owner, var),
+                    np.testing.assert_array_equal(net.read(owner, var, 1), net.get(owner, var),
                                                   err_msg=f"{owner.name}.{var}: process 1 differs from 0")
     # the same image in every window, spiking with probability 0.5: the processes' input
     # spikes differ only if their random streams do
     net.set_inputs(np.full((n_win, n_in), 0.5), np.eye(3)[np.zeros(n_win, int)])
     net.set_shared(lr=0.01, adam_k0=2 * batches, learn_on=0, struct_on=0, hard_mask=0, bias_mask_on=0)
     net.run()
-    per_rank = [net.runner.read(net.input_group, "spike_total", r) for r in (0, 1)]
+    per_rank = [net.read(net.input_group, "spike_total", r) for r in (0, 1)]
     assert per_rank[0].sum() > 0 and per_rank[1].sum() > 0
     assert not np.array_equal(per_rank[0], per_rank[1]), "process 1 must draw other input noise"
-    np.testing.assert_array_equal(net.events()[0], per_rank[0] + per_rank[1])
+    spikes_in, per_stage = net.events()
+    np.testing.assert_array_equal(spikes_in, per_rank[0] + per_rank[1])
+    # every stage's events are its spiking neurons' (a convolution's positions), summed over the processes
+    for st, events in zip(net.stages, per_stage):
+        spiking = st.extra.get("positions", st.group)
+        assert len(events) == len(spiking)
+        np.testing.assert_array_equal(events, sum(net.read(spiking, "spike_total", r) for r in (0, 1)))
+    assert all(events.sum() > 0 for events in per_stage[:1])
 
 
-def binarised_tiny(processes):
-    """tiny_dense on 0/1 images (MNIST 5k pixels above 0.5), with ``processes``."""
+def binarised_tiny(processes, model="tiny_dense"):
+    """tiny_dense (or test_conv's ``tiny_conv``) on 0/1 images (MNIST 5k pixels above 0.5), with
+    ``processes``."""
     from dataclasses import replace
 
     from sdsnn_bio.config import find_model, load_config
     from sdsnn_bio.data.mnist import subset
     from sdsnn_bio.data.registry import load
 
-    cfg = load_config(find_model("tiny_dense")).replace(training={"processes": processes},
-                                                        schedule={"periods": 7})
+    from test_conv import tiny_conv
+
+    cfg = load_config(find_model("tiny_dense")) if model == "tiny_dense" else tiny_conv()
+    cfg = cfg.replace(training={"processes": processes}, schedule={"periods": 7})
     ds = subset(load(cfg.data, cfg.source), n_train=cfg.data.n_train, n_test=cfg.data.n_test)
     return cfg, replace(ds, x_train=(ds.x_train > 0.5).astype(float), x_test=(ds.x_test > 0.5).astype(float))
 
 
-def test_split_development_takes_the_sequential_decisions(tmp_path):
+@pytest.mark.parametrize("model", ["tiny_dense", "tiny_conv"])
+def test_split_development_takes_the_sequential_decisions(model, tmp_path):
     """tiny_dense on 0/1 images, 7 periods (pruning from period 4), through the development
     loop: one process and two give the same per-period table (accuracies, compression, alive
-    units, spikes, synaptic operations), the same masks and the weights to round-off."""
+    units, spikes, synaptic operations), the same masks and the weights to round-off.
+    ``tiny_conv``: two convolutions, conv2 pruned by channel on its kernel's spine state."""
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.loop import Development
     from sdsnn_bio.records import RunFolder
 
+    pruned = "alive_fc1" if model == "tiny_dense" else "alive_conv2"
     out = {}
     for P in (1, 2):
         reset_brian()
-        cfg, ds = binarised_tiny(P)
+        cfg, ds = binarised_tiny(P, model)
         dev = Development(cfg, tmp_path / f"p{P}", device="cpp_standalone", dataset=ds)
         summary = dev.run()
         out[P] = (summary, list(dev.rows), RunFolder(tmp_path / f"p{P}").load_snapshot("last").arrays)
     (s1, rows1, arr1), (s2, rows2, arr2) = out[1], out[2]
     assert len(rows1) == len(rows2) == 7
-    keys = ("test_accuracy", "train_accuracy", "compression", "synapse_sparsity", "alive_fc1", "spikes", "sops")
+    keys = ("test_accuracy", "train_accuracy", "compression", "synapse_sparsity", pruned, "spikes", "sops")
     for r1, r2 in zip(rows1, rows2):
         assert {k: r1[k] for k in keys} == {k: r2[k] for k in keys}, r1["period"]
     assert rows1[-1]["compression"] > 0, "the run must prune"
