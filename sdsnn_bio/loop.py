@@ -91,24 +91,57 @@ def best_score(rows: list, rotation: int, whole_test_set: bool = False) -> float
     return float(np.mean([r.get("test_accuracy", np.nan) for r in rows[-max(1, rotation):]]))
 
 
-def provenance(cfg, device: str, threads: int, stages) -> dict:
-    """What a run was made with: model, device, seed, versions, machine, network size."""
-    import platform
+def source_digest(root=None) -> str:
+    """SHA-256 over the package's own source (every ``.py`` and ``.toml`` file under
+    ``sdsnn_bio/``, by relative path and content, in path order): names the code a run was made
+    with where no git revision can (a copy of the tree, an installed package) and tells apart
+    two runs from one revision with uncommitted changes. ``root``: another copy of the package."""
+    import hashlib
+
+    root = Path(root) if root is not None else Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".toml") and p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def git_state(here=None) -> tuple:
+    """``(revision, dirty)`` of the checkout holding the package (or the folder ``here``):
+    ``("unknown", None)`` outside one (or without git); ``dirty`` whether the package's tracked
+    files differ from that revision."""
     import subprocess
+
+    here = Path(here) if here is not None else Path(__file__).parent
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=here, text=True, capture_output=True, timeout=5)
+
+    try:
+        rev = git("rev-parse", "HEAD")
+        if rev.returncode or not rev.stdout.strip():
+            return "unknown", None
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+        return rev.stdout.strip(), (bool(status.stdout.strip()) if status.returncode == 0 else None)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def provenance(cfg, device: str, threads: int, stages) -> dict:
+    """What a run was made with: model, device, seed, versions, code (git revision, whether the
+    package differed from it, digest of its source), machine, network size."""
+    import platform
     import sys
     from importlib.metadata import version
 
     from . import __version__
 
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, text=True,
-                             capture_output=True, timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        rev = "unknown"
+    rev, dirty = git_state()
     return {
         "model": cfg.name, "source": cfg.source, "device": device, "seed": cfg.schedule.seed,
         "threads": threads, "sdsnn_bio": __version__, "brian2": version("brian2"), "numpy": np.__version__,
         "python": sys.version.split()[0], "platform": platform.platform(), "git_revision": rev,
+        "git_dirty": dirty, "source_sha256": source_digest(),
         "n_synapses": {s.name: s.n_synapses for s in stages}, "n_neurons": {s.name: s.n_neurons for s in stages},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -3,7 +3,8 @@
 A run folder holds::
 
     config.toml        the configuration (reloads with sdsnn_bio.config.load_config)
-    run.json           versions, device, seed, network size (written at the start)
+    run.json           versions, code (git revision, dirty flag, source digest), device, seed, network size
+                       (written at the start)
     periods.csv        one row per structural period
     summary.json       final figures (written at the end)
     snapshots/         period_NNNN.npz (the newest, for resume) and best.npz

@@ -13,7 +13,7 @@ from _shared_tiny_run import copy_run, tiny_run
 
 from sdsnn_bio.config import find_model, load_config
 from sdsnn_bio.data.registry import prepare_inputs
-from sdsnn_bio.loop import Development, PeriodPlan, best_score
+from sdsnn_bio.loop import Development, PeriodPlan, best_score, git_state, source_digest
 from sdsnn_bio.records import RunFolder, read_table
 from sdsnn_bio.report import draw_figures, make_figures
 from sdsnn_bio.structure import last_rate_update, n_to_prune
@@ -34,6 +34,21 @@ def full_run(tmp_path_factory):
     return out, RunFolder(out).read_summary()
 
 
+def test_provenance_names_the_code_outside_a_checkout(tmp_path):
+    """A copy of the package without git (a snapshot, an installed package): no revision, but
+    the source digest equals the checkout's, and one changed byte changes it."""
+    import shutil
+
+    import sdsnn_bio
+
+    copy = tmp_path / "sdsnn_bio"
+    shutil.copytree(Path(sdsnn_bio.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert git_state(copy) == ("unknown", None)
+    assert source_digest(copy) == source_digest()
+    (copy / "structure" / "pruning.py").write_text((copy / "structure" / "pruning.py").read_text() + " ")
+    assert source_digest(copy) != source_digest()
+
+
 def test_run_folder_and_records(full_run):
     out, summary = full_run
     cfg = tiny()
@@ -44,6 +59,9 @@ def test_run_folder_and_records(full_run):
     meta = json.loads((out / "run.json").read_text())
     assert meta["device"] == "cpp_standalone" and meta["seed"] == cfg.schedule.seed
     assert meta["brian2"] == "2.10.1"
+    # the code it was made with: this checkout's revision and the digest of the package's source
+    assert (meta["git_revision"], meta["git_dirty"]) == git_state()
+    assert meta["source_sha256"] == source_digest() and len(meta["source_sha256"]) == 64
     t = read_table(out)
     assert list(t["period"]) == list(range(cfg.schedule.periods))
     S = cfg.schedule.structure_start
