@@ -2,14 +2,17 @@
 
 No PyPI or Debian package ships N-MNIST or DVS-Gesture, so the models' real runs cannot be
 made here; this measures what a period costs. It writes generated recordings
-(:func:`sdsnn_bio.data.event_input.synthetic_recordings`, 10 classes) in tonic's layout,
-N-MNIST's size by default (34 x 34 sensor, 4000 events over 300 ms, about what an N-MNIST
-saccade recording holds), trains ``--model`` (``nmnist_main``) on them for ``--periods``
-periods of its own size through :class:`sdsnn_bio.loop.Development` on ``cpp_standalone``
-(one thread), and reports the build, and per period the wall time of the simulation and the
-structural step per window (training + test windows), from the run's ``periods.csv``.
+(:func:`sdsnn_bio.data.event_memory.write_recordings`) of the model's dataset in tonic's layout
+at its real size: N-MNIST's (10 classes, 34 x 34 sensor, 300 ms; 4000 events by default, about
+what an N-MNIST saccade recording holds) or DVS-Gesture's (11 classes, 128 x 128, 6 s;
+``--events`` a recording), trains ``--model`` (``nmnist_main`` or ``dvsgesture_main``) on them
+for ``--periods`` periods of its own size through :class:`sdsnn_bio.loop.Development` on
+``cpp_standalone`` (one thread), and reports the build, the peak resident memory, and per
+period the wall time of the simulation and the structural step per window (training + test
+windows), from the run's ``periods.csv``.
 
-    python benchmarks/event_speed.py [--model nmnist_main] [--periods 3] [--out benchmarks/event_speed.json]
+    python benchmarks/event_speed.py [--model nmnist_main] [--periods 3] [--events 4000]
+                                     [--out benchmarks/event_speed.json]
 
 The first period includes the compilation; the later ones are the steady cost. Results are
 written as JSON (``--out``) and printed.
@@ -37,17 +40,25 @@ def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> di
     from sdsnn_bio.geometry import estimate_memory, stage_geometry
     from sdsnn_bio.loop import Development
 
+    import resource
+
+    from sdsnn_bio.data.event_memory import REAL_SIZES
+
     cfg = load_config(find_model(model))
-    if cfg.data.dataset != "nmnist":
-        raise SystemExit(f"{model}: generated recordings are written for nmnist models only "
-                         f"(data.dataset = {cfg.data.dataset!r})")
+    if cfg.data.dataset not in REAL_SIZES:
+        raise SystemExit(f"{model}: generated recordings are written for event models only "
+                         f"({', '.join(REAL_SIZES)}), not data.dataset = {cfg.data.dataset!r}")
     sch = cfg.schedule
     data = workdir / "data"
-    n_events_total = write_recordings(data, sch.train_per_period, sch.test_per_period, n_events=n_events)
+    n_events_total = write_recordings(data, sch.train_per_period, sch.test_per_period, n_events=n_events,
+                                      dataset=cfg.data.dataset)
     cfg = cfg.replace(data={"directory": str(data)}, schedule={"periods": periods})
     t0 = time.time()
     Development(cfg, workdir / "run", device="cpp_standalone").run()
     total_s = time.time() - t0
+    # the binary runs as a child process: its peak and this process's (the build)
+    rss = {who: resource.getrusage(w).ru_maxrss * 1024
+           for who, w in (("python", resource.RUSAGE_SELF), ("binary", resource.RUSAGE_CHILDREN))}
     with open(workdir / "run" / "periods.csv") as f:
         rows = list(csv.DictReader(f))
     windows = sch.train_per_period + sch.test_per_period
@@ -59,6 +70,7 @@ def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> di
         "synapses_simulated": sum(s.n_simulated_synapses for s in stages),
         "weights_learnt": sum(s.n_synapses for s in stages if s.learnable),
         "memory_estimate_gb": round(estimate_memory(cfg, windows) / 1e9, 2),
+        "peak_rss_gb": {who: round(v / 1e9, 2) for who, v in rss.items()},
         "total_s": round(total_s, 1),
         "ms_per_sample": [round(1000 * float(r["wall_s"]) / windows, 2) for r in rows],
         "test_accuracy": [round(float(r["test_accuracy"]), 4) for r in rows],

@@ -55,7 +55,7 @@ variable, see :class:`sdsnn_bio.parallel.ParallelSDSNNNetwork`).
 import numpy as np
 
 from .learning import backprop_code, hidden_delta_code
-from .network import EVENTS, delivery
+from .network import EVENTS, delivery, instant_synapses
 from .parallel import WINDOW_EVENTS, _quiet_linked_writes, _replicate, _when, bias_gradient_synapses, event_master, \
     master_group, spiking_replicas, weights_and_master_synapses
 
@@ -123,9 +123,9 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     pos_ns = dict(ns)
     if input_current is not None:
         pos_ns["stim"] = input_current
-    psyn = b2.Synapses(pre_group, pos, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=fwd,
-                       on_event=fwd_event, namespace=pos_ns,
-                       name=f"syn_{spec.name}_pos")
+    psyn = instant_synapses(b2, pre_group, pos, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=fwd,
+                                on_event=fwd_event, namespace=pos_ns,
+                                name=f"syn_{spec.name}_pos")
     psyn.connect(i=pre_index, j=post_index)
     psyn.widx = weight_index
     psyn.w = b2.linked_var(weights, "w", index="widx")
@@ -135,8 +135,8 @@ def build_conv_stage(b2, st, pre_group, cfg, ns, back, target, on_clock, batch_d
     # the kernel weight's gradient (one pass over the synapses for both)
     code = backprop_code(st.pre_kind).replace("delta_post", "delta_r").replace("g +=", "g_post +=")
     code = code.replace("w*delta_r", "w_post*delta_r")
-    grad = b2.Synapses(pre_group, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
-                       on_pre=code, on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
+    grad = instant_synapses(b2, pre_group, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
+                                on_pre=code, on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
     grad.connect(i=pre_index, j=weight_index)
     grad.didx = post_index
     grad.delta_r = b2.linked_var(pos, "delta", index="didx")

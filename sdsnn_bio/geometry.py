@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["layer_shapes", "connectivity", "conv_connectivity", "synapse_counts", "estimate_memory", "available_memory",
-           "check_memory", "StageGeometry", "stage_geometry"]
+           "check_memory", "estimate_results", "StageGeometry", "stage_geometry"]
 
 def layer_shapes(cfg) -> list:
     """Output shape of the input and of every stage: ``(C, H, W)`` or ``(n,)``.
@@ -200,6 +200,42 @@ def estimate_memory(cfg, n_windows: int) -> int:
     rows = cfg.schedule.n_steps if get(cfg.data.dataset).events else 1
     total += 3 * 8 * n_windows * (n_in * rows + cfg.n_classes)   # stimulus and targets, with copies
     return total
+
+
+#: Bytes a standalone binary writes per period into its results folder (Brian2 writes every array
+#: of the network after each run), per element: a learnable synapse's 18 per-synapse variables
+#: (:data:`sdsnn_bio.spines.SYNAPSE_EQS` less its 4 shared flags, 8 bytes each) and four 4-byte
+#: integers (its neurons' indices and Brian2's per-synapse in- and out-degree); a convolution's
+#: position synapse (the forward and the gradient synapse: those four and the kernel index each);
+#: a pooling synapse (five 4-byte arrays); a neuron (at most 16 variables). Measured on the
+#: paper's MNIST network: 141.1 MB written (fc1 160 bytes a synapse, conv2's positions 40, pool1
+#: 21), the estimate 141.5 MB.
+RESULT_BYTES_PER_SYNAPSE = 18 * 8 + 4 * 4
+RESULT_BYTES_PER_POSITION_SYNAPSE = 2 * 5 * 4
+RESULT_BYTES_PER_POOL_SYNAPSE = 5 * 4
+RESULT_BYTES_PER_NEURON = 16 * 8
+
+
+def estimate_results(cfg) -> int:
+    """Bytes of one period's result files of ``cfg``'s network in the sequential form, which a
+    standalone build keeps two of (the last run's carried state and the run writing its own);
+    every process of a split (``training.processes``) writes its own. The parallel form's replicas
+    add their index arrays (counted as position synapses)."""
+    shapes = layer_shapes(cfg)
+    parallel = getattr(cfg.training, "parallel_windows", False)
+    B = cfg.training.batch if parallel else 1
+    total = 0
+    for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
+        n = int(np.prod(shape))
+        if layer.type == "pool":
+            total += B * n_syn * RESULT_BYTES_PER_POOL_SYNAPSE + B * n * RESULT_BYTES_PER_NEURON
+            continue
+        total += n_syn * RESULT_BYTES_PER_SYNAPSE + B * n * RESULT_BYTES_PER_NEURON
+        if layer.type == "conv":
+            total += B * _local_synapses(layer, shapes[k - 1], shapes[k]) * RESULT_BYTES_PER_POSITION_SYNAPSE
+        elif parallel:
+            total += B * n_syn * RESULT_BYTES_PER_POSITION_SYNAPSE
+    return total * getattr(cfg.training, "processes", 1)
 
 
 def available_memory() -> int | None:

@@ -207,6 +207,9 @@ class Development:
         self.net.compile()
         self.timings["build_s"] += time.time() - t
         self.progress(f"sdsnn-bio: network built in {time.time() - t:.1f} s")
+        why = getattr(getattr(self.net, "build_folder", None), "on_disk_because", None)
+        if why:
+            self.progress(f"sdsnn-bio: build folder on disk, {self.net.build_folder.path}: {why}")
 
     def _open_folder(self, resume: bool, **meta):
         """Restore the run folder's last snapshot (``resume``), or start the folder: history,

@@ -705,7 +705,7 @@ class MultiDevelopment:
         """
         from .data.registry import prepare_inputs
         from .devices import set_up_device
-        from .geometry import available_memory, estimate_memory
+        from .geometry import available_memory, estimate_memory, estimate_results
         from .runner import BuildFolder
 
         cfg0, K = self.cfgs[0], self.K
@@ -717,7 +717,8 @@ class MultiDevelopment:
         if have is not None and need > have:
             raise ConfigError(f"{cfg0.source}: {K} copies need about {need / 2**30:.1f} GiB but only "
                               f"{have / 2**30:.1f} GiB are available; run fewer copies per build")
-        folder = BuildFolder(self.device, self.run_dirs[0].parent / f"build-{self.run_dirs[0].name}")
+        folder = BuildFolder(self.device, self.run_dirs[0].parent / f"build-{self.run_dirs[0].name}",
+                             in_memory=2 * K * estimate_results(cfg0), need=need)
         t0 = time.time()
         try:
             set_up_device(self.device, str(folder.path), threads=self.threads)

@@ -241,9 +241,9 @@ def _build_pool(b2, st, pre_group, ns, back, copies=None):
     # the settle step may leave activity behind (runtime keeps it between runs)
     group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_POOL, *slot("period_start_group"))
     pw = 1.0 / (st.spec.size * st.spec.size)
-    syn = b2.Synapses(pre_group, group,
-                      on_pre={"pre": f"a_post += {pw!r}", "bp": backprop_code("spiking", pool_weight=pw)},
-                      on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
+    syn = instant_synapses(b2, pre_group, group,
+                           on_pre={"pre": f"a_post += {pw!r}", "bp": backprop_code("spiking", pool_weight=pw)},
+                           on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
     _connect(syn, st, pre_group, copies)
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
@@ -258,6 +258,18 @@ def delivery(pre_kind: str, input_current: bool = False) -> tuple:
     if pre_kind == "pool":
         return "I_post += w*a_pre", "graded"
     return ("I_post += w*stim(t, i_pre)" if input_current else "I_post += w"), "spike"
+
+
+def instant_synapses(b2, source, target, **kwds):
+    """``brian2.Synapses`` whose every pathway delivers in the time step of its event: a scalar
+    zero delay for each pathway of ``on_pre``. Without it Brian2 keeps, for every pathway, a
+    per-synapse delay array (8 bytes a synapse and pathway, in the binary's memory and in every
+    period's result files, though every value is 0). The spike queue already pushes equal
+    delays as one block, so the synapses run in the same order and the results are the same
+    bits."""
+    on_pre = kwds.get("on_pre")
+    pathways = list(on_pre) if isinstance(on_pre, dict) else (["pre"] if on_pre else [])
+    return b2.Synapses(source, target, delay={name: 0 * b2.ms for name in pathways}, **kwds)
 
 
 def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam_on_clock: bool):
@@ -338,9 +350,9 @@ def _build_spiking(b2, st, pre_group, cfg, ns, back, target, adam_on_clock, batc
     syn_ns = dict(ns, regen_M=float(spec.regen_streak))
     if input_current is not None:
         syn_ns["stim"] = input_current
-    syn = b2.Synapses(pre_group, group, model=SYNAPSE_EQS if copies is None else
-                      per_copy_equations(SYNAPSE_EQS, synapses=True), on_pre=on_pre, on_event=on_event,
-                      namespace=syn_ns, name=f"syn_{spec.name}")
+    syn = instant_synapses(b2, pre_group, group, model=SYNAPSE_EQS if copies is None else
+                           per_copy_equations(SYNAPSE_EQS, synapses=True), on_pre=on_pre, on_event=on_event,
+                           namespace=syn_ns, name=f"syn_{spec.name}")
     _connect(syn, st, pre_group, copies)
     _place(syn.pre, "delivery", k)
     _place(syn.bp, "backward", back=back)
@@ -705,11 +717,11 @@ def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, 
     removed by :meth:`SDSNNNetwork.close`.
     """
     from .devices import set_up_device
-    from .geometry import check_memory
+    from .geometry import check_memory, estimate_results
     from .runner import BuildFolder
 
-    check_memory(cfg, n_test_win + n_train_win)
-    folder = BuildFolder(device, os.path.join(run_dir, "build"))
+    need = check_memory(cfg, n_test_win + n_train_win)
+    folder = BuildFolder(device, os.path.join(run_dir, "build"), in_memory=2 * estimate_results(cfg), need=need)
     try:
         set_up_device(device, str(folder.path), threads=threads)
         net = network_class(cfg)(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),

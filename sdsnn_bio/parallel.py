@@ -62,7 +62,7 @@ from .geometry import stage_geometry
 from .learning import WINDOW_CLEAR_LIF, WINDOW_CLEAR_POOL, backprop_code, \
     hidden_delta_code, output_delta_code
 from .network import EVENTS, SDSNNNetwork, Stage, add_adam_and_structural_pathways, carried_state, delivery, \
-    initial_weights, network_namespace, slot
+    initial_weights, instant_synapses, network_namespace, slot
 from .neurons import INPUT_EQS, LIF_EQS, POOL_EQS, membrane_update_code
 from .runner import PeriodRunner
 from .spines import SYNAPSE_EQS
@@ -191,8 +191,8 @@ def weights_and_master_synapses(b2, st, pre_master, group, cfg, ns, on_clock: bo
     # here (Brian2 takes no on_event without an on_pre)
     paths = {"on_pre": on_pre, "on_event": on_event} if on_pre else {}
     model = MASTER_SYNAPSE_EQS if copies is None else per_copy_equations(MASTER_SYNAPSE_EQS, synapses=True)
-    syn = b2.Synapses(pre_master, group, model=model, namespace=dict(ns, regen_M=float(spec.regen_streak)),
-                      name=f"syn_{spec.name}", **paths)
+    syn = instant_synapses(b2, pre_master, group, model=model, namespace=dict(ns, regen_M=float(spec.regen_streak)),
+                               name=f"syn_{spec.name}", **paths)
     _connect(syn, st, pre_master, copies)
     syn.widx = np.arange(n_syn)
     syn.w = b2.linked_var(weights, "w", index="widx")
@@ -243,8 +243,8 @@ def master_group(b2, st, ns, copies=None, reduce_id=None, batch_dt=None):
 def bias_gradient_synapses(b2, st, spiking, group, master_index, ns, back: int):
     """``<layer>_gbias``: at a training window's end every spiking neuron adds its delta to the
     bias gradient of its master neuron ``master_index``."""
-    gbias = b2.Synapses(spiking, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
-                        name=f"{st.spec.name}_gbias")
+    gbias = instant_synapses(b2, spiking, group, on_pre="gb_post += delta_pre", on_event="bwd", namespace=dict(ns),
+                                 name=f"{st.spec.name}_gbias")
     gbias.connect(i=np.arange(len(spiking)), j=master_index)
     _when(gbias.pre, "backward", back=back)
     return gbias
@@ -392,9 +392,9 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         group.run_on_event("wend", WINDOW_CLEAR_POOL, *slot("window_clear", k))
         group.run_on_event("pstart", "spike_total = 0\n" + WINDOW_CLEAR_POOL, *slot("period_start_group"))
         pw = 1.0 / (st.spec.size * st.spec.size)
-        syn = b2.Synapses(pre_rep, group, on_pre={"pre": f"a_post += {pw!r}",
-                                                  "bp": backprop_code("spiking", pool_weight=pw)},
-                          on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
+        syn = instant_synapses(b2, pre_rep, group, on_pre={"pre": f"a_post += {pw!r}",
+                                                           "bp": backprop_code("spiking", pool_weight=pw)},
+                                   on_event={"pre": "spike", "bp": "bwd"}, namespace=ns, name=f"syn_{st.name}")
         i, j = _replicate(st.pre_index, n_pre, B), _replicate(st.post_index, n, B)
         syn.connect(i=i, j=j)
         _when(syn.pre, "delivery", k)
@@ -423,8 +423,8 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
         rep_ns = dict(ns)
         if input_current is not None:
             rep_ns["stim"] = input_current
-        rsyn = b2.Synapses(pre_rep, rep, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=rep_pre,
-                           on_event=rep_ev, namespace=rep_ns, name=f"syn_{spec.name}_rep")
+        rsyn = instant_synapses(b2, pre_rep, rep, model="w : 1 (linked)\nwidx : integer (constant)\n", on_pre=rep_pre,
+                                    on_event=rep_ev, namespace=rep_ns, name=f"syn_{spec.name}_rep")
         rsyn.connect(i=_replicate(st.pre_index, n_pre, B), j=_replicate(st.post_index, n, B))
         rsyn.widx = np.tile(np.arange(n_syn), B)
         rsyn.w = b2.linked_var(weights, "w", index="widx")
@@ -433,9 +433,9 @@ class ParallelSDSNNNetwork(SDSNNNetwork):
             _when(rsyn.bp, "backward", back=back)
         # gradient sums: each replica's delta*rate into the weight's element, in replica order
         rate_line = backprop_code(st.pre_kind).splitlines()[-1]          # "g += delta_post*<rate>"
-        grad = b2.Synapses(pre_rep, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
-                           on_pre=rate_line.replace("g += delta_post", "g_post += delta_r"),
-                           on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
+        grad = instant_synapses(b2, pre_rep, weights, model="delta_r : 1 (linked)\ndidx : integer (constant)\n",
+                                    on_pre=rate_line.replace("g += delta_post", "g_post += delta_r"),
+                                    on_event="bwd", namespace=dict(ns), name=f"{spec.name}_grad")
         grad.connect(i=_replicate(st.pre_index, n_pre, B), j=np.tile(np.arange(n_syn), B))
         grad.didx = _replicate(st.post_index, n, B)
         grad.delta_r = b2.linked_var(rep, "delta", index="didx")

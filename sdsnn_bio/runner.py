@@ -199,19 +199,37 @@ class BuildFolder:
     """Folder of a standalone project and of its per-period result files.
 
     A standalone binary writes its whole state at the end of every period (tens
-    of MB). On a memory file system (``/dev/shm``) this costs nothing; on this
-    machine kind's disk it tripled the period time when two runs wrote in
-    parallel. So a standalone build goes to a fresh folder in ``/dev/shm`` where
-    it exists (removed by :meth:`remove`; folders of killed runs are removed by
-    the next one), else to ``fallback``. Runtime builds nothing.
+    of MB for the MNIST networks). On a memory file system (``/dev/shm``) this costs
+    nothing; on this machine kind's disk it tripled the period time when two runs
+    wrote in parallel. So a standalone build goes to a fresh folder in ``/dev/shm``
+    (removed by :meth:`remove`; folders of killed runs are removed by the next one)
+    where it exists and can hold ``in_memory`` bytes (the two result folders,
+    :func:`sdsnn_bio.geometry.estimate_results`) beside the ``need`` bytes the
+    network's processes take, with a tenth of the available memory to spare; else
+    to ``fallback`` on disk (``on_disk_because`` says why). A network with millions of
+    synapses writes gigabytes a period, which in ``/dev/shm`` would be held in memory
+    twice beside the binary (the DVS-Gesture network was killed for memory so).
+    Runtime builds nothing.
     """
 
-    def __init__(self, device: str, fallback):
+    def __init__(self, device: str, fallback, in_memory: int = 0, need: int = 0):
         from pathlib import Path
 
+        from .geometry import available_memory
+
         self.temporary = None
+        self.on_disk_because = None
         shm = Path("/dev/shm")
         if device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK):
+            have, room = available_memory(), _free_bytes(shm)
+            if have is not None and need + in_memory > 0.9 * have:
+                self.on_disk_because = (f"its result files (about {in_memory / 2**30:.1f} GiB) would not fit in "
+                                        f"memory beside the network ({need / 2**30:.1f} GiB of "
+                                        f"{have / 2**30:.1f} GiB available)")
+            elif room is not None and in_memory > 0.9 * room:
+                self.on_disk_because = (f"/dev/shm has {room / 2**30:.2f} GiB free, its result files need "
+                                        f"about {in_memory / 2**30:.2f} GiB")
+        if device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK) and self.on_disk_because is None:
             import tempfile
 
             _remove_stale_builds(shm)
@@ -220,6 +238,8 @@ class BuildFolder:
             self.path = self.temporary
         else:
             self.path = Path(fallback)
+            if self.on_disk_because:
+                logger.info("build folder on disk (%s): %s", self.path, self.on_disk_because)
 
     def remove(self):
         """Remove a temporary build folder (the results a run keeps are elsewhere)."""
@@ -228,6 +248,15 @@ class BuildFolder:
         if self.temporary is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
             self.temporary = None
+
+
+def _free_bytes(path) -> int | None:
+    """Bytes free on the file system of ``path`` (None where unknown)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _remove_stale_builds(shm):

@@ -311,3 +311,35 @@ def test_a_convolutional_run_in_the_parallel_form_prunes_and_resumes_bit_for_bit
     # it learns: the last period's test accuracy well above chance (10 classes)
     assert t_full["test_accuracy"][-1] >= 0.3
     assert_resumed_equals_uninterrupted(full, summary, part, resumed)
+
+
+@pytest.mark.standalone
+def test_result_files_are_what_the_estimate_says_and_delays_take_no_array(tmp_path):
+    """A period's result files of a convolutional network (tiny_conv, cpp_standalone) against
+    :func:`~sdsnn_bio.geometry.estimate_results` (the build folder's choice of memory or disk
+    rests on it), and no synapses object carries a per-synapse delay array (every pathway has
+    one scalar zero delay)."""
+    import os
+
+    from sdsnn_bio.geometry import estimate_results
+    from sdsnn_bio.network import build_network
+
+    cfg = tiny_conv()
+    net = build_network(cfg, 0, 10, "cpp_standalone", tmp_path / "run")
+    try:
+        x = np.random.default_rng(0).uniform(0, 1, (10, 784))
+        net.set_inputs(x, np.eye(10)[np.arange(10)])
+        net.set_shared(lr=1e-3, adam_k0=0, learn_on=1, struct_on=0, hard_mask=0, bias_mask_on=0)
+        net.run()
+        results = net.runner._last_results
+        written = sum(os.path.getsize(os.path.join(results, f)) for f in os.listdir(results))
+        want = estimate_results(cfg)
+        assert want > 2_000_000
+        assert abs(written - want) < 0.05 * want, (written, want)
+        delays = {f: os.path.getsize(os.path.join(results, f)) for f in os.listdir(results) if "_delay" in f}
+        assert len(delays) >= 10 and max(delays.values()) <= 8, delays     # one value per pathway
+        for obj in net.net.objects:
+            for pathway in getattr(obj, "_pathways", ()):
+                assert pathway.variables["delay"].size == 1, f"{obj.name}.{pathway.objname}"
+    finally:
+        net.close()

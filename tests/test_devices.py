@@ -303,3 +303,26 @@ def test_a_second_build_of_a_network_comes_from_the_cache(tmp_path, monkeypatch)
     missed = sorted(f for f, res in warm.items() if res not in ("direct_cache_hit", "preprocessed_cache_hit"))
     # main.cpp names the build folder (a fresh one per run) and is compiled again
     assert missed in ([], ["main.cpp"]), f"the second build must take its objects from the cache: {warm}"
+
+
+def test_a_build_whose_results_do_not_fit_in_memory_goes_to_disk(tmp_path, monkeypatch):
+    """The build folder goes to /dev/shm only where its two result folders fit beside the
+    network's memory (and in /dev/shm's free space); else to the run folder, saying why."""
+    from sdsnn_bio import runner
+
+    if not (os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)):
+        pytest.skip("no writable /dev/shm on this machine: every build goes to disk")
+    GiB = 2**30
+    monkeypatch.setattr("sdsnn_bio.geometry.available_memory", lambda: 20 * GiB)
+    monkeypatch.setattr(runner, "_free_bytes", lambda path: 10 * GiB)
+    small = runner.BuildFolder("cpp_standalone", tmp_path / "a", in_memory=GiB, need=5 * GiB)
+    try:
+        assert str(small.path).startswith("/dev/shm/") and small.on_disk_because is None
+    finally:
+        small.remove()
+    big = runner.BuildFolder("cpp_standalone", tmp_path / "b", in_memory=6 * GiB, need=13 * GiB)
+    assert big.path == tmp_path / "b" and "would not fit in memory" in big.on_disk_because
+    assert "6.0 GiB" in big.on_disk_because and "20.0 GiB available" in big.on_disk_because
+    full = runner.BuildFolder("cpp_standalone", tmp_path / "c", in_memory=9.5 * GiB, need=0)
+    assert full.path == tmp_path / "c" and "/dev/shm has 10.00 GiB free" in full.on_disk_because
+    assert runner.BuildFolder("runtime", tmp_path / "d").path == tmp_path / "d"

@@ -372,3 +372,20 @@ def test_copies_in_one_build_each_get_their_own_events(tmp_path, numpy_runtime):
         np.testing.assert_array_equal(view.events()[0], want, err_msg=f"copy {k}")
     assert not np.array_equal(net.copies[0].events()[0], net.copies[1].events()[0])
     devices.reset_brian()
+
+
+def test_generated_recordings_of_dvsgesture_size_read_back(tmp_path):
+    """The benchmark's DVS-Gesture recordings (benchmarks/event_speed.py): tonic's layout, 11
+    classes over 6 s on the 128 x 128 sensor, whole-millisecond times, read back through the
+    registry with every event."""
+    from sdsnn_bio.config import DataSpec
+    from sdsnn_bio.data.event_memory import write_recordings
+
+    assert write_recordings(tmp_path, 22, 11, n_events=200, dataset="dvsgesture") == 33 * 200
+    ds = registry.load(DataSpec(dataset="dvsgesture", directory=str(tmp_path)), "dvs.toml")
+    assert len(ds.train) == 22 and len(ds.test) == 11 and ds.sensor == (128, 128)
+    assert sorted(ds.y_train) == sorted(list(range(11)) * 2) and sorted(ds.y_test) == list(range(11))
+    for rec in list(ds.train) + list(ds.test):
+        assert rec.size == 200
+        assert np.all(rec["t"] % 1000 == 0) and 0 <= rec["t"].min() and rec["t"].max() < 6_000_000
+        assert rec["x"].max() < 128 and rec["y"].max() < 128

@@ -32,15 +32,30 @@ print(json.dumps({"baseline_rss": base, "peak_rss": rss(), "codes_bytes": x_trai
 """
 
 
-def write_recordings(root, n_train: int, n_test: int, n_events: int = 4000, seed: int = 0) -> int:
-    """Write ``n_train`` + ``n_test`` generated recordings (10 classes) under ``root/NMNIST``;
-    returns the number of events written."""
-    from .event_input import synthetic_recordings, write_nmnist_folder
+#: Generated recordings of each event dataset's real size: (classes, sensor, duration in µs, writer).
+REAL_SIZES = {"nmnist": (10, (34, 34), 300_000, "write_nmnist_folder"),
+              "dvsgesture": (11, (128, 128), 6_000_000, "write_dvsgesture_folder")}
 
-    per = lambda n: -(-int(n) // 10)  # noqa: E731
-    rec, y = synthetic_recordings(per(n_train), 10, (34, 34), seed, n_events=n_events)
-    rt, yt = synthetic_recordings(per(n_test), 10, (34, 34), seed + 1, n_events=n_events)
-    write_nmnist_folder(root, rec, y, rt, yt)
+
+def write_recordings(root, n_train: int, n_test: int, n_events: int = 4000, seed: int = 0,
+                     dataset: str = "nmnist") -> int:
+    """Write ``n_train`` + ``n_test`` generated recordings of ``dataset``'s real size
+    (:data:`REAL_SIZES`: N-MNIST's 10 classes over 300 ms on 34 x 34 as ``.bin`` files under
+    ``root/NMNIST``; DVS-Gesture's 11 over 6 s on 128 x 128 as ``.npy`` files under
+    ``root/DVSGesture``, times in whole milliseconds as its files hold them), ``n_events`` events
+    each, in tonic's layout; returns the number of events written."""
+    from . import event_input
+
+    n_classes, sensor, duration_us, writer = REAL_SIZES[dataset]
+    per = lambda n: -(-int(n) // n_classes)  # noqa: E731
+    rec, y = event_input.synthetic_recordings(per(n_train), n_classes, sensor, seed, n_events=n_events,
+                                              duration_us=duration_us)
+    rt, yt = event_input.synthetic_recordings(per(n_test), n_classes, sensor, seed + 1, n_events=n_events,
+                                              duration_us=duration_us)
+    if dataset == "dvsgesture":
+        for r in rec + rt:
+            r["t"] = r["t"] // 1000 * 1000
+    getattr(event_input, writer)(root, rec, y, rt, yt)
     return int(sum(r.size for r in rec) + sum(r.size for r in rt))
 
 
