@@ -7,7 +7,8 @@ at its real size: N-MNIST's (10 classes, 34 x 34 sensor, 300 ms; 4000 events by 
 what an N-MNIST saccade recording holds) or DVS-Gesture's (11 classes, 128 x 128, 6 s;
 ``--events`` a recording), trains ``--model`` (``nmnist_main`` or ``dvsgesture_main``) on them
 for ``--periods`` periods of its own size through :class:`sdsnn_bio.loop.Development` on
-``cpp_standalone`` (one thread), and reports the build, the peak resident memory, and per
+``cpp_standalone`` (one thread), and reports the build, the building process's peak resident
+memory, and per
 period the wall time of the simulation and the structural step per window (training + test
 windows), from the run's ``periods.csv``.
 
@@ -56,9 +57,9 @@ def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> di
     t0 = time.time()
     Development(cfg, workdir / "run", device="cpp_standalone").run()
     total_s = time.time() - t0
-    # the binary runs as a child process: its peak and this process's (the build)
-    rss = {who: resource.getrusage(w).ru_maxrss * 1024
-           for who, w in (("python", resource.RUSAGE_SELF), ("binary", resource.RUSAGE_CHILDREN))}
+    # this process's peak (the build; the binary's cannot be read from RUSAGE_CHILDREN: a child
+    # forked from this process starts its peak at this process's size)
+    python_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with open(workdir / "run" / "periods.csv") as f:
         rows = list(csv.DictReader(f))
     windows = sch.train_per_period + sch.test_per_period
@@ -70,7 +71,7 @@ def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> di
         "synapses_simulated": sum(s.n_simulated_synapses for s in stages),
         "weights_learnt": sum(s.n_synapses for s in stages if s.learnable),
         "memory_estimate_gb": round(estimate_memory(cfg, windows) / 1e9, 2),
-        "peak_rss_gb": {who: round(v / 1e9, 2) for who, v in rss.items()},
+        "python_peak_rss_gb": round(python_peak / 1e9, 2),
         "total_s": round(total_s, 1),
         "ms_per_sample": [round(1000 * float(r["wall_s"]) / windows, 2) for r in rows],
         "test_accuracy": [round(float(r["test_accuracy"]), 4) for r in rows],
