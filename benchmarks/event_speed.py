@@ -8,9 +8,8 @@ what an N-MNIST saccade recording holds) or DVS-Gesture's (11 classes, 128 x 128
 ``--events`` a recording), trains ``--model`` (``nmnist_main`` or ``dvsgesture_main``) on them
 for ``--periods`` periods of its own size through :class:`sdsnn_bio.loop.Development` on
 ``cpp_standalone`` (one thread), and reports the build, the building process's peak resident
-memory, and per
-period the wall time of the simulation and the structural step per window (training + test
-windows), from the run's ``periods.csv``.
+memory, and per period the wall time of the simulation and the structural step per window
+(training + test windows), from the run's ``periods.csv``.
 
     python benchmarks/event_speed.py [--model nmnist_main] [--periods 3] [--events 4000]
                                      [--out benchmarks/event_speed.json]
@@ -26,6 +25,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -37,13 +37,9 @@ sys.path.insert(0, str(REPO))
 
 def measure(model: str, periods: int, workdir: Path, n_events: int = 4000) -> dict:
     from sdsnn_bio.config import find_model, load_config
-    from sdsnn_bio.data.event_memory import write_recordings
+    from sdsnn_bio.data.event_memory import REAL_SIZES, write_recordings
     from sdsnn_bio.geometry import estimate_memory, stage_geometry
     from sdsnn_bio.loop import Development
-
-    import resource
-
-    from sdsnn_bio.data.event_memory import REAL_SIZES
 
     cfg = load_config(find_model(model))
     if cfg.data.dataset not in REAL_SIZES:

@@ -68,8 +68,6 @@ def time_run(net, x, target) -> float:
 def measure(model: str, n_windows: int, rounds: int, processes: int, workdir: Path) -> dict:
     import brian2
 
-    from sdsnn_bio.devices import reset_brian
-
     settings = {}
     for P in (1, processes):
         # Brian2 holds one standalone device at a time: each setting is rebuilt (into its own
@@ -84,7 +82,6 @@ def measure(model: str, n_windows: int, rounds: int, processes: int, workdir: Pa
             net, x, target, _ = build(model, P, n_windows, workdir)
             s = time_run(net, x, target)
             settings[P]["ms_per_window"].append(round(1000 * s / len(x), 2))
-        reset_brian()
     one, split = settings[1]["ms_per_window"], settings[processes]["ms_per_window"]
     for s in settings.values():
         s["median_ms_per_window"] = statistics.median(s["ms_per_window"])

@@ -166,20 +166,31 @@ def synapse_counts(cfg) -> list:
     return counts
 
 
-def estimate_memory(cfg, n_windows: int) -> int:
-    """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
+def _layer_sizes(cfg):
+    """What the memory and result estimates count: per layer ``(layer, synapses, neurons,
+    position synapses)`` (:func:`synapse_counts`; the neurons of its output; a convolution's
+    positions' synapses, else 0); whether the form is parallel and its replica count ``B``
+    (1 without it)."""
     shapes = layer_shapes(cfg)
     parallel = getattr(cfg.training, "parallel_windows", False)
-    B = cfg.training.batch if parallel else 1     # the parallel form's replicas
+    sizes = [(layer, n_syn, int(np.prod(shapes[k])),
+              _local_synapses(layer, shapes[k - 1], shapes[k]) if layer.type == "conv" else 0)
+             for k, (layer, n_syn) in enumerate(zip(cfg.layers, synapse_counts(cfg)), start=1)]
+    return sizes, parallel, cfg.training.batch if parallel else 1
+
+
+def estimate_memory(cfg, n_windows: int) -> int:
+    """Estimated peak memory (bytes) of building and running ``cfg`` with ``n_windows`` per period."""
+    sizes, parallel, B = _layer_sizes(cfg)
     total = 0
-    for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
-        pool, n = layer.type == "pool", int(np.prod(shape))
+    for layer, n_syn, n, positions in sizes:
+        pool = layer.type == "pool"
         total += n_syn * (BYTES_PER_POOL_SYNAPSE if pool else BYTES_PER_SYNAPSE) + n * BYTES_PER_NEURON
         if layer.type == "conv":
             # the positions' synapses for every replica (the kernel is one), B - 1 more sets of
             # positions beside the one counted above
-            replicated = _local_synapses(layer, shapes[k - 1], shapes[k])
-            total += B * replicated * BYTES_PER_POSITION_SYNAPSE + (B - 1) * n * BYTES_PER_NEURON
+            replicated = positions
+            total += B * positions * BYTES_PER_POSITION_SYNAPSE + (B - 1) * n * BYTES_PER_NEURON
         else:
             replicated = n_syn
             if parallel:
@@ -193,7 +204,7 @@ def estimate_memory(cfg, n_windows: int) -> int:
         # shared buffer two gradient sums (alternating buffers) per process and learnable synapse
         learnable = sum(n for layer, n in zip(cfg.layers, synapse_counts(cfg)) if layer.type != "pool")
         total = P * total + 2 * 8 * P * learnable
-    n_in = int(np.prod(shapes[0]))
+    n_in = int(np.prod(cfg.input_shape))
     # event recordings: one stimulus row per time step, not per window (data/event_input.py)
     from .data.registry import get
 
@@ -217,22 +228,19 @@ RESULT_BYTES_PER_NEURON = 16 * 8
 
 
 def estimate_results(cfg) -> int:
-    """Bytes of one period's result files of ``cfg``'s network in the sequential form, which a
-    standalone build keeps two of (the last run's carried state and the run writing its own);
-    every process of a split (``training.processes``) writes its own. The parallel form's replicas
-    add their index arrays (counted as position synapses)."""
-    shapes = layer_shapes(cfg)
-    parallel = getattr(cfg.training, "parallel_windows", False)
-    B = cfg.training.batch if parallel else 1
+    """Bytes of one result folder of ``cfg``'s network (one period's result files; a standalone
+    build keeps :data:`sdsnn_bio.runner.RESULTS_DIRS` of them: the last run's carried state and
+    the run writing its own); every process of a split (``training.processes``) writes its own.
+    The parallel form's replicas add their index arrays (counted as position synapses)."""
+    sizes, parallel, B = _layer_sizes(cfg)
     total = 0
-    for k, (layer, n_syn, shape) in enumerate(zip(cfg.layers, synapse_counts(cfg), shapes[1:]), start=1):
-        n = int(np.prod(shape))
+    for layer, n_syn, n, positions in sizes:
         if layer.type == "pool":
             total += B * n_syn * RESULT_BYTES_PER_POOL_SYNAPSE + B * n * RESULT_BYTES_PER_NEURON
             continue
         total += n_syn * RESULT_BYTES_PER_SYNAPSE + B * n * RESULT_BYTES_PER_NEURON
         if layer.type == "conv":
-            total += B * _local_synapses(layer, shapes[k - 1], shapes[k]) * RESULT_BYTES_PER_POSITION_SYNAPSE
+            total += B * positions * RESULT_BYTES_PER_POSITION_SYNAPSE
         elif parallel:
             total += B * n_syn * RESULT_BYTES_PER_POSITION_SYNAPSE
     return total * getattr(cfg.training, "processes", 1)

@@ -718,7 +718,7 @@ class MultiDevelopment:
             raise ConfigError(f"{cfg0.source}: {K} copies need about {need / 2**30:.1f} GiB but only "
                               f"{have / 2**30:.1f} GiB are available; run fewer copies per build")
         folder = BuildFolder(self.device, self.run_dirs[0].parent / f"build-{self.run_dirs[0].name}",
-                             in_memory=2 * K * estimate_results(cfg0), need=need)
+                             results=K * estimate_results(cfg0), need=need)
         t0 = time.time()
         try:
             set_up_device(self.device, str(folder.path), threads=self.threads)

@@ -721,7 +721,7 @@ def build_network(cfg, n_test_win: int, n_train_win: int, device: str, run_dir, 
     from .runner import BuildFolder
 
     need = check_memory(cfg, n_test_win + n_train_win)
-    folder = BuildFolder(device, os.path.join(run_dir, "build"), in_memory=2 * estimate_results(cfg), need=need)
+    folder = BuildFolder(device, os.path.join(run_dir, "build"), results=estimate_results(cfg), need=need)
     try:
         set_up_device(device, str(folder.path), threads=threads)
         net = network_class(cfg)(cfg, n_test_win, n_train_win, device=device, directory=str(folder.path),

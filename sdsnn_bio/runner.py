@@ -25,7 +25,11 @@ import os
 
 import numpy as np
 
-__all__ = ["PeriodRunner", "BuildFolder", "reset_monitor"]
+__all__ = ["PeriodRunner", "BuildFolder", "reset_monitor", "RESULTS_DIRS"]
+
+#: The result folders a standalone build alternates between: a run reads the carried state
+#: from the previous run's folder while writing its own.
+RESULTS_DIRS = ("results_a", "results_b")
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class PeriodRunner:
         self._run_count = 0
         self._pending = {}           # (owner name, var) -> (owner, value) for the next run only
         self._shared = {}            # (owner name, var) -> (owner, shared value), re-sent every run
-        self._results_dirs = ("results_a", "results_b")
+        self._results_dirs = RESULTS_DIRS
         self._last_results = None
 
     # ------------------------------------------------------------ state I/O
@@ -121,7 +125,7 @@ class PeriodRunner:
             return
         self.build()
         args = self._run_args()
-        results = self._results_dirs[self._run_count % 2]
+        results = self._results_dirs[self._run_count % len(self._results_dirs)]
         b2.device.run(directory=self.directory, results_directory=results, with_output=False,
                       run_args=args)
         self._last_results = b2.device.results_dir
@@ -203,8 +207,8 @@ class BuildFolder:
     nothing; on this machine kind's disk it tripled the period time when two runs
     wrote in parallel. So a standalone build goes to a fresh folder in ``/dev/shm``
     (removed by :meth:`remove`; folders of killed runs are removed by the next one)
-    where it exists and can hold ``in_memory`` bytes (the two result folders,
-    :func:`sdsnn_bio.geometry.estimate_results`) beside the ``need`` bytes the
+    where it exists and can hold its result folders (:data:`RESULTS_DIRS`, ``results``
+    bytes each: :func:`sdsnn_bio.geometry.estimate_results`) beside the ``need`` bytes the
     network's processes take, with a tenth of the available memory to spare; else
     to ``fallback`` on disk (``on_disk_because`` says why). A network with millions of
     synapses writes gigabytes a period, which in ``/dev/shm`` would be held in memory
@@ -212,23 +216,13 @@ class BuildFolder:
     Runtime builds nothing.
     """
 
-    def __init__(self, device: str, fallback, in_memory: int = 0, need: int = 0):
+    def __init__(self, device: str, fallback, results: int = 0, need: int = 0):
         from pathlib import Path
 
-        from .geometry import available_memory
-
         self.temporary = None
-        self.on_disk_because = None
         shm = Path("/dev/shm")
-        if device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK):
-            have, room = available_memory(), _free_bytes(shm)
-            if have is not None and need + in_memory > 0.9 * have:
-                self.on_disk_because = (f"its result files (about {in_memory / 2**30:.1f} GiB) would not fit in "
-                                        f"memory beside the network ({need / 2**30:.1f} GiB of "
-                                        f"{have / 2**30:.1f} GiB available)")
-            elif room is not None and in_memory > 0.9 * room:
-                self.on_disk_because = (f"/dev/shm has {room / 2**30:.2f} GiB free, its result files need "
-                                        f"about {in_memory / 2**30:.2f} GiB")
+        in_memory = len(RESULTS_DIRS) * results
+        self.on_disk_because = _why_not_in_memory(shm, in_memory, need) if device != "runtime" else None
         if device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK) and self.on_disk_because is None:
             import tempfile
 
@@ -248,6 +242,22 @@ class BuildFolder:
         if self.temporary is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
             self.temporary = None
+
+
+def _why_not_in_memory(shm, in_memory: int, need: int) -> str | None:
+    """Why ``in_memory`` bytes of result files should not go to ``shm`` beside ``need`` bytes of
+    processes (None where they fit, or where ``shm`` cannot be used anyway)."""
+    from .geometry import available_memory
+
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return None
+    have, room = available_memory(), _free_bytes(shm)
+    if have is not None and need + in_memory > 0.9 * have:
+        return (f"its result files (about {in_memory / 2**30:.1f} GiB) would not fit in memory beside the "
+                f"network ({need / 2**30:.1f} GiB of {have / 2**30:.1f} GiB available)")
+    if room is not None and in_memory > 0.9 * room:
+        return f"/dev/shm has {room / 2**30:.2f} GiB free, its result files need about {in_memory / 2**30:.2f} GiB"
+    return None
 
 
 def _free_bytes(path) -> int | None:

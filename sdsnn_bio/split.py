@@ -23,8 +23,8 @@ the top of the Adam step, whose first call in a batch waits at a barrier for
 every process's copies and which returns each element's sum over the
 processes. Two buffers alternate between batches, so one barrier per batch
 suffices. The arrays are every learnable synapse's ``g`` (a convolution's: its
-kernel's, in the weight group) and every learnable neuron's ``gb``; the bias Adam step moves onto the same clock (the sequential
-form takes it at the batch's last step; nothing reads a bias in between, so it
+kernel's, in the weight group) and every learnable neuron's ``gb``; the bias
+Adam step moves onto the same clock (the sequential form takes it at the batch's last step; nothing reads a bias in between, so it
 is the same step). The windows of each batch are dealt to the processes by
 their expected work (:func:`window_split`), so that they wait less for each
 other.
@@ -352,10 +352,9 @@ class SplitSDSNNNetwork(SDSNNNetwork):
         arrays = []
         for st in self.learnable_stages:
             # a convolution's kernel gradient lives in its weight group (a group's static array)
-            g_owner = st.extra.get("weights", st.synapses)
-            g_kind = "static" if g_owner is not st.synapses else "dynamic"
-            for owner, var, kind in ((g_owner, "g", g_kind), (st.group, "gb", "static")):
+            for owner, var in ((st.extra.get("weights", st.synapses), "g"), (st.group, "gb")):
                 v = owner.variables[var]
+                kind = "dynamic" if v.dynamic else "static"
                 name = device.get_array_name(v, access_data=kind == "static")
                 arrays.append((name, kind, v.size if kind == "static" else st.n_synapses))
         return arrays
@@ -457,7 +456,7 @@ class SplitPeriodRunner(PeriodRunner):
         ranked, self._ranked = self._ranked, [dict() for _ in range(self.processes)]
         common = self._run_args()
         inputs_dir = os.path.join(self.directory, "period_inputs")
-        results = self._results_dirs[self._run_count % 2]
+        results = self._results_dirs[self._run_count % len(self._results_dirs)]
         env = {ENV_NPROC: str(self.processes), ENV_SHM: self.buffer_path}
         self._header()
         procs = []

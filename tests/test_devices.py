@@ -315,14 +315,14 @@ def test_a_build_whose_results_do_not_fit_in_memory_goes_to_disk(tmp_path, monke
     GiB = 2**30
     monkeypatch.setattr("sdsnn_bio.geometry.available_memory", lambda: 20 * GiB)
     monkeypatch.setattr(runner, "_free_bytes", lambda path: 10 * GiB)
-    small = runner.BuildFolder("cpp_standalone", tmp_path / "a", in_memory=GiB, need=5 * GiB)
+    small = runner.BuildFolder("cpp_standalone", tmp_path / "a", results=GiB // 2, need=5 * GiB)
     try:
         assert str(small.path).startswith("/dev/shm/") and small.on_disk_because is None
     finally:
         small.remove()
-    big = runner.BuildFolder("cpp_standalone", tmp_path / "b", in_memory=6 * GiB, need=13 * GiB)
+    big = runner.BuildFolder("cpp_standalone", tmp_path / "b", results=3 * GiB, need=13 * GiB)
     assert big.path == tmp_path / "b" and "would not fit in memory" in big.on_disk_because
     assert "6.0 GiB" in big.on_disk_because and "20.0 GiB available" in big.on_disk_because
-    full = runner.BuildFolder("cpp_standalone", tmp_path / "c", in_memory=9.5 * GiB, need=0)
+    full = runner.BuildFolder("cpp_standalone", tmp_path / "c", results=4.75 * GiB, need=0)
     assert full.path == tmp_path / "c" and "/dev/shm has 10.00 GiB free" in full.on_disk_because
     assert runner.BuildFolder("runtime", tmp_path / "d").path == tmp_path / "d"

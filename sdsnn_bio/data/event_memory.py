@@ -32,9 +32,10 @@ print(json.dumps({"baseline_rss": base, "peak_rss": rss(), "codes_bytes": x_trai
 """
 
 
-#: Generated recordings of each event dataset's real size: (classes, sensor, duration in µs, writer).
-REAL_SIZES = {"nmnist": (10, (34, 34), 300_000, "write_nmnist_folder"),
-              "dvsgesture": (11, (128, 128), 6_000_000, "write_dvsgesture_folder")}
+#: Generated recordings of each event dataset's real size: (classes, sensor, duration in µs, time
+#: resolution of its files in µs, writer).
+REAL_SIZES = {"nmnist": (10, (34, 34), 300_000, 1, "write_nmnist_folder"),
+              "dvsgesture": (11, (128, 128), 6_000_000, 1000, "write_dvsgesture_folder")}
 
 
 def write_recordings(root, n_train: int, n_test: int, n_events: int = 4000, seed: int = 0,
@@ -46,15 +47,14 @@ def write_recordings(root, n_train: int, n_test: int, n_events: int = 4000, seed
     each, in tonic's layout; returns the number of events written."""
     from . import event_input
 
-    n_classes, sensor, duration_us, writer = REAL_SIZES[dataset]
+    n_classes, sensor, duration_us, resolution_us, writer = REAL_SIZES[dataset]
     per = lambda n: -(-int(n) // n_classes)  # noqa: E731
     rec, y = event_input.synthetic_recordings(per(n_train), n_classes, sensor, seed, n_events=n_events,
                                               duration_us=duration_us)
     rt, yt = event_input.synthetic_recordings(per(n_test), n_classes, sensor, seed + 1, n_events=n_events,
                                               duration_us=duration_us)
-    if dataset == "dvsgesture":
-        for r in rec + rt:
-            r["t"] = r["t"] // 1000 * 1000
+    for r in rec + rt:
+        r["t"] = r["t"] // resolution_us * resolution_us
     getattr(event_input, writer)(root, rec, y, rt, yt)
     return int(sum(r.size for r in rec) + sum(r.size for r in rt))
 
