@@ -205,10 +205,15 @@ def estimate_memory(cfg, n_windows: int) -> int:
         learnable = sum(n for layer, n in zip(cfg.layers, synapse_counts(cfg)) if layer.type != "pool")
         total = P * total + 2 * 8 * P * learnable
     n_in = int(np.prod(cfg.input_shape))
-    # event recordings: one stimulus row per time step, not per window (data/event_input.py)
+    # event recordings: one stimulus row per time step, not per window, and spikes packed as
+    # bits, STIM_BITS inputs a column (data/event_input.py)
+    from .data.event_input import stim_words
     from .data.registry import get
 
-    rows = cfg.schedule.n_steps if get(cfg.data.dataset).events else 1
+    rows = 1
+    if get(cfg.data.dataset).events:
+        rows = cfg.schedule.n_steps
+        n_in = n_in if cfg.data.event_coding == "frames" else stim_words(n_in)
     total += 3 * 8 * n_windows * (n_in * rows + cfg.n_classes)   # stimulus and targets, with copies
     return total
 

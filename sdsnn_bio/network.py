@@ -199,6 +199,10 @@ def _time_events(group):
 
 
 def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False, copies=None):
+    """The input group (``n_in`` neurons, per copy of a fused build). Event spikes (``per_step``
+    and not ``direct``) read the packed stimulus (:func:`sdsnn_bio.data.event_input.pack_codes`):
+    neuron ``i`` of copy ``c`` reads bit ``i % STIM_BITS`` (``stim_bit`` = its value) of column
+    ``c * stim_words(n_in) + i // STIM_BITS`` (``stim_col``)."""
     # The input's window-end backward event fires only for inputs that spiked in the
     # window: its one consumer, the gradient ``g += delta_post*nwin_pre/T``, adds exactly
     # zero for a silent input (about 80% of MNIST pixels are blank). It is detected once
@@ -207,19 +211,29 @@ def _build_input(b2, n_in, ns, n_layers, per_step=False, direct=False, copies=No
     events = dict(EVENTS, bwd=f"({EVENTS['bwd']}) and nwin != 0" if direct else f"({EVENTS['bwd']}) and nwin > 0")
     # A blank pixel (probability 0) never spikes: testing it first skips its random
     # number (``and`` short-circuits in the generated code).
-    # Event recordings (``per_step``): ``stim`` holds one 0/1 row per time step, the
-    # input spikes where it is 1 (no random number; see :mod:`sdsnn_bio.data.event_input`).
+    # Event recordings (``per_step``): ``stim`` holds one row per time step, the input spikes
+    # where its bit is set (no random number; see :mod:`sdsnn_bio.data.event_input`).
     # Direct (analog) coding (``direct``): the standardised pixel value x (signed; see
     # :func:`sdsnn_bio.data.registry.prepare_inputs`) is an event every step where it is not
     # zero, and the first layer receives w*x from it (:func:`_build_spiking`); ``nwin`` sums
     # x over the window, so the gradient's rate nwin/T is x.
     # Event frames (``per_step`` and ``direct``): the frame's event count is the current.
-    threshold = "stim(t, i) != 0" if direct else "stim(t, i) > 0.5" if per_step else \
+    packed = per_step and not direct
+    threshold = "stim(t, i) != 0" if direct else "stim(t, stim_col) % (2 * stim_bit) >= stim_bit" if packed else \
         "stim(t, i) > 0 and rand() < stim(t, i)"
     reset = "nwin += stim(t, i)\nspike_total += 1" if direct else "nwin += 1\nspike_total += 1"
     eqs = INPUT_EQS if copies is None else per_copy_equations(INPUT_EQS)
+    if packed:
+        eqs += "stim_col : integer (constant)  # column of the packed stimulus\n" \
+               "stim_bit : 1 (constant)        # value of this input's bit in it\n"
     inp = b2.NeuronGroup(n_in * (copies or 1), eqs, threshold=threshold,
                          reset=reset, events=events, namespace=ns, name="input")
+    if packed:
+        from .data.event_input import STIM_BITS, stim_words
+
+        copy, i = np.divmod(np.arange(n_in * (copies or 1)), n_in)
+        inp.stim_col = copy * stim_words(n_in) + i // STIM_BITS
+        inp.stim_bit = np.ldexp(1.0, i % STIM_BITS)
     _time_events(inp)
     _place(inp.thresholder["bwd"], "input_backward", back=n_layers - 1)
     _place(inp.thresholder["spike"], "input_spikes")
@@ -450,8 +464,11 @@ class SDSNNNetwork:
         self.per_step = datasets.get(cfg.data.dataset).events
         # input current: images under direct coding, event recordings as frames
         self.direct = cfg.data.event_coding == "frames" if self.per_step else cfg.data.coding == "direct"
-        if self.per_step:
-            self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, K * n_in)), dt=self.dt, name="stim")
+        if self.per_step:       # spikes packed as bits (data/event_input.py), frames one value each
+            from .data.event_input import stim_words
+
+            width = n_in if self.direct else stim_words(n_in)
+            self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, K * width)), dt=self.dt, name="stim")
         else:
             self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, K * n_in)), dt=self.T * self.dt, name="stim")
         self.target = b2.TimedArray(np.zeros((self.n_windows + 1, K * cfg.n_classes)), dt=self.T * self.dt,
@@ -579,14 +596,14 @@ class SDSNNNetwork:
 
         For event recordings (``per_step``) the stimulus is one array of spike codes per
         window (:func:`sdsnn_bio.data.event_input.spike_codes`), made here into the
-        per-step 0/1 rows of ``stim``.
+        per-step rows of ``stim``: packed bits (spikes) or counts (frames).
         """
         if self.per_step:
-            from .data.event_input import codes_to_stimulus
+            from .data.event_input import codes_to_stimulus, pack_codes
 
             if len(stimulus) != self.n_run_windows:
                 raise RunError(f"stimulus has {len(stimulus)} windows != expected {self.n_run_windows}")
-            stimulus = codes_to_stimulus(stimulus, self.n_in, self.T)
+            stimulus = (codes_to_stimulus if self.direct else pack_codes)(stimulus, self.n_in, self.T)
             self.runner.set_next(self.stim, "values",
                                  np.concatenate([stimulus, np.zeros((1, stimulus.shape[1]))]))
             stimulus = None

@@ -229,15 +229,19 @@ def test_fused_copies_run_on_the_gpu_like_on_the_cpu(tmp_path):
 @pytest.mark.slow
 def test_copies_in_one_build_generate_and_compile(tmp_path):
     """Several networks in one build (sdsnn_bio.multi, issue 10's K networks per build) on
-    cuda_standalone: two tiny_dense copies with their own learning rates and seeds, fused: one
-    kernel per operation for both copies, the copies' flags per-neuron arrays."""
+    cuda_standalone: two copies of a small event-input network (two polarity channels of 8 x 8
+    pixels, 30 - 10) with their own learning rates and seeds, fused: one kernel per operation for
+    both copies, the copies' flags per-neuron arrays, the input reading its spikes from the packed
+    stimulus (sdsnn_bio.data.event_input.pack_codes) in the copy's columns."""
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
     from sdsnn_bio.devices import reset_brian
     from sdsnn_bio.multi import MultiSDSNNNetwork, expand_sets
 
-    cfgs = expand_sets(load_config(find_model("tiny_dense")), 2, ["training.lr=0.001,0.003", "schedule.seed=0,1"])
+    from test_event_input import _cfg
+
+    cfgs = expand_sets(_cfg(tmp_path), 2, ["training.lr=0.001,0.003", "schedule.seed=0,1"])
     build = tmp_path / "cuda_multi"
     reset_brian()
     set_up_device("cuda_standalone", str(build), unity_build=2, compute_capability=9.0)
@@ -256,4 +260,7 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     objects = (build / "objects.cu").read_text()
     for name in ("_array_fc1_lr", "_array_fc1_hard_mask", "_array_fc1_syn_regen_threshold"):
         assert name in objects, name
+    # the input's spikes: a bit of the packed stimulus, tested by a remainder in floating point
+    thresholder = (build / "code_objects" / "input_spike_thresholder_codeobject.cu").read_text()
+    assert re.search(r"_brian_mod\(.*stim_col.*stim_bit", thresholder.replace("\n", " ")), thresholder
     reset_brian()

@@ -322,17 +322,44 @@ def test_shipped_event_models_have_the_paper_shapes(name, shape, T, fc1_in, clas
 
 
 def test_memory_estimate_counts_the_per_step_input(tmp_path):
-    """An event model's stimulus has one row per time step: T times an image model's."""
+    """An event model's stimulus has one row per time step (T times an image model's rows), of
+    packed bits for spikes (128 inputs: 3 columns of 52 bits) and of one value an input for frames."""
     from sdsnn_bio.geometry import estimate_memory
 
     cfg = _cfg(tmp_path)
+    frames = _cfg(tmp_path, event_coding="frames")
     as_images = config_from_dict({**cfg.to_dict(), "data": {"dataset": "mnist5k"}, "input_shape": [1, 28, 28]},
                                  source="m.toml")
-    per_window = 3 * 8 * 1000 * 128
     shapes_only = estimate_memory(cfg, 0)
-    assert estimate_memory(cfg, 1000) - shapes_only == 1000 * 3 * 8 * (128 * 10 + 10)
-    assert estimate_memory(cfg, 1000) - shapes_only == 10 * per_window + 3 * 8 * 1000 * 10
+    assert shapes_only == estimate_memory(frames, 0)
+    assert estimate_memory(cfg, 1000) - shapes_only == 1000 * 3 * 8 * (3 * 10 + 10)
+    assert estimate_memory(frames, 1000) - shapes_only == 1000 * 3 * 8 * (128 * 10 + 10)
     assert estimate_memory(as_images, 1000) - estimate_memory(as_images, 0) == 3 * 8 * 1000 * (784 + 10)
+
+
+@pytest.mark.parametrize("n_inputs", [1, 52, 53, 2 * 34 * 34, 2 * 128 * 128])
+def test_packed_stimulus_holds_every_spike_and_no_other(n_inputs):
+    """pack_codes: decoded with the input group's own test (``v % (2 * bit) >= bit`` in float64),
+    every (step, input) of every window is a spike exactly where codes_to_stimulus has one (a code
+    given twice is one spike), whatever the input's bit (0 to 51) and column; every value is an
+    integer below 2**52."""
+    from sdsnn_bio.data.event_input import STIM_BITS, pack_codes, stim_words
+
+    T = 6
+    rng = np.random.default_rng(n_inputs)
+    windows = [rng.integers(0, T * n_inputs, size=rng.integers(0, 3 * n_inputs)) for _ in range(4)]
+    windows.append(np.arange(T * n_inputs))                    # every input in every step
+    windows.append(np.array([], np.int64))                     # a silent window
+    packed = pack_codes(windows, n_inputs, T)
+    assert packed.shape == (len(windows) * T, stim_words(n_inputs)) == (len(windows) * T, -(-n_inputs // 52))
+    assert packed.dtype == np.float64 and np.all(packed == np.floor(packed)) and packed.max() < 2.0 ** 52
+    i = np.arange(n_inputs)
+    bit = np.ldexp(1.0, i % STIM_BITS)
+    decoded = packed[:, i // STIM_BITS] % (2 * bit) >= bit
+    np.testing.assert_array_equal(decoded, codes_to_stimulus(windows, n_inputs, T) > 0.5)
+    assert decoded[-2 * T:-T].all() and not decoded[-T:].any()
+    with pytest.raises(DataError, match=f"window 1: spike codes must lie in 0..{T * n_inputs - 1}"):
+        pack_codes([np.array([0]), np.array([T * n_inputs])], n_inputs, T)
 
 
 def test_event_memory_command_measures_the_real_load(tmp_path):

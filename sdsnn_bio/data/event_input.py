@@ -16,11 +16,18 @@ keeps its spikes in read-only dynamic arrays (``neuron_index``, ``spike_time``,
 a dynamic array's size (brian2 2.10.1, ``devices/cpp_standalone/templates/objects.cpp``,
 ``set_variable_by_name``), so ``set_spikes`` between runs of one build would
 mean a new build per period. The network therefore drives its input
-``NeuronGroup`` from a per-step 0/1 ``TimedArray`` (``stim(t, i) > 0.5``), whose
-values ``run_args`` replaces without recompiling
-(:meth:`sdsnn_bio.network.SDSNNNetwork.set_inputs`). Its cost is one float64
-per input and step of a period: 2*16*16 inputs x 20 steps x 600 windows =
-49 MB per period for N-MNIST downsampled by 2.
+``NeuronGroup`` from a per-step ``TimedArray`` whose values ``run_args`` replaces
+without recompiling (:meth:`sdsnn_bio.network.SDSNNNetwork.set_inputs`), with the
+spikes packed as bits (:func:`pack_codes`): a float64 holds every integer below
+2**53 exactly, so column ``j`` of a step's row carries the 0/1 spikes of inputs
+``STIM_BITS*j .. STIM_BITS*j + STIM_BITS - 1`` as ``sum(2**b)`` over those that spike,
+and input ``i`` spikes where ``stim(t, stim_col) % (2 * stim_bit) >= stim_bit``
+(``stim_col = i // STIM_BITS``, ``stim_bit = 2**(i % STIM_BITS)``; the remainder of an
+integer below 2**52 by a power of two is exact in floating point, and no integer cast
+is made: Brian2's numpy ``floor`` returns int32). A period's input costs
+8 bytes per ``STIM_BITS`` inputs and step: 2*128*128 inputs x 64 steps x 120 windows =
+39 MB per period for DVS-Gesture's full sensor (2.0 GB as one float64 per input and
+step). Frames (``frames``, input current) stay one float64 per input and step.
 
 Memory: a folder's recordings are not held in memory. :func:`load_nmnist_folder` reads and
 validates every file once (a malformed one is an error at load time, naming it) and keeps only
@@ -51,7 +58,7 @@ from sdsnn_bio.data.events import (
 from sdsnn_bio.errors import DataError
 
 __all__ = ["EventDataset", "Recordings", "SpikeCodes", "input_sensor", "preprocess", "spike_codes", "frame_codes",
-           "codes_to_stimulus", "encode_dataset", "event_subset", "load_nmnist_folder", "load_dvsgesture_folder",
+           "codes_to_stimulus", "STIM_BITS", "stim_words", "pack_codes", "encode_dataset", "event_subset", "load_nmnist_folder", "load_dvsgesture_folder",
            "synthetic_recordings", "write_nmnist_folder", "write_dvsgesture_folder"]
 
 
@@ -271,11 +278,49 @@ def codes_to_stimulus(codes, n_inputs: int, n_steps: int) -> np.ndarray:
     flat = out.reshape(-1)
     window = int(n_steps) * int(n_inputs)
     for k, c in enumerate(codes):
-        c = np.asarray(c, np.int64)
-        if c.size and (c.min() < 0 or c.max() >= window):
-            raise DataError(f"window {k}: spike codes must lie in 0..{window - 1}, found {c.min()}..{c.max()}")
-        np.add.at(flat, k * window + c, 1.0)
+        np.add.at(flat, k * window + _checked_codes(k, c, window), 1.0)
     return out
+
+
+#: Inputs whose per-step spikes one float64 of the packed stimulus carries (:func:`pack_codes`):
+#: bits 0..51 of an integer below 2**52, exact in a float64 (53-bit significand).
+STIM_BITS = 52
+
+
+def stim_words(n_inputs: int) -> int:
+    """Columns of the packed stimulus (:func:`pack_codes`) for ``n_inputs`` inputs."""
+    return -(-int(n_inputs) // STIM_BITS)
+
+
+def _checked_codes(k: int, c, window: int) -> np.ndarray:
+    c = np.asarray(c, np.int64)
+    if c.size and (c.min() < 0 or c.max() >= window):
+        raise DataError(f"window {k}: spike codes must lie in 0..{window - 1}, found {c.min()}..{c.max()}")
+    return c
+
+
+def pack_codes(codes, n_inputs: int, n_steps: int) -> np.ndarray:
+    """The spikes of a sequence of windows as the packed per-step stimulus of shape
+    (len(codes) * n_steps, :func:`stim_words` (n_inputs)): input ``i`` spikes in a step where
+    bit ``i % STIM_BITS`` of column ``i // STIM_BITS`` is set (a code given twice is one
+    spike, as in :func:`codes_to_stimulus` under the ``> 0.5`` threshold)."""
+    n_inputs, n_steps = int(n_inputs), int(n_steps)
+    words = stim_words(n_inputs)
+    window = n_steps * n_inputs
+    rows, cols, bits = [], [], []
+    for k, c in enumerate(codes):
+        c = np.unique(_checked_codes(k, c, window))
+        step, i = np.divmod(c, n_inputs)
+        rows.append(k * n_steps + step)
+        cols.append(i // STIM_BITS)
+        bits.append(i % STIM_BITS)
+    n_rows = len(rows) * n_steps
+    if not rows:
+        return np.zeros((0, words))
+    flat = np.concatenate(rows) * words + np.concatenate(cols)
+    # distinct bits of one word: the float64 sum is exact (every partial sum is below 2**52)
+    out = np.bincount(flat, weights=np.ldexp(1.0, np.concatenate(bits)), minlength=n_rows * words)
+    return out.reshape(n_rows, words)
 
 
 def encode_dataset(ds: EventDataset, n_steps: int, coding: str = "spikes"):
