@@ -192,3 +192,34 @@ def test_the_best_mean_leaves_out_the_final_evaluation():
     assert _best_test_line(t, 1, finished=True) == "  best period test accuracy 60.00% (period 1)"
     # a one-period run has only the final evaluation's row
     assert _best_test_line({"period": np.arange(1), "test_accuracy": np.array([0.8])}, 1, finished=True) is None
+
+
+def test_the_fashion_capacity_table_is_the_kept_runs():
+    """The README's table of seed 2's Fashion-MNIST runs beside a dense network of SD-SNN's
+    final size: every figure is what the kept records hold (final evaluation, means over the
+    rotating test slices without the final row, synaptic operations per sample, units alive)."""
+    import json
+
+    import numpy as np
+
+    from sdsnn_bio.report import read_table
+
+    def row(folder):
+        table = read_table(RESULTS / folder)
+        summary = json.loads((RESULTS / folder / "summary.json").read_text())
+        acc = 100 * np.asarray(table["test_accuracy"], float)
+        assert len(acc) == 250 and summary["periods"] == 250
+        return (int(table["alive_fc1"][-1]), f"{100 * summary['final_test_accuracy']:.2f}",
+                f"{acc[199:249].mean():.2f}", f"{acc[99:199].mean():.2f}", f"{summary['energy']['sops_per_sample']:.3e}")
+
+    small = RESULTS / "fashion_fc_151_seed2" / "dense"
+    meta = json.loads((small / "run.json").read_text())
+    assert meta["seed"] == 2 and meta["n_neurons"] == {"fc1": 151, "out": 10}
+    assert "prune = false" in (small / "config.toml").read_text()
+    alive = np.asarray(read_table(RESULTS / "fashion_fc_seed2" / "sdsnn")["alive_fc1"], int)
+    assert alive[18] == 158 and alive[17] > 158 and alive[224] == 151 and alive[223] > 151
+    for label, folder in (("dense twin", "fashion_fc_seed2/dense"),
+                          ("dense 784-151-10 from the start", "fashion_fc_151_seed2/dense"),
+                          ("SD-SNN (158 units alive from period 18, 151 from period 224)", "fashion_fc_seed2/sdsnn")):
+        line = "| " + " | ".join([label, *map(str, row(folder))]) + " |"
+        assert line in README, line
