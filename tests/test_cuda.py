@@ -17,6 +17,39 @@ def _assert_binary(build):
     assert (build / "main").is_file() and os.access(build / "main", os.X_OK), "nvcc produced no binary"
 
 
+@pytest.fixture
+def compile_at_O0(monkeypatch):
+    """The compile-only tests check the generated CUDA code, which must compile at any
+    optimisation level: nvcc's device assembler (``-Xptxas -O0``) and the host compiler (``-O0``)
+    skip their optimisations here (about a quarter less compile time). A run on a GPU keeps
+    Brian2's and brian2cuda's flags."""
+    import sdsnn_bio.devices as devices
+    from brian2 import prefs
+
+    set_up, levels = devices.set_up_device, []
+
+    def at_O0(name, *args, **kwargs):
+        out = set_up(name, *args, **kwargs)
+        if name == "cuda_standalone":
+            cb = prefs.devices.cuda_standalone.cuda_backend
+            cb.extra_compile_args_nvcc = [f for f in cb.extra_compile_args_nvcc if f != "-O0"] + ["-Xptxas", "-O0"]
+            flags = prefs.codegen.cpp.extra_compile_args_gcc
+            prefs.codegen.cpp.extra_compile_args_gcc = [f for f in flags if not f.startswith("-O")] + ["-O0"]
+            levels.append(name)
+        return out
+
+    monkeypatch.setattr(devices, "set_up_device", at_O0)
+    monkeypatch.setitem(globals(), "set_up_device", at_O0)
+    yield levels
+    assert levels, "no cuda_standalone set-up went through the -O0 flags"
+
+
+def _assert_O0(build):
+    """The makefile compiles the device code and the host code at -O0."""
+    flags = (build / "makefile").read_text().split("NVCCFLAGS = ", 1)[1].split("\n", 1)[0]
+    assert "-Xptxas -O0" in flags and "-O0" in flags.split("-Xcompiler", 1)[1] and "-O3" not in flags, flags
+
+
 def tiny_dense_behind_a_convolution(**training):
     """tiny_dense behind a structural convolution and pooling (sdsnn_bio/conv.py: the kernel read
     through linked variables, its gradient summed from the positions), so one build covers both."""
@@ -32,7 +65,7 @@ def tiny_dense_behind_a_convolution(**training):
 
 @pytest.mark.cuda
 @pytest.mark.slow
-def test_training_network_generates_and_compiles(tmp_path):
+def test_training_network_generates_and_compiles(tmp_path, compile_at_O0):
     why = cuda_build_unavailable()
     if why:
         pytest.skip(why)
@@ -47,6 +80,7 @@ def test_training_network_generates_and_compiles(tmp_path):
     net = SDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
     _assert_binary(build)
+    _assert_O0(build)
     makefile = (build / "makefile").read_text()
     assert "-arch=sm_90" in makefile and "-std=c++17" in makefile
     # every code object was compiled, each exactly once, inside a unity file; the network's
@@ -83,7 +117,7 @@ def test_training_network_generates_and_compiles(tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.slow
-def test_parallel_windows_network_generates_and_compiles(tmp_path):
+def test_parallel_windows_network_generates_and_compiles(tmp_path, compile_at_O0):
     """The mini-batch-parallel form (training.parallel_windows, sdsnn_bio/parallel.py): B
     replicas reading one weight group through linked variables, the replicas' gradient sums
     as synaptic pathways into it; the GPU form the option is meant for. Behind a convolution,
@@ -99,6 +133,7 @@ def test_parallel_windows_network_generates_and_compiles(tmp_path):
     net = ParallelSDSNNNetwork(cfg, 4, 10, device="cuda_standalone", directory=str(build))
     net.build(compile=True)
     _assert_binary(build)
+    _assert_O0(build)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
     # the master's Adam and structural pathways, the replicas' delivery and backward sums,
     # and the gradient reductions into the weight and bias groups are GPU kernels
@@ -158,7 +193,7 @@ def test_gpu_run_agrees_with_cpp_standalone_within_tolerance(tmp_path, monkeypat
 
 @pytest.mark.cuda
 @pytest.mark.slow
-def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
+def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch, compile_at_O0):
     """The developmental kind (sdsnn_bio.cortex) on cuda_standalone: cortex_sdsnn at 30 neurons,
     every rule on (the spine step with formation end and ageing, trophic competition, patterned
     input, SD-SNN's four rules), compiled by nvcc as unity files."""
@@ -181,6 +216,7 @@ def test_developmental_network_generates_and_compiles(tmp_path, monkeypatch):
         net.compile()
         build = net.build_folder.path
         _assert_binary(build)
+        _assert_O0(build)
         srcs = (build / "makefile").read_text().split("SRCS = ", 1)[1].split("\n", 1)[0].split()
         assert sorted(srcs) == ["unity_0.cu", "unity_1.cu", "unity_main.cu"]
         code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
@@ -227,7 +263,7 @@ def test_fused_copies_run_on_the_gpu_like_on_the_cpu(tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.slow
-def test_copies_in_one_build_generate_and_compile(tmp_path):
+def test_copies_in_one_build_generate_and_compile(tmp_path, compile_at_O0):
     """Several networks in one build (sdsnn_bio.multi, issue 10's K networks per build) on
     cuda_standalone: two copies of a small event-input network (two polarity channels of 8 x 8
     pixels, 30 - 10) with their own learning rates and seeds, fused: one kernel per operation for
@@ -248,6 +284,7 @@ def test_copies_in_one_build_generate_and_compile(tmp_path):
     net = MultiSDSNNNetwork(cfgs, 4, 10, "cuda_standalone", str(build))
     net.compile()
     _assert_binary(build)
+    _assert_O0(build)
     code = "\n".join(p.read_text() for p in (build / "code_objects").glob("*.cu"))
     kernels = re.findall(r"__global__\s+void\s+(\w+)", code)
     for pathway in ("pre", "bp", "adam", "pend", "pstart"):

@@ -210,7 +210,8 @@ def test_the_fashion_capacity_table_is_the_kept_runs():
         acc = 100 * np.asarray(table["test_accuracy"], float)
         assert len(acc) == 250 and summary["periods"] == 250
         return (int(table["alive_fc1"][-1]), f"{100 * summary['final_test_accuracy']:.2f}",
-                f"{acc[199:249].mean():.2f}", f"{acc[99:199].mean():.2f}", f"{summary['energy']['sops_per_sample']:.3e}")
+                f"{acc[199:249].mean():.2f}", f"{acc[99:199].mean():.2f}",
+                f"{summary['energy']['sops_per_sample']:.3e}")
 
     small = RESULTS / "fashion_fc_151_seed2" / "dense"
     meta = json.loads((small / "run.json").read_text())

@@ -58,8 +58,9 @@ from sdsnn_bio.data.events import (
 from sdsnn_bio.errors import DataError
 
 __all__ = ["EventDataset", "Recordings", "SpikeCodes", "input_sensor", "preprocess", "spike_codes", "frame_codes",
-           "codes_to_stimulus", "STIM_BITS", "stim_words", "pack_codes", "encode_dataset", "event_subset", "load_nmnist_folder", "load_dvsgesture_folder",
-           "synthetic_recordings", "write_nmnist_folder", "write_dvsgesture_folder"]
+           "codes_to_stimulus", "STIM_BITS", "stim_words", "pack_codes", "encode_dataset", "event_subset",
+           "load_nmnist_folder", "load_dvsgesture_folder", "synthetic_recordings", "write_nmnist_folder",
+           "write_dvsgesture_folder"]
 
 
 class Recordings(Sequence):
