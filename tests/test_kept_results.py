@@ -224,3 +224,31 @@ def test_the_fashion_capacity_table_is_the_kept_runs():
                           ("SD-SNN (158 units alive from period 18, 151 from period 224)", "fashion_fc_seed2/sdsnn")):
         line = "| " + " | ".join([label, *map(str, row(folder))]) + " |"
         assert line in README, line
+
+
+def test_the_fashion_no_constraint_figures_are_the_kept_table():
+    """The README's no_constraint figures on Fashion-MNIST seed 2 (a run stopped after period 200):
+    its pruning is the full SD-SNN's, and the means over periods 99-198 and 59-98 are what the
+    kept per-period tables hold."""
+    import numpy as np
+
+    from sdsnn_bio.report import read_table
+
+    nc = RESULTS / "fashion_fc_no_constraint_seed2_partial" / "sdsnn"
+    assert "constraint = false" in (nc / "config.toml").read_text()
+    tables = {k: read_table(RESULTS / f) for k, f in (("nc", "fashion_fc_no_constraint_seed2_partial/sdsnn"),
+                                                       ("full", "fashion_fc_seed2/sdsnn"),
+                                                       ("twin", "fashion_fc_seed2/dense"),
+                                                       ("small", "fashion_fc_151_seed2/dense"))}
+    assert len(tables["nc"]["test_accuracy"]) == 200
+    for col in ("alive_fc1", "compression"):
+        np.testing.assert_array_equal(tables["nc"][col][:200], tables["full"][col][:200])
+    assert int(tables["nc"]["alive_fc1"][198]) == 152 and f"{100 * tables['nc']['compression'][198]:.2f}" == "48.71"
+
+    def mean(k, a, b):
+        return f"{100 * np.mean(np.asarray(tables[k]['test_accuracy'], float)[a:b]):.2f}"
+
+    assert f"accuracy over periods 99-198 is **{mean('nc', 99, 199)}%**, against {mean('full', 99, 199)}% for the full " \
+           f"SD-SNN, {mean('twin', 99, 199)}% for the\ndense twin and {mean('small', 99, 199)}% for the dense 151-unit " \
+           f"network (periods 59-98: {', '.join(mean(k, 59, 99) for k in ('nc', 'full', 'twin'))},\n" \
+           f"{mean('small', 59, 99)})" in README
