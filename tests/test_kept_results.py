@@ -248,7 +248,8 @@ def test_the_fashion_no_constraint_figures_are_the_kept_table():
     def mean(k, a, b):
         return f"{100 * np.mean(np.asarray(tables[k]['test_accuracy'], float)[a:b]):.2f}"
 
-    assert f"accuracy over periods 99-198 is **{mean('nc', 99, 199)}%**, against {mean('full', 99, 199)}% for the full " \
-           f"SD-SNN, {mean('twin', 99, 199)}% for the\ndense twin and {mean('small', 99, 199)}% for the dense 151-unit " \
-           f"network (periods 59-98: {', '.join(mean(k, 59, 99) for k in ('nc', 'full', 'twin'))},\n" \
-           f"{mean('small', 59, 99)})" in README
+    text = (f"accuracy over periods 99-198 is **{mean('nc', 99, 199)}%**, against {mean('full', 99, 199)}% for "
+            f"the full SD-SNN, {mean('twin', 99, 199)}% for the\ndense twin and {mean('small', 99, 199)}% for the "
+            f"dense 151-unit network (periods 59-98: {', '.join(mean(k, 59, 99) for k in ('nc', 'full', 'twin'))},"
+            f"\n{mean('small', 59, 99)})")
+    assert text in README, text
