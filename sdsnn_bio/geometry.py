@@ -207,13 +207,12 @@ def estimate_memory(cfg, n_windows: int) -> int:
     n_in = int(np.prod(cfg.input_shape))
     # event recordings: one stimulus row per time step, not per window, and spikes packed as
     # bits, STIM_BITS inputs a column (data/event_input.py)
-    from .data.event_input import stim_words
+    from .data.event_input import stimulus_columns
     from .data.registry import get
 
     rows = 1
     if get(cfg.data.dataset).events:
-        rows = cfg.schedule.n_steps
-        n_in = n_in if cfg.data.event_coding == "frames" else stim_words(n_in)
+        rows, n_in = cfg.schedule.n_steps, stimulus_columns(n_in, cfg.data.event_coding)
     total += 3 * 8 * n_windows * (n_in * rows + cfg.n_classes)   # stimulus and targets, with copies
     return total
 

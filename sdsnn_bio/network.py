@@ -465,9 +465,9 @@ class SDSNNNetwork:
         # input current: images under direct coding, event recordings as frames
         self.direct = cfg.data.event_coding == "frames" if self.per_step else cfg.data.coding == "direct"
         if self.per_step:       # spikes packed as bits (data/event_input.py), frames one value each
-            from .data.event_input import stim_words
+            from .data.event_input import stimulus_columns
 
-            width = n_in if self.direct else stim_words(n_in)
+            width = stimulus_columns(n_in, cfg.data.event_coding)
             self.stim = b2.TimedArray(np.zeros((self.n_steps_run + 1, K * width)), dt=self.dt, name="stim")
         else:
             self.stim = b2.TimedArray(np.zeros((self.n_windows + 1, K * n_in)), dt=self.T * self.dt, name="stim")

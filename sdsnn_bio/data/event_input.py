@@ -58,7 +58,7 @@ from sdsnn_bio.data.events import (
 from sdsnn_bio.errors import DataError
 
 __all__ = ["EventDataset", "Recordings", "SpikeCodes", "input_sensor", "preprocess", "spike_codes", "frame_codes",
-           "codes_to_stimulus", "STIM_BITS", "stim_words", "pack_codes", "encode_dataset", "event_subset",
+           "codes_to_stimulus", "STIM_BITS", "stim_words", "stimulus_columns", "pack_codes", "encode_dataset", "event_subset",
            "load_nmnist_folder", "load_dvsgesture_folder", "synthetic_recordings", "write_nmnist_folder",
            "write_dvsgesture_folder"]
 
@@ -291,6 +291,12 @@ STIM_BITS = 52
 def stim_words(n_inputs: int) -> int:
     """Columns of the packed stimulus (:func:`pack_codes`) for ``n_inputs`` inputs."""
     return -(-int(n_inputs) // STIM_BITS)
+
+
+def stimulus_columns(n_inputs: int, coding: str) -> int:
+    """Columns of a network's per-step event stimulus: packed bits for ``"spikes"``
+    (:func:`stim_words`), one value an input for ``"frames"`` (input current)."""
+    return int(n_inputs) if coding == "frames" else stim_words(n_inputs)
 
 
 def _checked_codes(k: int, c, window: int) -> np.ndarray:
