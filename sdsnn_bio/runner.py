@@ -221,9 +221,9 @@ class BuildFolder:
 
         self.temporary = None
         shm = Path("/dev/shm")
-        in_memory = len(RESULTS_DIRS) * results
-        self.on_disk_because = _why_not_in_memory(shm, in_memory, need) if device != "runtime" else None
-        if device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK) and self.on_disk_because is None:
+        usable = device != "runtime" and shm.is_dir() and os.access(shm, os.W_OK)
+        self.on_disk_because = _why_not_in_memory(shm, len(RESULTS_DIRS) * results, need) if usable else None
+        if usable and self.on_disk_because is None:
             import tempfile
 
             _remove_stale_builds(shm)
@@ -245,12 +245,10 @@ class BuildFolder:
 
 
 def _why_not_in_memory(shm, in_memory: int, need: int) -> str | None:
-    """Why ``in_memory`` bytes of result files should not go to ``shm`` beside ``need`` bytes of
-    processes (None where they fit, or where ``shm`` cannot be used anyway)."""
+    """Why ``in_memory`` bytes of result files should not go to ``shm`` (a usable memory file
+    system) beside ``need`` bytes of processes (None where they fit)."""
     from .geometry import available_memory
 
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        return None
     have, room = available_memory(), _free_bytes(shm)
     if have is not None and need + in_memory > 0.9 * have:
         return (f"its result files (about {in_memory / 2**30:.1f} GiB) would not fit in memory beside the "
