@@ -41,6 +41,38 @@ def numpy_runtime(monkeypatch):
     monkeypatch.setattr(devices, "set_up_device", numpy_target)
 
 
+@pytest.fixture
+def at_O0(monkeypatch):
+    """``at_O0(device, *modules)``: every later set-up of ``device`` compiles at ``-O0`` (the host
+    compiler's flags; for ``cuda_standalone`` also nvcc's device assembler, ``-Xptxas -O0``), for
+    tests that check generated code, which must hold at any optimisation level. Wraps
+    :func:`sdsnn_bio.devices.set_up_device` (and the name in each of ``modules`` that imported
+    it); returns the list of ``(device, host -O flags)`` of every set-up, whichever device."""
+    import sdsnn_bio.devices as devices
+
+    set_up, levels = devices.set_up_device, []
+
+    def lower(device, *modules):
+        def set_up_at_O0(name, *args, **kwargs):
+            out = set_up(name, *args, **kwargs)
+            from brian2 import prefs
+
+            if name == device:
+                flags = prefs.codegen.cpp.extra_compile_args_gcc
+                prefs.codegen.cpp.extra_compile_args_gcc = [f for f in flags if not f.startswith("-O")] + ["-O0"]
+                cb = prefs.devices.cuda_standalone.cuda_backend
+                if name == "cuda_standalone" and "-Xptxas" not in cb.extra_compile_args_nvcc:
+                    cb.extra_compile_args_nvcc = list(cb.extra_compile_args_nvcc) + ["-Xptxas", "-O0"]
+            levels.append((name, [f for f in prefs.codegen.cpp.extra_compile_args_gcc if f.startswith("-O")]))
+            return out
+
+        for module in (devices, *modules):
+            monkeypatch.setattr(module, "set_up_device", set_up_at_O0)
+        return levels
+
+    return lower
+
+
 # Property-based tests explore new random cases on every local run; in CI they
 # replay a fixed (derandomized) set of the same size, so a landing never depends on luck.
 try:

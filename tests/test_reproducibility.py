@@ -14,27 +14,13 @@ from sdsnn_bio.report import read_table
 pytestmark = [pytest.mark.slow, pytest.mark.standalone]
 
 
-def test_runtime_and_cpp_standalone_develop_identically(tmp_path, monkeypatch):
-    import sdsnn_bio.devices as devices
-
+def test_runtime_and_cpp_standalone_develop_identically(tmp_path, at_O0):
     cfg = load_config(find_model("tiny_dense")).replace(schedule={"periods": 6, "structure_start": 3,
                                                                   "spine_streak": 1})
     # The check is of the generated Cython code, which must hold at any optimisation level: the
     # suite compiles its ~80 extensions at -O0 (130 instead of 190 CPU-s); cpp_standalone keeps
     # Brian2's -O3 -ffast-math.
-    set_up, levels = devices.set_up_device, []
-
-    def cython_at_O0(name, *args, **kwargs):
-        out = set_up(name, *args, **kwargs)
-        from brian2 import prefs
-
-        if name == "runtime":
-            flags = prefs.codegen.cpp.extra_compile_args_gcc
-            prefs.codegen.cpp.extra_compile_args_gcc = [f for f in flags if not f.startswith("-O")] + ["-O0"]
-        levels.append((name, [f for f in prefs.codegen.cpp.extra_compile_args_gcc if f.startswith("-O")]))
-        return out
-
-    monkeypatch.setattr(devices, "set_up_device", cython_at_O0)
+    levels = at_O0("runtime")
     runs = {}
     for device in ("runtime", "cpp_standalone"):
         reset_brian()
