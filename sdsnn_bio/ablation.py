@@ -7,6 +7,9 @@ An ablation is a named set of ``[structure]`` keys (:data:`ABLATIONS`), also the
 ``no_constraint``      ``structure.constraint = false``: the weights are never clipped
                        into their spine bounds (the spines are still tracked: the
                        importance ranking reads their widths)
+``no_fixed_clip``      ``structure.fixed_clip = false``: the layers that clip without
+                       spines (the output layer) are not held to their period-0 range;
+                       the spine-bearing layers keep their constraint
 ``no_regeneration``    ``structure.regeneration = false``
 ``fixed_rate``         ``structure.neurotrophic = false``: every pruned layer keeps
                        ``rho = rho0`` (no neurotrophic update)
@@ -37,6 +40,7 @@ __all__ = ["ABLATIONS", "apply_ablation", "model_variants", "ablation_sweep", "a
 ABLATIONS = {
     "full": {},
     "no_constraint": {"constraint": False},
+    "no_fixed_clip": {"fixed_clip": False},
     "no_regeneration": {"regeneration": False},
     "fixed_rate": {"neurotrophic": False},
     "weight_importance": {"importance": "weight"},
@@ -56,13 +60,15 @@ def apply_ablation(name: str) -> dict:
 def model_variants(cfg) -> list:
     """The ablations that change ``cfg``, in table order: ``full`` first, the masks the
     model does not use, ``dense`` last. An ablation whose keys the model already has
-    (a model without regeneration) is left out."""
+    (a model without regeneration) is left out, and so is ``no_fixed_clip`` where no layer
+    clips without spines."""
     stc = cfg.structure
+    fixed = any(layer.clip and not layer.spines for layer in cfg.layers)
     out = ["full"]
     for name, keys in ABLATIONS.items():
         if name in ("full", "dense"):
             continue
-        if all(getattr(stc, k) == v for k, v in keys.items()):
+        if all(getattr(stc, k) == v for k, v in keys.items()) or (name == "no_fixed_clip" and not fixed):
             continue
         out.append(name)
     out.append("dense")

@@ -185,7 +185,11 @@ class StructureSpec:
     false`` keeps every pruned layer's rate at its ``rho0`` (no neurotrophic
     update); ``importance = "weight"`` ranks units by the min-max normalised
     magnitude ``|w|`` of their live afferent synapses instead of their spine
-    widths."""
+    widths. ``fixed_clip = false`` leaves the layers that clip without spines
+    (``clip = true``, ``spines = false``: the output layer of the shipped
+    models, as the reference code's fc2) unclipped, where the reference code
+    holds them to the range they had after period 0; the spine-bearing layers
+    keep their constraint."""
 
     enabled: bool = True
     masks: str = "soft"
@@ -200,6 +204,7 @@ class StructureSpec:
     rate_c: float = 0.00075
     rate_switch: int = 60
     constraint: bool = True
+    fixed_clip: bool = True
     neurotrophic: bool = True
     importance: str = "spine"
 

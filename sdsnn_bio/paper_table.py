@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ablation import ABLATIONS
 from .errors import ConfigError, SdsnnError
 from .records import RunFolder, atomic_write
 
@@ -33,7 +34,8 @@ __all__ = ["RunRecord", "find_runs", "read_run", "network_name", "paper_table", 
 #: dataset -> (SD-SNN accuracy %, compression %, difference to the dense network in points).
 PAPER_FIGURES = {"MNIST": (99.51, 49.83, 0.05), "DVS-Gesture": (98.20, 55.50, 1.09)}
 
-_ABLATION_KEYS = ("constraint", "regeneration", "neurotrophic", "importance", "masks")
+#: The ``[structure]`` keys that name an ablation (``enabled`` names the dense twin).
+_ABLATION_KEYS = tuple(dict.fromkeys(k for keys in ABLATIONS.values() for k in keys if k != "enabled"))
 
 
 #: Keys that do not set a run apart in the table: names, where the data lie, the seed (the
@@ -97,8 +99,6 @@ def network_name(cfg) -> str:
 
 
 def _variant(cfg, default) -> str:
-    from .ablation import ABLATIONS
-
     if not cfg.structure.enabled:
         return "dense"
     changed = {k: getattr(cfg.structure, k) for k in _ABLATION_KEYS

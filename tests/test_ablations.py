@@ -44,7 +44,8 @@ def ablated(cfg, **structure):
 def test_config_validates_the_ablation_keys():
     base = small_config().to_dict()
     for key, bad, msg in (("importance", "width", "'spine' (spine widths, the paper) or 'weight' (weight magnitudes, an ablation), got 'width'"),
-                          ("constraint", "no", "must be a boolean"), ("neurotrophic", 0, "must be a boolean")):
+                          ("constraint", "no", "must be a boolean"), ("neurotrophic", 0, "must be a boolean"),
+                          ("fixed_clip", 1, "must be a boolean")):
         d = {**base, "structure": {**base["structure"], key: bad}}
         with pytest.raises(ConfigError, match=re.escape(f"small.toml: key 'structure.{key}' ") + "must be " + re.escape(msg.replace("must be ", ""))):
             config_from_dict(d, source="small.toml")
@@ -198,12 +199,18 @@ def _with_importance(state, imp):
 
 
 @pytest.mark.parametrize("constraint", [True, False])
-def test_constraint_switch_in_the_schedule(constraint):
-    cfg = ablated(small_config(), constraint=constraint)
+@pytest.mark.parametrize("fixed_clip", [True, False])
+def test_constraint_switch_in_the_schedule(constraint, fixed_clip):
+    """The constraint clips from period N + 1; ``fixed_clip = false`` frees the layer that clips
+    without spines (``out``) and keeps the spine-bearing layer's (``hid``) clip."""
+    cfg = ablated(small_config(), constraint=constraint, fixed_clip=fixed_clip)
     dev = StructuralDevelopment(cfg, stage_geometry(cfg))
     N = cfg.schedule.spine_streak
-    assert all(s.clip is False for s in dev.stage_settings(N).values())
-    assert all(s.clip is constraint for s in dev.stage_settings(N + 1).values())
+    for e in (N, N + 1, N + 5):
+        for kw in ({"decisions_of": None}, {"decisions_of": e - 1}, {"repeat": True}):
+            clips = {name: s.clip for name, s in dev.stage_settings(e, **kw).items()}
+            on = constraint and e > N
+            assert clips == {"hid": on, "out": on and fixed_clip}, (e, kw)
 
 
 # ------------------------------------------------------------------ the ablate command
@@ -212,22 +219,24 @@ def test_ablation_sweep_expands_to_variants_and_seeds(tmp_path):
 
     text = ablation.ablation_sweep("tiny_dense", 2, {"periods": 3, "device": "runtime", "n_train": None})
     raw = tomllib.loads(text)
-    variants = ["full", "no_constraint", "no_regeneration", "fixed_rate", "weight_importance", "hard_masks",
-                "dense"]
+    variants = ["full", "no_constraint", "no_fixed_clip", "no_regeneration", "fixed_rate", "weight_importance",
+                "hard_masks", "dense"]
     assert raw["grid"] == {"model": ["tiny_dense"], "ablation": variants, "seed": [0, 1]}
     assert raw["options"] == {"periods": 3, "device": "runtime"}
     path = tmp_path / "ablate.toml"
     path.write_text(text)
     sweep = load_sweep(path)
-    assert len(sweep.jobs) == 14
-    expect = {"full": {}, "no_constraint": {"constraint": False}, "no_regeneration": {"regeneration": False},
+    assert len(sweep.jobs) == 16
+    expect = {"full": {}, "no_constraint": {"constraint": False}, "no_fixed_clip": {"fixed_clip": False},
+              "no_regeneration": {"regeneration": False},
               "fixed_rate": {"neurotrophic": False}, "weight_importance": {"importance": "weight"},
               "hard_masks": {"masks": "hard"}, "dense": {"enabled": False}}
     default = load_config(find_model("tiny_dense")).structure
     for job in sweep.jobs:
         stc = job.config.structure
-        changed = {k: getattr(stc, k) for k in ("constraint", "regeneration", "neurotrophic", "importance",
-                                                "masks", "enabled") if getattr(stc, k) != getattr(default, k)}
+        changed = {k: getattr(stc, k) for k in ("constraint", "fixed_clip", "regeneration", "neurotrophic",
+                                                "importance", "masks", "enabled")
+                   if getattr(stc, k) != getattr(default, k)}
         assert changed == expect[job.values["ablation"]], job.id
         assert job.config.schedule.seed == job.values["seed"] and job.config.schedule.periods == 3
     # with shared builds: the variants whose keys are run-time values (regeneration, the
@@ -238,10 +247,13 @@ def test_ablation_sweep_expands_to_variants_and_seeds(tmp_path):
     builds = plan_builds([j.to_dict(tmp_path / "out") for j in sweep.jobs], 8)
     shared = [sorted({j["values"]["ablation"] for j in b}) for b in builds]
     assert shared == [["fixed_rate", "full", "hard_masks", "no_regeneration"], ["no_constraint"],
-                      ["weight_importance"], ["dense"]]
-    assert [len(b) for b in builds] == [8, 2, 2, 2]
+                      ["no_fixed_clip"], ["weight_importance"], ["dense"]]
+    assert [len(b) for b in builds] == [8, 2, 2, 2, 2]
     # a model that already uses hard masks gets the soft ones as its ablation
     assert "soft_masks" in ablation.model_variants(load_config(find_model("mnist5k_fc")))
+    # no_fixed_clip only where a layer clips without spines
+    assert "no_fixed_clip" not in ablation.model_variants(small_config(out_clip=False))
+    assert "no_fixed_clip" in ablation.model_variants(small_config())
     with pytest.raises(ConfigError, match="unknown ablation 'no_spines'"):
         ablation.ablation_sweep("tiny_dense", 2, variants=["no_spines"])
     with pytest.raises(ConfigError, match="--seeds must be an integer >= 1"):

@@ -280,6 +280,35 @@ def test_compare_runs_table(full_run):
     assert "tiny_dense" in line and f"{100 * summary['final_test_accuracy']:.2f}%" in line
 
 
+def test_clip_ranges_of_a_constrained_run_and_of_weights_pushed_out(tmp_path_factory, tmp_path):
+    """analysis/clip_ranges.py: the run clips from period N + 1 = 3, so after its last period (7) every live weight
+    lies in its range (fc1: per-synapse spines; out: the fixed range of period 0, one value);
+    weights pushed out of range by a known amount give the share outside and the norm removed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
+    from clip_ranges import clip_ranges, main
+
+    run = RunFolder(copy_run(tmp_path_factory, tmp_path / "run"))
+    rows = {r["layer"]: r for r in clip_ranges(run.path)}
+    assert [(r["kind"], r["period"], r["outside"], r["norm_removed"]) for r in rows.values()] == \
+        [("spines", 7, 0.0, 0.0), ("fixed", 7, 0.0, 0.0)]
+    snap = run.load_snapshot("last")
+    a = dict(snap.arrays)
+    up = a["out/syn/r_up"]
+    assert np.all(up == up[0]) and np.all(a["out/syn/r_lo"] == -up[0])   # one range, +-max after period 0
+    assert rows["out"]["r_up"] == up[0] and rows["out"]["live"] == len(up)
+    live = a["fc1/syn/connected"] > 0
+    assert rows["fc1"]["live"] == int(live.sum()) < len(live)             # pruned synapses left out
+    w = a["out/syn/w"].copy()
+    w[:3] = up[0] + np.array([1.0, 2.0, 2.0])                             # 3 weights out, moved by 1, 2, 2
+    a["out/syn/w"] = w
+    run.save_snapshot(snap.period + 1, a, snap.meta)
+    out = {r["layer"]: r for r in clip_ranges(run.path)}["out"]
+    assert out["period"] == 8 and out["outside"] == pytest.approx(3 / len(w))
+    assert out["norm_removed"] == pytest.approx(3.0 / np.linalg.norm(w))
+    assert out["max_abs_w"] == pytest.approx(max(np.abs(w).max(), up[0] + 2))
+    assert main([str(tmp_path / "missing")]) == 2
+
+
 def test_cli_main_job_table(tmp_path):
     """`sdsnn-bio main` (the README's first command) on the tiny model: both runs, the final table."""
     out = tmp_path / "main"

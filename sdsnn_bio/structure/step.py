@@ -91,10 +91,13 @@ class StructuralDevelopment:
         no regeneration and no new pruning, the mask and threshold as they are.
         """
         cfg = self.cfg
-        clip = cfg.structure.enabled and constraint_active(e, cfg.schedule.spine_streak,
-                                                           enabled=cfg.structure.constraint)
+        clip_on = cfg.structure.enabled and constraint_active(e, cfg.schedule.spine_streak,
+                                                              enabled=cfg.structure.constraint)
         out = {}
         for st in self.structural:
+            # a layer without spines that clips holds to its period-0 range (the reference
+            # code's output layer) unless the fixed_clip ablation leaves it free
+            clip = clip_on and (st.spec.spines or cfg.structure.fixed_clip)
             if repeat:
                 out[st.name] = StageSettings(clip=clip, regenerate=False,
                                              prune_units=np.zeros(st.n_units, bool) if st.pruned else None)
