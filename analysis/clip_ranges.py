@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _runs_cli import main_over_runs  # noqa: E402
 from sdsnn_bio.config import load_config  # noqa: E402
 from sdsnn_bio.records import RunFolder  # noqa: E402
 
@@ -61,18 +62,10 @@ def markdown(runs: dict) -> str:
 
 
 def main(argv=None):
-    dirs = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
-    if not dirs:
-        print(__doc__)
-        return 2
-    for d in dirs:
-        if not (d / "config.toml").is_file() or not RunFolder(d).snapshot_path("last").is_file():
-            print(f"clip_ranges: {d} is not a run folder with a snapshot (config.toml, snapshots/)",
-                  file=sys.stderr)
-            return 2
-    print(markdown({d.name: clip_ranges(d) for d in dirs}))
-    return 0
-
+    return main_over_runs(argv, __doc__, "clip_ranges",
+                          lambda d: (d / "config.toml").is_file() and RunFolder(d).snapshot_path("last").is_file(),
+                          "a run folder with a snapshot (config.toml, snapshots/)",
+                          lambda dirs: markdown({d.name: clip_ranges(d) for d in dirs}))
 
 if __name__ == "__main__":
     sys.exit(main())

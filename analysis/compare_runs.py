@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _runs_cli import main_over_runs  # noqa: E402
 from sdsnn_bio.records import RunFolder  # noqa: E402
 
 
@@ -35,18 +36,9 @@ def markdown(rows) -> str:
 
 
 def main(argv=None):
-    dirs = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
-    if not dirs:
-        print(__doc__)
-        return 2
-    for d in dirs:
-        run = RunFolder(d)
-        if not run.is_finished():
-            print(f"compare_runs: {d} is not a finished run folder (no {run.summary.name})", file=sys.stderr)
-            return 2
-    print(markdown([row(d) for d in dirs]))
-    return 0
-
+    return main_over_runs(argv, __doc__, "compare_runs", lambda d: RunFolder(d).is_finished(),
+                          "a finished run folder (no summary.json)",
+                          lambda dirs: markdown([row(d) for d in dirs]))
 
 if __name__ == "__main__":
     sys.exit(main())
