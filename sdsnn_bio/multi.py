@@ -88,6 +88,8 @@ RUNTIME_KEYS = {
     "structure.masks": "shared flag hard_mask",
     "structure.mask_biases": "shared flag bias_mask_on",
     "structure.regeneration": "per-stage flag regen_on and the Python decisions",
+    "structure.constraint": "per-stage flag clip_on",
+    "structure.fixed_clip": "per-stage flag clip_on",
     "structure.neurotrophic": "Python decisions (neurotrophic rate update)",
     "structure.rate_tau": "Python decisions (neurotrophic rate update)",
     "structure.rate_a": "Python decisions (neurotrophic rate update)",

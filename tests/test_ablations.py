@@ -239,16 +239,17 @@ def test_ablation_sweep_expands_to_variants_and_seeds(tmp_path):
                    if getattr(stc, k) != getattr(default, k)}
         assert changed == expect[job.values["ablation"]], job.id
         assert job.config.schedule.seed == job.values["seed"] and job.config.schedule.periods == 3
-    # with shared builds: the variants whose keys are run-time values (regeneration, the
-    # neurotrophic update, the masks) and the seeds share the full model's build; the constraint,
-    # the importance ranking and the dense twin change the generated code (sdsnn_bio.multi)
+    # with shared builds: the variants whose keys are run-time values (the constraint and the
+    # fixed clip, regeneration, the neurotrophic update, the masks) and the seeds share the full
+    # model's builds, 12 jobs cut into two of 6 copies (at most 8 a build); the importance
+    # ranking and the dense twin change the generated code (sdsnn_bio.multi)
     from sdsnn_bio.sweep import plan_builds
 
     builds = plan_builds([j.to_dict(tmp_path / "out") for j in sweep.jobs], 8)
     shared = [sorted({j["values"]["ablation"] for j in b}) for b in builds]
-    assert shared == [["fixed_rate", "full", "hard_masks", "no_regeneration"], ["no_constraint"],
-                      ["no_fixed_clip"], ["weight_importance"], ["dense"]]
-    assert [len(b) for b in builds] == [8, 2, 2, 2, 2]
+    assert shared == [["full", "no_constraint", "no_fixed_clip"], ["fixed_rate", "hard_masks", "no_regeneration"],
+                      ["weight_importance"], ["dense"]]
+    assert [len(b) for b in builds] == [6, 6, 2, 2]
     # a model that already uses hard masks gets the soft ones as its ablation
     assert "soft_masks" in ablation.model_variants(load_config(find_model("mnist5k_fc")))
     # no_fixed_clip only where a layer clips without spines

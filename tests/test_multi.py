@@ -279,14 +279,14 @@ def _conv_copies():
     base = tiny_conv(periods=5).replace(data={"coding": "direct"}, training={"weight_init": 2.0})
     return expand_sets(base, 2, ["training.lr=0.003,0.002", "structure.masks=hard,soft",
                                  "structure.regeneration=true,false", "layers.conv2.rho0=35,60",
-                                 "schedule.seed=0,1"]), "alive_conv2"
+                                 "structure.constraint=true,false", "schedule.seed=0,1"]), "alive_conv2"
 
 
 def _dense_copies():
     base = tiny(periods=5).replace(data={"coding": "direct"})
     return expand_sets(base, 2, ["training.lr=0.003,0.001", "structure.masks=hard,soft",
                                  "structure.regeneration=true,false", "layers.fc1.rho0=35,60",
-                                 "schedule.seed=0,1"]), "alive_fc1"
+                                 "structure.fixed_clip=true,false", "schedule.seed=0,1"]), "alive_fc1"
 
 
 @pytest.mark.standalone
@@ -297,7 +297,8 @@ def test_each_copy_is_its_single_run(network, tmp_path):
     per-period record and decision exactly, the state to round-off). The copies differ in every
     kind of run-time key: the learning rate (a per-neuron flag), the masks (a flag read by the
     synapses through their postsynaptic neuron), the regeneration switch, the pruning rate (a
-    Python decision) and the seed (initial weights, data order). ``conv``: each copy's positions
+    Python decision), the constraint (``conv``) or the output layer's fixed clip (``dense``: a
+    per-stage flag) and the seed (initial weights, data order). ``conv``: each copy's positions
     read its own kernel, whose state (weight group, master synapses, channels) is in the copy's
     block."""
     from sdsnn_bio.devices import reset_brian
@@ -322,6 +323,11 @@ def test_each_copy_is_its_single_run(network, tmp_path):
             np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-12, err_msg=f"copy {k}: {key}")
         tables.append(single)
     reset_brian()
+    if network == "dense":
+        # copy 0 holds its output layer to its period-0 range, copy 1 (fixed_clip = false) does not
+        out = [RunFolder(tmp_path / "fused" / f"copy{k}").load_snapshot("last").arrays for k in (0, 1)]
+        outside = [np.sum(np.abs(a["out/syn/w"]) > a["out/syn/r_up"]) for a in out]
+        assert outside[0] == 0 and outside[1] > 0, outside
     # the copies did develop apart (the comparison above could fail)
     assert list(tables[0][alive]) != list(tables[1][alive])
     assert not np.array_equal(tables[0]["test_accuracy"], tables[1]["test_accuracy"])
