@@ -261,3 +261,11 @@ def test_the_fashion_constraint_ablations_are_the_kept_runs():
             f"Freeing only the\n  output layer changes little (+{final['no_fixed_clip'] - final['full']:.2f} final")
     assert text in README, text
     assert f"the remaining {final['no_constraint'] - final['no_fixed_clip']:.2f}\n  points" in README
+    s0 = RESULTS / "fashion_fc_no_fixed_clip_seed0" / "sdsnn"
+    cfg = load_config(s0 / "config.toml")
+    assert cfg.structure == model.replace(structure=ABLATIONS["no_fixed_clip"]).structure
+    assert json.loads((s0 / "run.json").read_text())["seed"] == 0
+    acc = 100 * json.loads((s0 / "summary.json").read_text())["final_test_accuracy"]
+    alive = int(read_table(s0)["alive_fc1"][-1])
+    assert f"ends at {acc:.2f}% with {alive} units, against 87.76% for that seed's full SD-SNN" in README.replace("\n  ", " ")
+    assert "| 0 | 88.40 | 87.76 | -0.65 |" in README
