@@ -60,9 +60,12 @@ def at_O0(monkeypatch):
             if name == device:
                 flags = prefs.codegen.cpp.extra_compile_args_gcc
                 prefs.codegen.cpp.extra_compile_args_gcc = [f for f in flags if not f.startswith("-O")] + ["-O0"]
-                cb = prefs.devices.cuda_standalone.cuda_backend
-                if name == "cuda_standalone" and "-Xptxas" not in cb.extra_compile_args_nvcc:
-                    cb.extra_compile_args_nvcc = list(cb.extra_compile_args_nvcc) + ["-Xptxas", "-O0"]
+                # cuda_standalone's preferences exist only once brian2cuda is imported: read them
+                # for that device alone (a worker that never built for CUDA has none)
+                if name == "cuda_standalone":
+                    cb = prefs.devices.cuda_standalone.cuda_backend
+                    if "-Xptxas" not in cb.extra_compile_args_nvcc:
+                        cb.extra_compile_args_nvcc = list(cb.extra_compile_args_nvcc) + ["-Xptxas", "-O0"]
             levels.append((name, [f for f in prefs.codegen.cpp.extra_compile_args_gcc if f.startswith("-O")]))
             return out
 
