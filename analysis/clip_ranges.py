@@ -29,11 +29,10 @@ def clip_ranges(run_dir) -> list:
     run = RunFolder(run_dir)
     cfg = load_config(run.path / "config.toml")
     snap = run.load_snapshot("last")
-    rows = []
+    a, rows = snap.arrays, []
     for layer in cfg.layers:
         if not (layer.clip or layer.spines):
             continue
-        a = snap.arrays
         key = f"{layer.name}/syn/"
         if key + "w" not in a:      # a convolution keeps its kernel's state in the kernel group
             key = f"{layer.name}/kernel/"
@@ -66,6 +65,7 @@ def main(argv=None):
                           lambda d: (d / "config.toml").is_file() and RunFolder(d).snapshot_path("last").is_file(),
                           "a run folder with a snapshot (config.toml, snapshots/)",
                           lambda dirs: markdown({d.name: clip_ranges(d) for d in dirs}))
+
 
 if __name__ == "__main__":
     sys.exit(main())

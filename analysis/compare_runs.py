@@ -40,5 +40,6 @@ def main(argv=None):
                           "a finished run folder (no summary.json)",
                           lambda dirs: markdown([row(d) for d in dirs]))
 
+
 if __name__ == "__main__":
     sys.exit(main())
