@@ -31,7 +31,7 @@ def clip_ranges(run_dir) -> list:
     snap = run.load_snapshot("last")
     a, rows = snap.arrays, []
     for layer in cfg.layers:
-        if not (layer.clip or layer.spines):
+        if not layer.clipped:
             continue
         key = f"{layer.name}/syn/"
         if key + "w" not in a:      # a convolution keeps its kernel's state in the kernel group

@@ -57,18 +57,33 @@ def apply_ablation(name: str) -> dict:
     return dict(ABLATIONS[name])
 
 
+#: ``[structure]`` key -> whether a model has anything that key acts on: the constraint
+#: needs a clipped layer, the fixed clip a layer clipped without spines (and the constraint
+#: on), the pruning keys a pruned layer. An ablation of a key with nothing to act on would
+#: run the full model again.
+_ACTS_ON = {
+    "constraint": lambda cfg: any(layer.clipped for layer in cfg.layers),
+    "fixed_clip": lambda cfg: cfg.structure.constraint and any(layer.fixed_range_clip for layer in cfg.layers),
+    "regeneration": lambda cfg: any(layer.prune for layer in cfg.layers),
+    "neurotrophic": lambda cfg: any(layer.prune for layer in cfg.layers),
+    "importance": lambda cfg: any(layer.prune for layer in cfg.layers),
+    "masks": lambda cfg: any(layer.prune for layer in cfg.layers),
+}
+
+
 def model_variants(cfg) -> list:
     """The ablations that change ``cfg``, in table order: ``full`` first, the masks the
-    model does not use, ``dense`` last. An ablation whose keys the model already has
-    (a model without regeneration) is left out, and so is ``no_fixed_clip`` where no layer
-    clips without spines."""
+    model does not use, ``dense`` last. An ablation is left out where the model already has
+    its keys (a model without regeneration) or has nothing they act on (``no_fixed_clip``
+    where no layer clips without spines, the pruning ablations where no layer prunes)."""
     stc = cfg.structure
-    fixed = any(layer.clip and not layer.spines for layer in cfg.layers)
     out = ["full"]
     for name, keys in ABLATIONS.items():
         if name in ("full", "dense"):
             continue
-        if all(getattr(stc, k) == v for k, v in keys.items()) or (name == "no_fixed_clip" and not fixed):
+        if all(getattr(stc, k) == v for k, v in keys.items()):
+            continue
+        if not all(_ACTS_ON[k](cfg) for k in keys):
             continue
         out.append(name)
     out.append("dense")

@@ -84,6 +84,19 @@ class LayerSpec:
     regen_streak: int = 10
     neurotrophic: str = "last"
 
+    @property
+    def clipped(self) -> bool:
+        """Whether the synaptic constraint clips this layer's weights: into each synapse's
+        spine range where the layer has spines (spines are always clipped), else, with
+        ``clip``, into a fixed range (:attr:`fixed_range_clip`)."""
+        return self.spines or self.clip
+
+    @property
+    def fixed_range_clip(self) -> bool:
+        """Clipped without spines: held to the range ``+-max(w)`` the layer had after period
+        0 (the reference code's output layer), unless ``structure.fixed_clip = false``."""
+        return self.clip and not self.spines
+
 
 @dataclass(frozen=True)
 class DataSpec:

@@ -296,7 +296,7 @@ def add_adam_and_structural_pathways(on_pre: dict, on_event: dict, st, cfg, adam
         on_pre["adam"], on_event["adam"] = adam_synapse_code(), "bend"
     if st.structural:
         frozen = cfg.structure.frozen_conv_spines and spec.type in ("local", "conv")
-        on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clip or spec.spines,
+        on_pre.update(structural_pathways(spines=spec.spines and not frozen, clip=spec.clipped,
                                           prune=spec.prune, importance=cfg.structure.importance))
         on_event.update(pend="pend", pstart="pstart")
 

@@ -255,6 +255,25 @@ def test_ablation_sweep_expands_to_variants_and_seeds(tmp_path):
     # no_fixed_clip only where a layer clips without spines
     assert "no_fixed_clip" not in ablation.model_variants(small_config(out_clip=False))
     assert "no_fixed_clip" in ablation.model_variants(small_config())
+    # an ablation with nothing to act on would run the full model again: none without a
+    # pruned layer for the pruning keys, none of the clip for a model that clips nothing or
+    # has the constraint off already
+    base = small_config().to_dict()
+
+    def variant_of(hid=None, **structure):
+        d = {**base, "structure": {**base["structure"], **structure},
+             "layers": [{**base["layers"][0], **(hid or {})}, base["layers"][1]]}
+        return ablation.model_variants(config_from_dict(d, source="small.toml"))
+
+    assert variant_of() == ["full", "no_constraint", "no_fixed_clip", "no_regeneration", "fixed_rate",
+                            "weight_importance", "hard_masks", "dense"]
+    assert variant_of(hid={"prune": False}) == ["full", "no_constraint", "no_fixed_clip", "dense"]
+    assert variant_of(constraint=False) == ["full", "no_regeneration", "fixed_rate", "weight_importance",
+                                            "hard_masks", "dense"]
+    nothing_clipped = {**base, "layers": [{**base["layers"][0], "spines": False, "clip": False},
+                                          {**base["layers"][1], "clip": False}]}
+    assert ablation.model_variants(config_from_dict(nothing_clipped, source="small.toml")) == \
+        ["full", "no_regeneration", "fixed_rate", "weight_importance", "hard_masks", "dense"]
     with pytest.raises(ConfigError, match="unknown ablation 'no_spines'"):
         ablation.ablation_sweep("tiny_dense", 2, variants=["no_spines"])
     with pytest.raises(ConfigError, match="--seeds must be an integer >= 1"):

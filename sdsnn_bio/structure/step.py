@@ -97,7 +97,7 @@ class StructuralDevelopment:
         for st in self.structural:
             # a layer without spines that clips holds to its period-0 range (the reference
             # code's output layer) unless the fixed_clip ablation leaves it free
-            clip = clip_on and (st.spec.spines or cfg.structure.fixed_clip)
+            clip = clip_on and (cfg.structure.fixed_clip or not st.spec.fixed_range_clip)
             if repeat:
                 out[st.name] = StageSettings(clip=clip, regenerate=False,
                                              prune_units=np.zeros(st.n_units, bool) if st.pruned else None)
