@@ -269,3 +269,49 @@ def test_the_fashion_constraint_ablations_are_the_kept_runs():
     alive = int(read_table(s0)["alive_fc1"][-1])
     assert f"ends at {acc:.2f}% with {alive} units, against 87.76% for that seed's full SD-SNN" in README.replace("\n  ", " ")
     assert "| 0 | 88.40 | 87.76 | -0.65 |" in README
+
+
+def test_the_fashion_runs_without_the_constraint_are_the_kept_runs():
+    """The README's three seeds of Fashion-MNIST without the spine constraint: each record is
+    fashion_fc with `no_constraint` and nothing else, of its seed, 250 periods; every figure of
+    the table (against the seed table's dense twins and full SD-SNN runs, whose folders are
+    gone) and the wall times are what the records hold."""
+    import json
+    import re
+
+    import numpy as np
+
+    from sdsnn_bio.ablation import ABLATIONS
+    from sdsnn_bio.config import find_model, load_config
+    from sdsnn_bio.report import read_table
+
+    model = load_config(find_model("fashion_fc"))
+    flat = README.replace("\n", " ")
+    seeds, nc, twin, full = [], [], [], []
+    for seed in (0, 1, 2):
+        d = RESULTS / f"fashion_fc_no_constraint_seed{seed}" / "sdsnn"
+        cfg = load_config(d / "config.toml")
+        assert cfg.structure == model.replace(structure=ABLATIONS["no_constraint"]).structure, d
+        assert cfg.schedule.periods == 250 and cfg.schedule.train_per_period == 6000
+        assert json.loads((d / "run.json").read_text())["seed"] == seed
+        summary = json.loads((d / "summary.json").read_text())
+        table = read_table(d)
+        assert len(table["test_accuracy"]) == 250 and int(table["alive_fc1"][-1]) == 151
+        # the seed table's printed dense twin and full SD-SNN of this seed
+        m = re.search(rf"^\| {seed} \| (\d+\.\d\d) \| (\d+\.\d\d) \| ", README, re.M)
+        assert m, seed
+        acc = 100 * summary["final_test_accuracy"]
+        nc.append(acc), twin.append(float(m.group(1))), full.append(float(m.group(2)))
+        row = (f"| {seed} | {m.group(1)} | {m.group(2)} | {acc:.2f} | {acc - twin[-1]:+.2f} | {acc - full[-1]:+.2f} | "
+               f"{100 * summary['compression']:.2f} | {summary['energy']['sops_per_sample']:.3e} |")
+        assert row in README, row
+        seeds.append(summary)
+    nc, twin, full = map(np.asarray, (nc, twin, full))
+
+    def ms(v):
+        return f"{v.mean():+.2f} +- {v.std(ddof=1):.2f}"
+
+    assert f"| **{nc.mean():.2f} +- {nc.std(ddof=1):.2f}** | **{ms(nc - twin)}** | **{ms(nc - full)}** |" in README
+    assert max(twin - nc) < 0.5          # the target's 0.5 points, on every seed
+    walls = [s["timings"]["run_s"] / 60 for s in seeds[:2]]
+    assert f"cores, {walls[0]:.1f} and {walls[1]:.1f} min for the 250 periods" in flat
