@@ -141,6 +141,18 @@ def test_table_pairs_twins_by_seed(runs):
     text = format_paper_table(list(rows.values()))
     assert "82.50 +- 0.71" in text and "82.00 +- 2.83" in text and "-0.50 +- 2.12" in text
     assert "0.500 +- 0.071" in text
+    assert "paired" not in text        # every seed has its twin
+    # a second seed of the ablation without a dense twin: the row says over how many seeds its
+    # dense columns are, and the footnote what that means
+    write_run(runs / "abl2", 2, False, 0.74, 0.30, 800.0, structure={"constraint": False})
+    records = [read_run(p) for p in find_runs([runs / "dense", runs / "abl0", runs / "abl2"])]
+    (a,) = paper_table(records)
+    assert (a["seeds"], a["dense_seeds"]) == (2, 1) and a["difference_mean"] == pytest.approx(0.70 - 0.82)
+    text = format_paper_table([a])
+    line = next(x for x in text.splitlines() if x.startswith("mnist5k"))
+    assert line.split()[3:8] == ["SD-SNN", "no_constraint", "2", "(1", "paired)"]
+    assert "-12.00 " in line and "72.00 +- 2.83" in line
+    assert "N (k paired): only k of the N seeds have a dense twin" in text
 
 
 def test_table_figure_draws_the_runs(runs):
