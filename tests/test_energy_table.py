@@ -228,3 +228,53 @@ def test_table_keeps_other_settings_apart(tmp_path):
     acc = [ax for sub in fig.subfigs for ax in sub.axes][0].get_lines()
     np.testing.assert_allclose(acc[1].get_ydata(), 100 * (0.60 - 0.01 * (5 - np.arange(5))))
 
+
+
+def test_accuracy_over_periods_figure(tmp_path, capsys):
+    """analysis/accuracy_over_periods.py on two written runs with 3 rotating test slices and a
+    learning-rate decay at period 10: the left panel's lines are each run's trailing means over
+    3 periods, the right panel's over passes x 3 periods from period 10; runs tested on other
+    slices are refused, as is --passes 0."""
+    import sys
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
+    from accuracy_over_periods import figure, main as script_main
+
+    from sdsnn_bio.metrics import rolling_mean
+
+    base = tiny().replace(training={"lr_decay_every": 10})
+    acc = {"sd": 0.80, "dense": 0.84}
+    for name in acc:
+        write_run(tmp_path / name, 0, name == "dense", acc[name], 0.4, 900.0, periods=30, base=base)
+        f = RunFolder(tmp_path / name)
+        # 150 test samples in slices of tiny_dense's 50: a pass is 3 periods
+        f.write_summary({**f.read_summary(), "test_windows": 150 * base.schedule.eval_passes})
+    fig = figure([tmp_path / "dense", tmp_path / "sd"], passes=2)
+    left, right = fig.axes
+    # labelled as the table names them: the variant and what differs from the model's file
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == \
+        ["dense (training.lr_decay_every=10)", "SD-SNN (training.lr_decay_every=10)"]
+    for line, name in zip(left.get_lines(), ("dense", "sd")):
+        y = 100 * (acc[name] - 0.01 * (30 - np.arange(30)))
+        idx, mean = rolling_mean(y, 3)
+        np.testing.assert_allclose(line.get_xdata(), idx)
+        np.testing.assert_allclose(line.get_ydata(), mean)
+    for line, name in zip(right.get_lines(), ("dense", "sd")):
+        y = 100 * (acc[name] - 0.01 * (30 - np.arange(10, 30)))
+        np.testing.assert_allclose(line.get_xdata(), np.arange(15, 30))
+        np.testing.assert_allclose(line.get_ydata(), np.convolve(y, np.ones(6) / 6, mode="valid"))
+    assert "from period 10: mean of 2 passes (6 periods)" == right.get_title()
+    assert script_main(["--out", str(tmp_path / "acc.png"), str(tmp_path / "dense"), str(tmp_path / "sd")]) == 0
+    assert (tmp_path / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # another slicing of the test set (2 passes' worth of samples: 2 periods a pass)
+    f = RunFolder(tmp_path / "sd")
+    f.write_summary({**f.read_summary(), "test_windows": 100 * base.schedule.eval_passes})
+    capsys.readouterr()
+    assert script_main(["--out", str(tmp_path / "x.png"), str(tmp_path / "dense"), str(tmp_path / "sd")]) == 2
+    assert "different slices ([2, 3] periods a pass)" in capsys.readouterr().err
+    assert script_main(["--passes", "0", "--out", str(tmp_path / "x.png"), str(tmp_path / "sd")]) == 2
+    assert "--passes must be >= 1, got 0" in capsys.readouterr().err

@@ -7,7 +7,8 @@ matplotlib and returns the ``Axes``; where a grid of axes is inherent it returns
 
 Run table (``periods.csv``)
     :func:`plot_accuracy_compression`, :func:`plot_alive`, :func:`plot_spine_widths`,
-    :func:`plot_main_job` (SD-SNN beside its dense twin), :func:`plot_pruning_rate`.
+    :func:`plot_main_job` (SD-SNN beside its dense twin), :func:`plot_pruning_rate`,
+    :func:`plot_accuracy_runs` (several runs' accuracy, trailing means).
 Receptive fields of a dense layer over its input image
     :func:`plot_receptive_fields` (one period), :func:`plot_receptive_fields_periods`
     (several periods side by side), :func:`field_mosaic`, :func:`field_rgba`.
@@ -34,9 +35,11 @@ from .network import group_units, plot_network
 from .structure import (EVENT_COLORS, EVENT_KINDS, kernel_mosaic, plot_alive_units, plot_distribution_periods,
                         plot_events, plot_kernels, plot_live_synapses, plot_synapse_matrix, plot_unit_periods,
                         synapse_image)
-from .table import plot_accuracy_compression, plot_alive, plot_main_job, plot_pruning_rate, plot_spine_widths
+from .table import (plot_accuracy_compression, plot_accuracy_runs, plot_alive, plot_main_job, plot_pruning_rate,
+                    plot_spine_widths)
 
 __all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job", "plot_pruning_rate",
+           "plot_accuracy_runs",
            "field_mosaic", "field_rgba", "plot_receptive_fields", "plot_receptive_fields_periods",
            "synapse_image", "plot_synapse_matrix", "kernel_mosaic", "plot_kernels", "plot_unit_periods", "plot_alive_units",
            "plot_live_synapses", "plot_distribution_periods", "plot_events", "EVENT_KINDS",

@@ -5,7 +5,8 @@ import numpy as np
 from ..metrics import rolling_mean
 from ._common import axes_or_current as _axes
 
-__all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job", "plot_pruning_rate"]
+__all__ = ["plot_accuracy_compression", "plot_alive", "plot_spine_widths", "plot_main_job", "plot_pruning_rate",
+           "plot_accuracy_runs"]
 
 
 def plot_accuracy_compression(table: dict, axes=None, **kwds):
@@ -133,3 +134,37 @@ def plot_main_job(dense: dict, sdsnn: dict, fig=None, rotation: int = 1, **kwds)
     plot_alive(sdsnn, axes=ax_alive, **kwds)
     ax_alive.set_title("SD-SNN alive units")
     return fig
+
+
+def plot_accuracy_runs(tables, labels, window: int = 1, axes=None, **kwds):
+    """Test accuracy (%) of several runs over structural periods in one axes, each as its
+    trailing mean over ``window`` periods.
+
+    Parameters
+    ----------
+    tables : sequence of dict
+        The runs' per-period tables (:func:`sdsnn_bio.records.read_table`).
+    labels : sequence of str
+        One legend entry per run.
+    window : int, optional
+        Periods per mean; a multiple of the periods in which the rotating test slices cover
+        the test set once (:func:`sdsnn_bio.report.test_rotation`) compares runs on the same
+        samples. Each line starts at the first period with a full window.
+    axes : matplotlib.axes.Axes, optional
+    **kwds
+        Passed to every ``plot`` call.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(axes)
+    if len(tables) != len(labels):
+        raise ValueError(f"plot_accuracy_runs: {len(tables)} tables but {len(labels)} labels")
+    for t, label in zip(tables, labels):
+        idx, mean = rolling_mean(100 * np.asarray(t["test_accuracy"], float), window)
+        ax.plot(np.asarray(t["period"])[idx], mean, label=label, **kwds)
+    ax.set_xlabel("structural period")
+    ax.set_ylabel("test accuracy (%)" + (f", mean of {window} periods" if window > 1 else ""))
+    ax.legend()
+    return ax
