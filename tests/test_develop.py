@@ -285,7 +285,7 @@ def test_clip_ranges_of_a_constrained_run_and_of_weights_pushed_out(tmp_path_fac
     lies in its range (fc1: per-synapse spines; out: the fixed range of period 0, one value);
     weights pushed out of range by a known amount give the share outside and the norm removed."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
-    from clip_ranges import clip_ranges, main
+    from clip_ranges import clip_ranges, main, markdown
 
     run = RunFolder(copy_run(tmp_path_factory, tmp_path / "run"))
     rows = {r["layer"]: r for r in clip_ranges(run.path)}
@@ -298,14 +298,35 @@ def test_clip_ranges_of_a_constrained_run_and_of_weights_pushed_out(tmp_path_fac
     assert rows["out"]["r_up"] == up[0] and rows["out"]["live"] == len(up)
     live = a["fc1/syn/connected"] > 0
     assert rows["fc1"]["live"] == int(live.sum()) < len(live)             # pruned synapses left out
+    # fc1's first range: the one r+ every synapse had at period 0 in the structural history
+    from sdsnn_bio.history import History
+
+    first = History(run.path).structure_at(0)["fc1"].r_up
+    assert np.all(first == first[0]) and rows["fc1"]["first_r_up"] == pytest.approx(first[0], rel=1e-6)
+    assert rows["fc1"]["unchanged"] + rows["fc1"]["narrower"] + rows["fc1"]["wider"] == pytest.approx(1.0)
+    assert "first_r_up" not in rows["out"]                                # no spines: no first range
     w = a["out/syn/w"].copy()
     w[:3] = up[0] + np.array([1.0, 2.0, 2.0])                             # 3 weights out, moved by 1, 2, 2
     a["out/syn/w"] = w
+    # fc1's live ranges set back to the first one, then 5 narrowed (x0.75), 2 widened above, 1 below
+    r0, idx = float(first[0]), np.flatnonzero(live)
+    r_up, r_lo = np.full(len(live), r0), np.full(len(live), -r0)
+    r_up[idx[:5]] *= 0.75
+    r_lo[idx[:5]] *= 0.75
+    r_up[idx[5:7]] += 0.1
+    r_lo[idx[7]] -= 0.1
+    a["fc1/syn/r_up"], a["fc1/syn/r_lo"] = r_up, r_lo
+    a["fc1/syn/w"] = np.clip(a["fc1/syn/w"], r_lo, r_up)
     run.save_snapshot(snap.period + 1, a, snap.meta)
-    out = {r["layer"]: r for r in clip_ranges(run.path)}["out"]
+    rows = {r["layer"]: r for r in clip_ranges(run.path)}
+    out, n = rows["out"], len(idx)
     assert out["period"] == 8 and out["outside"] == pytest.approx(3 / len(w))
     assert out["norm_removed"] == pytest.approx(3.0 / np.linalg.norm(w))
     assert out["max_abs_w"] == pytest.approx(max(np.abs(w).max(), up[0] + 2))
+    assert (rows["fc1"]["unchanged"], rows["fc1"]["narrower"], rows["fc1"]["wider"]) == \
+        pytest.approx(((n - 8) / n, 5 / n, 3 / n))
+    text = markdown({"run": list(rows.values())})
+    assert f"| {100 * (n - 8) / n:.1f}% / {100 * 5 / n:.1f}% / {100 * 3 / n:.1f}% |" in text
     assert main([str(tmp_path / "missing")]) == 2
 
 
