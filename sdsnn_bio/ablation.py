@@ -61,13 +61,17 @@ def apply_ablation(name: str) -> dict:
 #: needs a clipped layer, the fixed clip a layer clipped without spines (and the constraint
 #: on), the pruning keys a pruned layer. An ablation of a key with nothing to act on would
 #: run the full model again.
+def _prunes(cfg) -> bool:
+    return any(layer.prune for layer in cfg.layers)
+
+
 _ACTS_ON = {
     "constraint": lambda cfg: any(layer.clipped for layer in cfg.layers),
     "fixed_clip": lambda cfg: cfg.structure.constraint and any(layer.fixed_range_clip for layer in cfg.layers),
-    "regeneration": lambda cfg: any(layer.prune for layer in cfg.layers),
-    "neurotrophic": lambda cfg: any(layer.prune for layer in cfg.layers),
-    "importance": lambda cfg: any(layer.prune for layer in cfg.layers),
-    "masks": lambda cfg: any(layer.prune for layer in cfg.layers),
+    "regeneration": _prunes,
+    "neurotrophic": _prunes,
+    "importance": _prunes,
+    "masks": _prunes,
 }
 
 

@@ -351,7 +351,7 @@ class StageGeometry:
     @property
     def structural(self) -> bool:
         """Has spines, the synaptic constraint or neuron pruning."""
-        return self.learnable and bool(self.spec.spines or self.spec.clip or self.spec.prune)
+        return self.learnable and bool(self.spec.clipped or self.spec.prune)
 
     @property
     def pruned(self) -> bool:
